@@ -1,1 +1,34 @@
-"""zoo."""
+"""Video model zoo: VMZ R(2+1)D, R3D, CSN, C3D and MCx models for PyTorch with exact Caffe2 numerics.
+
+Public API::
+
+    zoo.list_models()                      # builder names
+    zoo.create_model(name, num_classes=..., weights=None, **options)
+    zoo.save_checkpoint(model, path, **meta) / zoo.load_checkpoint(path)
+    zoo.describe(model, input_shape)       # params, weights, multiply-adds
+    zoo.list_weights() / zoo.get_weights(name)
+"""
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from zoo.checkpoint import WeightMismatchError, load_checkpoint, read_checkpoint_meta, save_checkpoint
+from zoo.describe import describe
+from zoo.models import list_models
+from zoo.models.factory import create_model
+
+
+def list_weights(*args, **kwargs) -> list[str]:
+    """Names of the released weights in ``weights.json`` (see :func:`zoo.weights.list_weights`)."""
+    from zoo.weights import list_weights as _list
+    return _list(*args, **kwargs)
+
+
+def get_weights(name: str) -> dict:
+    """The ``weights.json`` entry for ``name`` (see :func:`zoo.weights.get_weights`)."""
+    from zoo.weights import get_weights as _get
+    return _get(name)
+
+
+__all__ = ["create_model", "list_models", "save_checkpoint", "load_checkpoint", "read_checkpoint_meta",
+           "describe", "list_weights", "get_weights", "WeightMismatchError", "__version__"]

@@ -1,1 +1,4 @@
-"""zoo/models."""
+"""Model builders for every VMZ family and depth (see :func:`zoo.models.registry.list_models`)."""
+from zoo.models.registry import build_model, list_models, model_options, resolve_name
+
+__all__ = ["build_model", "list_models", "model_options", "resolve_name"]

@@ -1,0 +1,130 @@
+"""Safetensors checkpoints whose metadata fully describes the model.
+
+The file's metadata has one key, ``"zoo"``, holding JSON: ``format_version``, ``arch``, ``num_classes``,
+``options`` (the builder options) and any preprocessing/provenance fields (``clip_len``, ``sampling_rate``,
+``frame_rate``, ``resize``, ``crop_size``, ``mean``, ``std`` in 0-1 scale, ``classes``, ``label_set``,
+``provenance``...). :func:`load_checkpoint` rebuilds the model from the file alone.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Mapping
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
+from torch import nn
+
+from zoo._io import atomic_path
+
+META_KEY = "zoo"
+FORMAT_VERSION = 1
+_RESERVED = {"format_version", "arch", "num_classes", "options"}
+
+
+class WeightMismatchError(ValueError):
+    """Weights that do not fit a model: lists every missing, unexpected and wrongly shaped key."""
+
+    def __init__(self, source: str, missing: list[str], unexpected: list[str],
+                 mismatched: list[tuple[str, tuple, tuple]]):
+        self.missing, self.unexpected, self.mismatched = missing, unexpected, mismatched
+        lines = [f"{source}: weights do not fit the model"]
+        if missing:
+            lines.append(f"  missing ({len(missing)}): " + ", ".join(missing))
+        if unexpected:
+            lines.append(f"  unexpected ({len(unexpected)}): " + ", ".join(unexpected))
+        if mismatched:
+            lines.append(f"  wrong shape ({len(mismatched)}): " + ", ".join(
+                f"{k} file {tuple(a)} vs model {tuple(b)}" for k, a, b in mismatched))
+        super().__init__("\n".join(lines))
+
+
+def load_weights(model: nn.Module, state_dict: Mapping[str, torch.Tensor], source: str = "weights",
+                 skip: tuple[str, ...] = ()) -> None:
+    """Strictly load ``state_dict`` into ``model``; keys starting with a prefix in ``skip`` are left as they are.
+
+    Raises :class:`WeightMismatchError` listing all problems at once.
+    """
+    expected = {k: v for k, v in model.state_dict().items() if not (skip and k.startswith(skip))}
+    given = {k: v for k, v in state_dict.items() if not (skip and k.startswith(skip))}
+    missing = [k for k in expected if k not in given]
+    unexpected = [k for k in given if k not in expected]
+    mismatched = [(k, tuple(given[k].shape), tuple(v.shape)) for k, v in expected.items()
+                  if k in given and tuple(given[k].shape) != tuple(v.shape)]
+    if missing or unexpected or mismatched:
+        raise WeightMismatchError(source, missing, unexpected, mismatched)
+    model.load_state_dict(dict(given), strict=not skip)
+
+
+def _json_ready(meta: dict, path: Path) -> str:
+    try:
+        return json.dumps(meta, sort_keys=True)
+    except TypeError as exc:
+        raise TypeError(f"{path}: checkpoint metadata must be JSON-serialisable ({exc})") from None
+
+
+def save_checkpoint(model: nn.Module, path: str | os.PathLike, **meta: Any) -> Path:
+    """Write ``model`` (built by :func:`zoo.create_model`) and ``meta`` to a safetensors file, atomically."""
+    path = Path(path)
+    config = getattr(model, "zoo_config", None)
+    if config is None:
+        raise TypeError("save_checkpoint needs a model built by zoo.create_model (it has no zoo_config)")
+    clash = _RESERVED & set(meta)
+    if clash:
+        raise ValueError(f"{path}: metadata keys {sorted(clash)} are set from the model and cannot be overridden")
+    base = dict(getattr(model, "zoo_meta", {}) or {})
+    for key in _RESERVED:
+        base.pop(key, None)
+    document = {**base, **meta, "format_version": FORMAT_VERSION, **config}
+    unwrapped = getattr(model, "module", model)     # DDP / compiled wrappers
+    tensors = {k: v.detach().to("cpu").contiguous() for k, v in unwrapped.state_dict().items()}
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata={META_KEY: _json_ready(document, path), "format": "pt"})
+    return path
+
+
+def read_checkpoint_meta(path: str | os.PathLike) -> dict:
+    """The metadata document of a zoo checkpoint (no tensors are read)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such checkpoint file")
+    try:
+        with safe_open(str(path), framework="pt") as fh:
+            raw = (fh.metadata() or {}).get(META_KEY)
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise ValueError(f"{path}: not a readable safetensors file ({exc})") from None
+    if raw is None:
+        raise ValueError(f"{path}: safetensors file without zoo metadata; convert it with `zoo-convert` first")
+    try:
+        meta = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}: corrupt zoo metadata ({exc})") from None
+    if meta.get("format_version", 0) > FORMAT_VERSION:
+        raise ValueError(f"{path}: checkpoint format {meta['format_version']} is newer than this zoo "
+                         f"({FORMAT_VERSION}); upgrade the package")
+    for key in ("arch", "num_classes"):
+        if key not in meta:
+            raise ValueError(f"{path}: zoo metadata lacks {key!r}")
+    return meta
+
+
+def read_state_dict(path: str | os.PathLike, device: str | torch.device = "cpu") -> dict[str, torch.Tensor]:
+    """All tensors of a safetensors file."""
+    try:
+        with safe_open(str(path), framework="pt", device=str(device)) as fh:
+            return {k: fh.get_tensor(k) for k in fh.keys()}
+    except (SafetensorError, OSError) as exc:
+        raise ValueError(f"{path}: cannot read tensors ({exc})") from None
+
+
+def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu") -> nn.Module:
+    """Rebuild the model stored in ``path`` (eval mode); its metadata is on ``model.zoo_meta``."""
+    from zoo.models import build_model
+
+    meta = read_checkpoint_meta(path)
+    model = build_model(meta["arch"], meta["num_classes"], **meta.get("options", {}))
+    load_weights(model, read_state_dict(path), source=str(path))
+    model.zoo_meta = meta
+    return model.to(device).eval()

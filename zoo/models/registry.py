@@ -1,0 +1,68 @@
+"""Model names -> builders: ``list_models()`` and ``build_model(name, ...)``.
+
+Names are ``{family}_{depth}`` (``r2plus1d_34``, ``ir_csn_152``, ``mc3_18``) plus ``c3d``. Every model
+carries ``model.zoo_config`` = ``{"arch", "num_classes", "options"}``, enough to rebuild it.
+"""
+from __future__ import annotations
+
+import difflib
+import inspect
+import re
+
+from torch import nn
+
+from zoo.models.c3d import build_c3d
+from zoo.models.resnet import FAMILIES, build_video_resnet
+
+_NAME = re.compile(r"^(?P<family>[a-z0-9_]+?)_(?P<depth>\d+)$")
+
+
+def list_models() -> list[str]:
+    """Every buildable model name, sorted by family then depth."""
+    names = [f"{family}_{depth}" for family, spec in FAMILIES.items() for depth in spec.depths]
+    return names + ["c3d"]
+
+
+def _options_of(fn) -> dict:
+    """Keyword-only options of a builder and their defaults."""
+    return {p.name: p.default for p in inspect.signature(fn).parameters.values() if p.kind == p.KEYWORD_ONLY}
+
+
+def model_options(name: str) -> dict:
+    """The options ``name`` accepts, with their defaults."""
+    return _options_of(build_c3d if resolve_name(name)[0] == "c3d" else build_video_resnet)
+
+
+def resolve_name(name: str) -> tuple[str, int | None]:
+    """Split a model name into (family, depth); raise a helpful ValueError for unknown names."""
+    if name == "c3d":
+        return "c3d", None
+    match = _NAME.match(name)
+    if match and match["family"] in FAMILIES:
+        family, depth = match["family"], int(match["depth"])
+        valid = FAMILIES[family].depths
+        if depth in valid:
+            return family, depth
+        raise ValueError(f"unknown model {name!r}: {family} is defined at depths {', '.join(map(str, valid))}"
+                         + (" (CSN blocks need bottlenecks)" if family.endswith("csn") else ""))
+    close = difflib.get_close_matches(name, list_models(), n=3, cutoff=0.6)
+    hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else "; see zoo.list_models()"
+    raise ValueError(f"unknown model {name!r}{hint}")
+
+
+def build_model(name: str, num_classes: int = 400, **options) -> nn.Module:
+    """Build ``name`` with fresh (from-scratch) weights. Unknown options are a TypeError listing the valid ones."""
+    family, depth = resolve_name(name)
+    valid = model_options(name)
+    unknown = sorted(set(options) - set(valid))
+    if unknown:
+        raise TypeError(f"{name}: unknown option(s) {', '.join(unknown)}; valid options: {', '.join(sorted(valid))}")
+    if not isinstance(num_classes, int) or num_classes < 1:
+        raise ValueError(f"num_classes must be a positive integer, not {num_classes!r}")
+    if family == "c3d":
+        model = build_c3d(num_classes, **options)
+    else:
+        model = build_video_resnet(family, depth, num_classes, **options)
+    resolved = {**valid, **options}
+    model.zoo_config = {"arch": name, "num_classes": num_classes, "options": resolved}
+    return model
