@@ -200,3 +200,10 @@ def test_dropout_option_only_in_training():
     with torch.no_grad():
         assert torch.equal(model(x), model(x))
     assert isinstance(model.dropout, nn.Dropout) and model.dropout.p == 0.5
+
+
+def test_optical_flow_input_channels():
+    model = zoo.create_model("r2plus1d_34", in_channels=2, num_classes=2, **TINY).eval()
+    assert model.stem[0].in_channels == 2
+    with torch.no_grad():
+        assert model(torch.randn(1, 2, 8, 32, 32)).shape == (1, 2)

@@ -104,16 +104,16 @@ def _unit_for(spec: FamilySpec, is_3d: bool, midplanes: str, bn_eps: float) -> C
 
 
 def _stem(spec: FamilySpec, width: int, mid_width: int, kernel_t: int, stride_t: int, use_pool1: bool,
-          bn_eps: float) -> nn.Sequential:
+          bn_eps: float, in_channels: int = 3) -> nn.Sequential:
     pad_t = 0 if spec.collapse_time else kernel_t // 2
     if spec.stem == "2.5d":
         mods: list[nn.Module] = [
-            nn.Conv3d(3, mid_width, (1, 7, 7), stride=(1, 2, 2), padding=(0, 3, 3), bias=False),
+            nn.Conv3d(in_channels, mid_width, (1, 7, 7), stride=(1, 2, 2), padding=(0, 3, 3), bias=False),
             bn3d(mid_width, bn_eps), nn.ReLU(inplace=True),
             nn.Conv3d(mid_width, width, (kernel_t, 1, 1), stride=(stride_t, 1, 1), padding=(pad_t, 0, 0), bias=False),
             bn3d(width, bn_eps), nn.ReLU(inplace=True)]
     else:
-        mods = [nn.Conv3d(3, width, (kernel_t, 7, 7), stride=(stride_t, 2, 2), padding=(pad_t, 3, 3), bias=False),
+        mods = [nn.Conv3d(in_channels, width, (kernel_t, 7, 7), stride=(stride_t, 2, 2), padding=(pad_t, 3, 3), bias=False),
                 bn3d(width, bn_eps), nn.ReLU(inplace=True)]
     if use_pool1:
         mods.append(nn.MaxPool3d((1, 3, 3), stride=(1, 2, 2), padding=(0, 1, 1)))
@@ -138,8 +138,11 @@ def stage_strides(spec: FamilySpec, clip_len: int | None) -> list[Stride]:
 def build_video_resnet(family: str, depth: int, num_classes: int = 400, *, channel_multiplier: float = 1.0,
                        bn_eps: float = 1e-3, midplanes: str = "vmz", use_pool1: bool = False,
                        conv1_temporal_kernel: int = 3, conv1_temporal_stride: int = 1, clip_len: int | None = None,
-                       dropout: float = 0.0) -> VideoResNet:
-    """Build a VMZ residual video network of ``family`` at ``depth``; see :data:`FAMILIES`."""
+                       dropout: float = 0.0, in_channels: int = 3) -> VideoResNet:
+    """Build a VMZ residual video network of ``family`` at ``depth``; see :data:`FAMILIES`.
+
+    ``in_channels`` is 3 for RGB and 2 for the optical-flow models of the 2018 zoo.
+    """
     spec = FAMILIES[family]
     if depth not in spec.depths:
         raise ValueError(f"{family} is defined at depths {', '.join(map(str, spec.depths))}, not {depth}")
@@ -160,7 +163,7 @@ def build_video_resnet(family: str, depth: int, num_classes: int = 400, *, chann
     else:
         kernel_t = spec.stem_kernel_t if spec.stem_kernel_t is not None else conv1_temporal_kernel
     stem_width = w(64)
-    stem = _stem(spec, stem_width, w(45), kernel_t, conv1_temporal_stride, use_pool1, bn_eps)
+    stem = _stem(spec, stem_width, w(45), kernel_t, conv1_temporal_stride, use_pool1, bn_eps, in_channels)
 
     bottleneck = uses_bottleneck(depth)
     widths = DEEP_WIDTHS if depth > 34 else SHALLOW_WIDTHS

@@ -1,0 +1,107 @@
+"""Forward throughput (clips/s) and peak memory of the big models, as ratios to eager fp32 in the same run.
+
+Variants: eager fp32, channels_last_3d, bf16 autocast, torch.compile. Where torchvision is importable,
+also our r2plus1d_18 (torchvision layout) against torchvision's r2plus1d_18 (goal: no slower).
+
+    python bench/models.py              # the three issue configurations (slow on 2 CPU cores)
+    python bench/models.py --quick      # R(2+1)D-18 8x112 only, fewer repeats
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import zoo  # noqa: E402
+from _common import peak_memory, time_call  # noqa: E402
+
+CONFIGS = {
+    "r2plus1d_18@8x112": ("r2plus1d_18", {}, (1, 3, 8, 112, 112)),
+    "r2plus1d_34@32x112": ("r2plus1d_34", {}, (1, 3, 32, 112, 112)),
+    "ir_csn_152@32x224": ("ir_csn_152", {"use_pool1": True}, (1, 3, 32, 224, 224)),
+}
+
+
+def variants(model: torch.nn.Module, device: torch.device, with_compile: bool):
+    """(name, callable-builder) pairs; each builder returns a function running one forward pass."""
+    def eager(x):
+        return lambda: model(x)
+
+    def channels_last(x):
+        m = model.to(memory_format=torch.channels_last_3d)
+        xc = x.contiguous(memory_format=torch.channels_last_3d)
+        return lambda: m(xc)
+
+    def bf16(x):
+        def run():
+            with torch.autocast(device.type, dtype=torch.bfloat16):
+                return model(x)
+        return run
+
+    out = [("eager_fp32", eager), ("channels_last_3d", channels_last), ("bf16_autocast", bf16)]
+    if with_compile:
+        def compiled(x):
+            m = torch.compile(model)
+            return lambda: m(x)
+        out.append(("torch_compile", compiled))
+    return out
+
+
+def bench_config(label, arch, options, shape, device, repeats, with_compile):
+    model = zoo.create_model(arch, **options).eval().to(device)
+    x = torch.randn(shape, device=device)
+    rows = []
+    with torch.inference_mode():
+        for name, make in variants(model, device, with_compile):
+            model.to(memory_format=torch.contiguous_format)
+            fn = make(x)
+            with peak_memory(device) as mem:
+                seconds = time_call(fn, device, repeats)
+            rows.append((name, shape[0] / seconds, mem["peak"]))
+    base_rate, base_mem = rows[0][1], max(rows[0][2], 1)
+    print(f"\n{label} on {device.type} (batch {shape[0]})")
+    print(f"  {'variant':18s} {'clips/s':>9s} {'ratio':>7s} {'peak MiB':>9s} {'mem ratio':>9s}")
+    for name, rate, peak in rows:
+        print(f"  {name:18s} {rate:9.3f} {rate / base_rate:7.2f} {peak / 2**20:9.1f} {peak / base_mem:9.2f}")
+    return rows
+
+
+def bench_torchvision(device, repeats):
+    try:
+        from torchvision.models.video import r2plus1d_18
+    except Exception as exc:   # CPU builds of torch cannot import torchvision
+        print(f"\ntorchvision comparison skipped: torchvision not importable ({type(exc).__name__})")
+        return
+    ours = zoo.create_model("r2plus1d_18", midplanes="torchvision", bn_eps=1e-5).eval().to(device)
+    theirs = r2plus1d_18().eval().to(device)
+    x = torch.randn(1, 3, 8, 112, 112, device=device)
+    with torch.inference_mode():
+        t_ours = time_call(lambda: ours(x), device, repeats)
+        t_theirs = time_call(lambda: theirs(x), device, repeats)
+    print(f"\nr2plus1d_18 8x112 ours vs torchvision: {t_theirs / t_ours:.3f}x throughput (>= 1 means no slower)")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="R(2+1)D-18 only, 3 repeats, no torch.compile")
+    parser.add_argument("--configs", nargs="*", choices=list(CONFIGS), help="subset of configurations")
+    parser.add_argument("--repeats", type=int, default=None)
+    parser.add_argument("--no-compile", action="store_true")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    args = parser.parse_args(argv)
+    device = torch.device(args.device)
+    names = args.configs or (["r2plus1d_18@8x112"] if args.quick else list(CONFIGS))
+    repeats = args.repeats or (3 if args.quick or device.type == "cpu" else 20)
+    print(f"torch {torch.__version__}, device {device}, threads {torch.get_num_threads()}")
+    for label in names:
+        arch, options, shape = CONFIGS[label]
+        bench_config(label, arch, options, shape, device, repeats, with_compile=not (args.quick or args.no_compile))
+    bench_torchvision(device, repeats)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
