@@ -1,0 +1,145 @@
+"""A local HTTP server for hub tests: Hugging Face resolve endpoints and plain files with Range.
+
+Bound to 127.0.0.1 only. Records every request, can drop a connection after N bytes once, and can
+hold response bodies back until a gate opens (so that concurrent downloads overlap).
+"""
+from __future__ import annotations
+
+import hashlib
+import http.server
+import re
+import threading
+
+COMMIT = hashlib.sha1(b"fake-hub-commit").hexdigest()
+_RESOLVE = re.compile(r"^/(?P<repo>[^/]+/[^/]+)/resolve/(?P<rev>[^/]+)/(?P<file>.+)$")
+_RANGE = re.compile(r"bytes=(\d+)-(\d*)$")
+
+
+class FakeHub:
+    """State of the fake server; start with :meth:`start`, stop with :meth:`stop`."""
+
+    def __init__(self):
+        self.plain: dict[str, bytes] = {}      # URL path -> content
+        self.hf: dict[tuple[str, str], bytes] = {}  # (repo_id, filename) -> content
+        self.requests: list[tuple[str, str, str | None]] = []  # (method, path, Range header)
+        self.drop_after: dict[str, int] = {}   # URL path -> bytes sent before dropping (once)
+        self.gate: threading.Event | None = None  # when set: bodies wait until the event is set
+        self._lock = threading.Lock()
+        self._server = None
+
+    # -- set-up ------------------------------------------------------------------------------
+    def add_file(self, path: str, data: bytes) -> str:
+        self.plain["/" + path.lstrip("/")] = data
+        return self.url(path)
+
+    def add_hf_file(self, repo_id: str, filename: str, data: bytes) -> None:
+        self.hf[(repo_id, filename)] = data
+
+    def url(self, path: str = "") -> str:
+        return f"http://127.0.0.1:{self.port}/{path.lstrip('/')}"
+
+    @property
+    def port(self) -> int:
+        return self._server.server_address[1]
+
+    def count(self, method: str | None = None, path_part: str = "") -> int:
+        with self._lock:
+            return sum(1 for m, p, _ in self.requests if (method is None or m == method) and path_part in p)
+
+    def start(self) -> "FakeHub":
+        hub = self
+
+        class Handler(_Handler):
+            state = hub
+
+        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    state: FakeHub
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):  # keep test output quiet
+        pass
+
+    def do_HEAD(self):
+        self._serve(head=True)
+
+    def do_GET(self):
+        self._serve(head=False)
+
+    def _serve(self, head: bool) -> None:
+        state = self.state
+        path = self.path.split("?", 1)[0]
+        with state._lock:
+            state.requests.append((self.command, path, self.headers.get("Range")))
+        headers: dict[str, str] = {}
+        match = _RESOLVE.match(path)
+        if match:
+            repo, rev, filename = match["repo"], match["rev"], match["file"]
+            if not any(r == repo for r, _ in state.hf):
+                return self._error(404, "RepoNotFound", f"Repository {repo} not found")
+            if rev not in ("main", COMMIT):
+                return self._error(404, "RevisionNotFound", f"Revision {rev} not found")
+            data = state.hf.get((repo, filename))
+            if data is None:
+                return self._error(404, "EntryNotFound", f"{filename} does not exist", commit=True)
+            headers = {"X-Repo-Commit": COMMIT, "ETag": f'"{hashlib.sha256(data).hexdigest()}"'}
+        else:
+            data = state.plain.get(path)
+            if data is None:
+                return self._error(404, None, "not found")
+        start = 0
+        rng = _RANGE.match(self.headers.get("Range", "") or "")
+        if rng and not head:
+            start = int(rng[1])
+            if start >= len(data):
+                self.send_response(416)
+                self.send_header("Content-Range", f"bytes */{len(data)}")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            self.send_response(206)
+            self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+        else:
+            self.send_response(200)
+        body = data[start:]
+        for key, value in headers.items():
+            self.send_header(key, value)
+        self.send_header("Accept-Ranges", "bytes")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Content-Type", "application/octet-stream")
+        self.end_headers()
+        if head:
+            return
+        if state.gate is not None:
+            state.gate.wait(60)
+        with state._lock:
+            cut = state.drop_after.pop(path, None)
+        if cut is not None:  # send part of the body, then drop the connection
+            self.wfile.write(body[:cut])
+            self.wfile.flush()
+            self.close_connection = True
+            self.connection.shutdown(2)
+            return
+        self.wfile.write(body)
+
+    def _error(self, code: int, error_code: str | None, message: str, commit: bool = False) -> None:
+        body = message.encode()
+        self.send_response(code)
+        if error_code:
+            self.send_header("X-Error-Code", error_code)
+            self.send_header("X-Error-Message", message)
+        if commit:
+            self.send_header("X-Repo-Commit", COMMIT)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)

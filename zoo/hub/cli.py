@@ -1,0 +1,150 @@
+"""``zoo-hub``: list, inspect, download, export and push pretrained weights."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from zoo.hub import cache
+from zoo.hub.errors import HubError
+
+
+def _input(entry: dict) -> str:
+    crop = entry.get("crop_size")
+    return f"{entry.get('clip_len') or '?'}x{crop}x{crop}" if crop else str(entry.get("clip_len") or "?")
+
+
+def _accuracy(entry: dict) -> str:
+    metrics = entry.get("metrics") or []
+    if not metrics:
+        return "-"
+    m = metrics[0]
+    return f"{m.get('top1')}/{m.get('top5')} {m.get('dataset')}"
+
+
+def format_table(rows: list[list[str]], header: list[str]) -> str:
+    """Left-aligned plain-text table."""
+    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows)]
+    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
+    return "\n".join(fmt.format(*map(str, row)).rstrip() for row in [header, ["-" * w for w in widths], *rows])
+
+
+def cmd_list(args) -> int:
+    from zoo.weights import get_weights, list_weights
+
+    rows = []
+    for name in list_weights(family=args.family, dataset=args.dataset):
+        entry = get_weights(name)
+        rows.append([name, entry["arch"], entry["num_classes"], _input(entry), _accuracy(entry),
+                     "yes" if cache.is_cached(name) else "-"])
+    print(format_table(rows, ["name", "arch", "classes", "input", "top1/top5", "cached"]))
+    return 0
+
+
+def describe_entry(entry: dict) -> dict:
+    """Parameters and multiply-adds of the entry's model at its clip length and crop (built on 'meta')."""
+    import torch
+
+    import zoo
+
+    with torch.device("meta"):
+        model = zoo.create_model(entry["arch"], num_classes=entry["num_classes"], **(entry.get("options") or {}))
+    crop = entry.get("crop_size") or 112
+    return zoo.describe(model, (1, 3, entry.get("clip_len") or 8, crop, crop))
+
+
+def cmd_info(args) -> int:
+    from zoo.hub.fetch import lookup_entry
+
+    entry = lookup_entry(args.name)
+    info = dict(entry)
+    info["cached"] = str(cache.checkpoint_path(args.name)) if cache.is_cached(args.name) else False
+    if not args.no_describe:
+        stats = describe_entry(entry)
+        info["computed"] = {"params": stats.get("params"), "weights": stats.get("weights"),
+                            "macs": stats.get("macs"), "input": _input(entry)}
+    print(json.dumps(info, indent=2, default=str))
+    return 0
+
+
+def cmd_download(args) -> int:
+    from zoo.hub.fetch import fetch_checkpoint
+
+    if args.all == bool(args.names):
+        print("zoo-hub download: give weight names or --all (not both)", file=sys.stderr)
+        return 2
+    if args.all:
+        from zoo.weights import list_weights
+
+        names = list_weights()
+    else:
+        names = args.names
+    failed = 0
+    for name in names:
+        try:
+            print(f"{name}: {fetch_checkpoint(name, progress=not args.quiet)}")
+        except (HubError, KeyError, ValueError, OSError) as err:
+            failed += 1
+            print(f"{name}: FAILED: {err}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def cmd_export(args) -> int:
+    from zoo.hub.export import export_checkpoint
+
+    print(export_checkpoint(args.ckpt, args.out_dir, weights_name=args.weights))
+    return 0
+
+
+def cmd_push(args) -> int:
+    from zoo.hub.export import push_checkpoint
+
+    print(push_checkpoint(args.ckpt, args.repo_id, weights_name=args.weights, token=args.token,
+                          private=args.private, revision=args.revision))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="zoo-hub", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("list", help="table of released weights (arch, classes, input, accuracy, cached)")
+    p.add_argument("--family", help="model family or architecture, e.g. ir_csn, r2plus1d_34")
+    p.add_argument("--dataset", help="dataset the head classifies, e.g. kinetics400, ig65m")
+    p.set_defaults(func=cmd_list)
+    p = sub.add_parser("info", help="everything about one weights name, plus parameters and multiply-adds")
+    p.add_argument("name")
+    p.add_argument("--no-describe", action="store_true", help="skip computing parameters and multiply-adds")
+    p.set_defaults(func=cmd_info)
+    p = sub.add_parser("download", help="fetch, verify, convert and cache weights")
+    p.add_argument("names", nargs="*")
+    p.add_argument("--all", action="store_true", help="every weights name in the registry")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=cmd_download)
+    p = sub.add_parser("export", help="write a hub-ready folder: model.safetensors, config.json, README.md")
+    p.add_argument("ckpt")
+    p.add_argument("out_dir")
+    p.add_argument("--weights", help="registry name whose metrics go into the model card")
+    p.set_defaults(func=cmd_export)
+    p = sub.add_parser("push", help="export and upload a checkpoint to a Hugging Face model repo")
+    p.add_argument("ckpt")
+    p.add_argument("--repo-id", required=True)
+    p.add_argument("--weights", help="registry name whose metrics go into the model card")
+    p.add_argument("--token", help="Hugging Face token (default: HF_TOKEN / `hf auth login`)")
+    p.add_argument("--private", action="store_true")
+    p.add_argument("--revision", help="branch to push to")
+    p.set_defaults(func=cmd_push)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (HubError, KeyError, ValueError, FileNotFoundError) as err:
+        message = err.args[0] if isinstance(err, KeyError) and err.args else err
+        print(f"zoo-hub {args.command}: {message}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

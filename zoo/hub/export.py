@@ -1,0 +1,130 @@
+"""Hub-ready folders (``model.safetensors``, ``config.json``, README model card) and pushing them."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from zoo._io import atomic_path, atomic_write_text
+from zoo.hub.fetch import lookup_entry
+
+PREPROCESSING_KEYS = ("clip_len", "sampling_rate", "frame_rate", "resize", "crop_size", "mean", "std")
+
+
+def _registry_entry(weights_name: str | None) -> dict | None:
+    if not weights_name:
+        return None
+    try:
+        return lookup_entry(weights_name)
+    except KeyError:
+        return None
+
+
+def _protocol_text(protocol: str | None) -> str:
+    """Description of a registry protocol id (the id itself if the registry does not know it)."""
+    if not protocol:
+        return "not stated"
+    try:
+        from zoo.weights import load_registry
+
+        return load_registry().get("protocols", {}).get(protocol, {}).get("description") or protocol
+    except Exception:  # noqa: BLE001 - a card is still useful without the registry
+        return protocol
+
+
+def build_config(meta: dict, entry: dict | None = None, weights_name: str | None = None) -> dict:
+    """``config.json`` contents: architecture, builder options, head, preprocessing, provenance."""
+    entry = entry or {}
+    return {
+        "library_name": "video-model-zoo",
+        "architecture": meta["arch"],
+        "num_classes": meta["num_classes"],
+        "options": meta.get("options", {}),
+        "preprocessing": {key: meta.get(key, entry.get(key)) for key in PREPROCESSING_KEYS},
+        "label_set": meta.get("label_set", entry.get("label_set")),
+        "classes": meta.get("classes"),
+        "weights_name": weights_name,
+        "pretrain": entry.get("pretrain"),
+        "finetune": entry.get("finetune"),
+        "metrics": entry.get("metrics", []),
+        "provenance": meta.get("provenance"),
+    }
+
+
+def model_card(config: dict, entry: dict | None = None) -> str:
+    """A README.md model card (YAML front matter + usage, input, metrics with protocol, provenance)."""
+    entry = entry or {}
+    arch, pre = config["architecture"], config["preprocessing"]
+    title = config.get("weights_name") or arch
+    lines = ["---", "library_name: video-model-zoo", "pipeline_tag: video-classification",
+             "tags:", "- video-classification", "- pytorch", "- safetensors", "- vmz", "---", "",
+             f"# {title}", "",
+             f"`{arch}` video classifier ({config['num_classes']} classes"
+             + (f", {config['label_set']}" if config.get("label_set") else "") + ")"
+             + (f", pretrained on {entry['pretrain']}" if entry.get("pretrain") else "")
+             + (f", fine-tuned on {entry['finetune']}" if entry.get("finetune") else "") + ".", ""]
+    if entry.get("paper"):
+        lines += [f"Paper: {entry['paper']}", ""]
+    lines += ["## Usage", "", "```python", "import zoo", "from huggingface_hub import hf_hub_download", "",
+              'path = hf_hub_download("<repo id>", "model.safetensors")',
+              f'model = zoo.create_model("{arch}", weights=path)', "```", "",
+              "## Input", "", "| Field | Value |", "|---|---|"]
+    lines += [f"| {key} | {json.dumps(value)} |" for key, value in pre.items() if value is not None]
+    lines += ["", "Input: float tensor (N, 3, T, H, W), RGB, pixels scaled to 0-1 then normalised with mean/std.", ""]
+    lines += ["## Metrics", ""]
+    if config["metrics"]:
+        lines += ["| Dataset | Split | Top-1 | Top-5 | Level | Protocol |", "|---|---|---|---|---|---|"]
+        for m in config["metrics"]:
+            lines.append(f"| {m.get('dataset')} | {m.get('split')} | {m.get('top1')} | {m.get('top5')} | "
+                         f"{m.get('level', '')} | {_protocol_text(m.get('protocol'))} |")
+        sources = sorted({m["source"] for m in config["metrics"] if m.get("source")})
+        if sources:
+            lines += ["", "Reported by: " + "; ".join(sources) + "."]
+    else:
+        lines.append("No reported metrics.")
+    lines += ["", "## Provenance", "", "```json", json.dumps(config.get("provenance"), indent=2, sort_keys=True),
+              "```", ""]
+    if entry.get("notes"):
+        lines += ["## Notes", "", entry["notes"], ""]
+    return "\n".join(lines)
+
+
+def export_checkpoint(ckpt: str | os.PathLike, out_dir: str | os.PathLike, *,
+                      weights_name: str | None = None) -> Path:
+    """Write ``out_dir`` with ``model.safetensors``, ``config.json`` and ``README.md``; return ``out_dir``.
+
+    Metrics and protocol come from the registry entry ``weights_name`` (default: the checkpoint's
+    ``provenance.source`` when that is a registry name).
+    """
+    from zoo.checkpoint import read_checkpoint_meta
+
+    ckpt, out_dir = Path(ckpt), Path(out_dir)
+    meta = read_checkpoint_meta(ckpt)  # clear error for a file that is not a zoo checkpoint
+    entry = _registry_entry(weights_name or (meta.get("provenance") or {}).get("source"))
+    weights_name = weights_name or (entry or {}).get("name")
+    config = build_config(meta, entry, weights_name)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with atomic_path(out_dir / "model.safetensors") as tmp:
+        shutil.copyfile(ckpt, tmp)
+    atomic_write_text(out_dir / "config.json", json.dumps(config, indent=2) + "\n")
+    atomic_write_text(out_dir / "README.md", model_card(config, entry))
+    return out_dir
+
+
+def push_checkpoint(ckpt: str | os.PathLike, repo_id: str, *, weights_name: str | None = None,
+                    token: str | None = None, private: bool = False, revision: str | None = None,
+                    commit_message: str | None = None) -> str:
+    """Export ``ckpt`` and upload the folder to Hugging Face model repo ``repo_id``; return the commit URL."""
+    from huggingface_hub import HfApi
+
+    from zoo.hub.hf import hf_endpoint
+
+    api = HfApi(endpoint=hf_endpoint(), token=token)
+    with tempfile.TemporaryDirectory(prefix="zoo-hub-push-") as folder:
+        export_checkpoint(ckpt, folder, weights_name=weights_name)
+        api.create_repo(repo_id, private=private, exist_ok=True)
+        info = api.upload_folder(folder_path=folder, repo_id=repo_id, revision=revision,
+                                 commit_message=commit_message or f"Upload {Path(ckpt).name} with zoo-hub")
+    return str(getattr(info, "commit_url", info))

@@ -1,0 +1,180 @@
+"""``fetch_checkpoint(name)``: download, verify, convert once and cache pretrained weights by name."""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+from zoo._io import atomic_path
+from zoo.hub import cache
+from zoo.hub.download import download
+from zoo.hub.errors import ChecksumError, ConversionError, DownloadError, HubError, OfflineError
+from zoo.hub.hf import hf_download
+from zoo.hub.verify import HashLock, check_file
+
+# Entry fields copied into the converted checkpoint's metadata (zoo.save_checkpoint meta keys).
+META_KEYS = ("clip_len", "sampling_rate", "frame_rate", "resize", "crop_size", "mean", "std", "classes", "label_set")
+# Legacy format -> converter function in zoo.convert (each: fn(in_path, out_path, arch=..., **meta) -> Path).
+CONVERTERS = {"c2_pickle": "pickle_to_safetensors", "c2_minidb": "minidb_to_safetensors",
+              "pth": "torchvision_to_safetensors"}
+_TRUE = {"1", "true", "yes", "on"}
+_registered: dict[str, dict] = {}
+
+
+def is_offline() -> bool:
+    """True when ``ZOO_OFFLINE`` or ``HF_HUB_OFFLINE`` (read now) or huggingface_hub's offline mode is on."""
+    from huggingface_hub import constants as hf_constants
+
+    env = (os.environ.get(var, "").strip().lower() for var in ("ZOO_OFFLINE", "HF_HUB_OFFLINE"))
+    return any(value in _TRUE for value in env) or bool(hf_constants.HF_HUB_OFFLINE)
+
+
+def register_weights(name: str, entry: dict) -> None:
+    """Make ``name`` resolvable without weights.json (tests, private weights). ``entry`` uses its schema."""
+    _registered[name] = entry
+
+
+def unregister_weights(name: str) -> None:
+    """Undo :func:`register_weights`."""
+    _registered.pop(name, None)
+
+
+def lookup_entry(name: str) -> dict:
+    """The registry entry of ``name``: registered ones first, then ``zoo.weights.get_weights``."""
+    if name in _registered:
+        return {"name": name, **_registered[name]}
+    from zoo.weights import get_weights
+
+    return get_weights(name)
+
+
+def fetch_command(name: str) -> str:
+    """The shell command that downloads ``name`` into the cache."""
+    return f"zoo-hub download {name}"
+
+
+def fetch_checkpoint(name: str, *, offline: bool | None = None, progress: bool = True,
+                     entry: dict | None = None) -> Path:
+    """Return the cached safetensors checkpoint of weights ``name``, fetching it first if needed.
+
+    Sources of the registry entry (or ``entry``, overriding the registry) are tried in order: Hugging
+    Face sources through huggingface_hub, plain URLs with resume and mirrors. Each file is verified
+    (sha256, torch.hub name prefix, local hash lock file), converted once to our checkpoint format and
+    cached next to the original. A cached checkpoint is returned without any network request. Several
+    processes may call this at once (file lock). Offline (``offline=True``, ``ZOO_OFFLINE=1`` or
+    ``HF_HUB_OFFLINE=1``) only cached files are used.
+    """
+    entry = lookup_entry(name) if entry is None else entry
+    ckpt = cache.checkpoint_path(name)
+    if ckpt.is_file():
+        return ckpt
+    offline = is_offline() if offline is None else offline
+    sources = entry.get("sources") or []
+    if not sources:
+        raise HubError(f"weights {name} have no download source in the registry")
+    with cache.name_lock(name):
+        if ckpt.is_file():  # another process finished it while we waited
+            return ckpt
+        failures: list[HubError] = []
+        for source in sources:
+            try:
+                original, sha256 = _obtain(name, source, offline=offline, progress=progress)
+                _convert(name, entry, source, original, sha256, ckpt)
+                return ckpt
+            except HubError as err:
+                failures.append(err)
+    if all(isinstance(err, OfflineError) for err in failures):
+        raise OfflineError(
+            f"weights {name} are not cached and offline mode is on (ZOO_OFFLINE / HF_HUB_OFFLINE). Missing: "
+            f"{ckpt}; sources not cached: " + "; ".join(str(err) for err in failures)
+            + f". Fetch them with network access: `{fetch_command(name)}`")
+    if len(failures) == 1:
+        raise failures[0]
+    raise DownloadError(f"could not fetch weights {name} from any of its {len(failures)} sources:\n  "
+                        + "\n  ".join(f"[{type(err).__name__}] {err}" for err in failures))
+
+
+def source_urls(source: dict) -> list[str]:
+    """Download URLs of a plain source in order: ``$ZOO_MIRRORS`` folders/URLs, ``url``, ``mirrors``."""
+    filename = source.get("filename") or source["url"].rsplit("/", 1)[-1]
+    mirrors = [m for m in re.split(r"[,\s]+", os.environ.get("ZOO_MIRRORS", "")) if m]
+    urls = [f"{m.rstrip('/')}/{filename}" for m in mirrors]
+    primary = source.get("url")
+    urls += primary if isinstance(primary, list) else [primary] if primary else []
+    return urls + list(source.get("mirrors", []))
+
+
+def _hash_key(source: dict) -> str:
+    if source.get("hf_repo_id"):
+        return f"hf:{source['hf_repo_id']}/{source['hf_filename']}@{source.get('hf_revision') or 'main'}"
+    return source.get("filename") or source["url"].rsplit("/", 1)[-1]
+
+
+def _obtain(name: str, source: dict, *, offline: bool, progress: bool) -> tuple[Path, str]:
+    """Local path and sha256 of the verified original file of ``source`` (downloaded if needed)."""
+    lock = HashLock(cache.hash_lock_path())
+    expected = dict(sha256=source.get("sha256"), locked=lock.get(_hash_key(source)), lock_file=lock.path)
+    if source.get("hf_repo_id"):
+        path = hf_download(source["hf_repo_id"], source["hf_filename"], revision=source.get("hf_revision"),
+                           offline=offline, progress=progress)
+        blob = path.resolve()
+        try:
+            return path, check_file(blob, filename=source["hf_filename"], **expected)
+        except ChecksumError:
+            path.unlink(missing_ok=True)
+            raise
+    filename = source.get("filename") or source["url"].rsplit("/", 1)[-1]
+    dest = cache.original_path(name, filename)
+    if dest.is_file():
+        return dest, check_file(dest, filename=filename, **expected)
+    if offline:
+        raise OfflineError(f"{dest} (from {source.get('url')})")
+    hashes: list[str] = []
+    download(source_urls(source), dest, progress=progress,
+             check=lambda part: hashes.append(check_file(part, filename=filename, **expected)))
+    return dest, hashes[0]
+
+
+def _convert(name: str, entry: dict, source: dict, original: Path, actual: str, ckpt: Path) -> None:
+    """Write ``ckpt`` from ``original`` (atomically, checked against the entry); record a first-seen hash."""
+    fmt = source.get("format")
+    meta: dict[str, Any] = {key: entry[key] for key in META_KEYS if entry.get(key) is not None}
+    meta["provenance"] = {"source": name, "url": source.get("url") or source.get("hf_repo_id"), "sha256": actual}
+    sha256 = source.get("sha256")
+    lock = HashLock(cache.hash_lock_path())
+    try:
+        with atomic_path(ckpt) as tmp:
+            if fmt == "safetensors":
+                shutil.copyfile(original, tmp)
+            elif fmt in CONVERTERS:
+                import zoo.convert
+
+                getattr(zoo.convert, CONVERTERS[fmt])(original, tmp, arch=entry["arch"],
+                                                      options=entry.get("options") or None, **meta)
+            else:
+                raise ConversionError(f"weights {name}: unknown source format {fmt!r} for {original.name} "
+                                      f"(expected one of {sorted([*CONVERTERS, 'safetensors'])})")
+            _check_converted(name, entry, tmp)
+    except HubError:
+        raise
+    except Exception as err:
+        first_seen = not sha256 and lock.get(_hash_key(source)) is None
+        if first_seen and not source.get("hf_repo_id"):
+            original.unlink(missing_ok=True)  # unverified and unusable (e.g. an HTML error page)
+        raise ConversionError(f"converting {original.name} ({fmt}) for weights {name} failed: {err}"
+                              + ("; the download was deleted" if first_seen else "")) from err
+    if not sha256:
+        lock.record(_hash_key(source), actual, url=source.get("url"))
+
+
+def _check_converted(name: str, entry: dict, path: Path) -> None:
+    """The converted checkpoint must be a zoo checkpoint of the entry's architecture and class count."""
+    from zoo.checkpoint import read_checkpoint_meta
+
+    meta = read_checkpoint_meta(path)
+    for key in ("arch", "num_classes"):
+        if entry.get(key) is not None and meta.get(key) != entry[key]:
+            raise ConversionError(f"weights {name}: the converted checkpoint has {key}={meta.get(key)!r}, "
+                                  f"the registry says {entry[key]!r}")
