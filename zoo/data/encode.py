@@ -55,19 +55,38 @@ class VideoWriter:
             if self.crf is not None:
                 options["crf"] = str(self.crf)
             options["preset"] = "veryfast"
-        elif self.qscale is not None:
-            stream.codec_context.qscale = self.qscale
-            options["qscale"] = str(self.qscale)
+        elif self.codec == "mpeg4":
+            # constant quantiser (ffmpeg's -q:v); the library default is a low 200 kb/s bitrate
+            qscale = 2 if self.qscale is None else self.qscale
+            stream.codec_context.qscale = qscale
+            options["qscale"] = str(qscale)
         if self.gop is not None:
             stream.codec_context.gop_size = self.gop
         if self.time_base is not None:
             stream.codec_context.time_base = self.time_base
             stream.time_base = self.time_base
+        # frame threads, as the ffmpeg CLI uses (PyAV's default makes libx264 use slower sliced threads)
+        stream.codec_context.thread_type = "AUTO"
         if self.threads:
             stream.codec_context.thread_count = self.threads
         stream.options = options
         self._stream = stream
         return self
+
+    @property
+    def container(self) -> av.container.OutputContainer:
+        """The open output container (e.g. to add an audio stream inside the ``with`` block)."""
+        return self._container
+
+    @property
+    def stream(self) -> av.video.stream.VideoStream:
+        """The video stream being encoded."""
+        return self._stream
+
+    def encode_frame(self, frame: av.VideoFrame) -> None:
+        """Encode and mux an ``av.VideoFrame`` that already has its pts and time base."""
+        for packet in self._stream.encode(frame):
+            self._container.mux(packet)
 
     def write(self, frame: np.ndarray, pts: int | None = None) -> None:
         """Encode one ``(H, W, 3)`` uint8 RGB frame (``pts`` in the stream's time base, optional)."""
@@ -79,8 +98,7 @@ class VideoWriter:
             vf.pts = self._index
             vf.time_base = Fraction(1, 1) / self.fps
         self._index += 1
-        for packet in self._stream.encode(vf):
-            self._container.mux(packet)
+        self.encode_frame(vf)
 
     def __exit__(self, exc_type, exc, tb) -> bool:
         try:
@@ -106,7 +124,8 @@ def encode_video(path: str | os.PathLike, frames: Sequence[np.ndarray] | np.ndar
         raise ValueError(f"{path}: no frames to encode")
     h, w = frames[0].shape[:2]
     if pts is not None and time_base is None:
-        time_base = Fraction(1, 90000)
+        # MPEG-4 part 2 allows time-base denominators up to 65535
+        time_base = Fraction(1, 60000) if ENCODERS.get(codec, codec) == "mpeg4" else Fraction(1, 90000)
     with VideoWriter(path, fps, w, h, codec=codec, time_base=time_base, **kwargs) as writer:
         for i, frame in enumerate(frames):
             writer.write(frame, None if pts is None else pts[i])

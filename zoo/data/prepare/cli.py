@@ -1,0 +1,201 @@
+"""``zoo-prepare``: prepare video datasets as in VMZ's Kinetics tutorial, without the ffmpeg binary.
+
+Subcommands:
+  trim       cut the annotated segments out of downloaded videos (fixed fps, short side, H.264 mp4)
+  lists      VMZ list files, classes.txt and per-split CSVs from a prepared folder
+  link       the reverse: a {split}/{class}/{video} folder of symlinks from a VMZ list file
+  from-lmdb  export a VMZ video LMDB (create_video_db.py) to the folder layout + list files
+  index      build the per-video metadata cache used by --cache-dataset (--check: report bad videos)
+  synthetic  write the built-in synthetic action dataset
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import os
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from zoo._io import atomic_write_text
+
+
+def _trim(args) -> int:
+    from zoo.data.prepare.kinetics import check_class_count, compare_split_labels, read_annotations
+    from zoo.data.prepare.trim import TrimOptions, trim_segments
+
+    segments = [seg for path in args.annotations for seg in read_annotations(path, split=args.split)]
+    if args.limit:
+        segments = segments[:args.limit]
+    problems = compare_split_labels(segments)
+    if args.kinetics_version:
+        problems = check_class_count((s.label for s in segments), args.kinetics_version) + problems
+    for message in problems:
+        print(f"warning: {message}", file=sys.stderr)
+    options = TrimOptions(fps=args.fps, short_side=args.short_side, codec=args.codec,
+                          crf=None if args.codec == "mpeg4" else args.crf,
+                          qscale=args.qscale if args.codec == "mpeg4" else None, keep_audio=args.keep_audio,
+                          min_duration=args.min_duration, threads=args.threads)
+    report = Path(args.report) if args.report else Path(args.out) / "trim_report.csv"
+    summary = trim_segments(segments, args.raw_dir, args.out, options, workers=args.workers, report_path=report,
+                            progress=not args.quiet)
+    reasons = ", ".join(f"{k}: {v}" for k, v in sorted(summary.reasons.items()))
+    print(f"trimmed {summary.done} ({summary.truncated} shorter than requested), skipped {summary.skipped} "
+          f"already done, failed {summary.failed}" + (f" ({reasons})" if reasons else "") + f"; report: {report}")
+    return 0
+
+
+def _lists(args) -> int:
+    from zoo.data.prepare.lists import write_lists
+
+    written = write_lists(args.root, args.out, start_frm=args.start_frm, video_id=args.video_id,
+                          relative=args.relative)
+    for path in written.values():
+        print(path)
+    return 0
+
+
+def _link(args) -> int:
+    from zoo.data.prepare.lists import list_to_folder, read_classes
+
+    classes = read_classes(args.classes) if args.classes else None
+    made = list_to_folder(args.list_file, args.out, args.split, classes)
+    print(f"linked {made} video(s) under {Path(args.out) / args.split}")
+    return 0
+
+
+def _from_lmdb(args) -> int:
+    from zoo.data.prepare.lists import read_classes
+    from zoo.data.prepare.lmdb_videos import export_lmdb
+
+    classes = read_classes(args.classes) if args.classes else None
+    s = export_lmdb(args.db, args.out, split=args.split, classes=classes)
+    print(f"{s.records} record(s): {s.videos_written} video file(s) written, {s.links} path link(s), "
+          f"{s.duplicates} repeated record(s); list: {s.list_file}, classes: {s.classes_file}")
+    return 0
+
+
+def _index_paths(data: str, split: str | None) -> list[str]:
+    from zoo.data.datasets import discover, is_video_file
+
+    root = Path(data)
+    if root.is_dir() and split is None:  # every video below the folder, whatever the layout
+        return sorted(str(p) for p in root.rglob("*") if is_video_file(p)
+                      and not any(part.startswith(".") for part in p.relative_to(root).parts))
+    samples, _ = discover(root, split=split, on_missing="skip")
+    return [str(s.path) for s in samples]
+
+
+def _index(args) -> int:
+    from zoo.data.index import find_problems, load_or_build_index
+
+    paths = _index_paths(args.data, args.split)
+    if not paths:
+        print(f"error: {args.data}: no videos found", file=sys.stderr)
+        return 2
+    index = load_or_build_index(paths, cache_dir=args.cache_dir, workers=args.workers, decode=args.decode,
+                                progress=not args.quiet)
+    problems = find_problems(index, min_frames=args.min_frames)
+    ok = len(index) - len(problems)
+    print(f"indexed {len(index)} video(s): {ok} usable, {len(problems)} with problems")
+    if args.check:
+        for path, reason, detail in problems:
+            print(f"{reason}\t{path}\t{detail}")
+        if args.report:
+            buf = io.StringIO()
+            writer = csv.writer(buf)
+            writer.writerow(["path", "reason", "detail"])
+            writer.writerows(problems)
+            atomic_write_text(args.report, buf.getvalue())
+        return 1 if problems else 0
+    return 0
+
+
+def _synthetic(args) -> int:
+    from zoo.data.synthetic import run
+
+    return run(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="zoo-prepare", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("trim", help="cut Kinetics segments out of raw videos",
+                       description="Cut each annotated [time_start, time_end) segment out of the raw video named "
+                                   "by its YouTube id into OUT/{split}/{label}/{id}_{start:06d}_{end:06d}.mp4.")
+    p.add_argument("annotations", nargs="+", help="Kinetics CSV(s): label,youtube_id,time_start,time_end,split")
+    p.add_argument("raw_dir", help="folder of downloaded videos named {youtube_id}.{ext} (searched recursively)")
+    p.add_argument("out", help="output root")
+    p.add_argument("--fps", type=float, default=30.0, help="output frame rate (default 30)")
+    p.add_argument("--short-side", type=int, default=320, help="output short side in pixels (default 320)")
+    p.add_argument("--codec", choices=["h264", "mpeg4"], default="h264")
+    p.add_argument("--crf", type=int, default=18, help="H.264 quality, lower is better (default 18)")
+    p.add_argument("--qscale", type=int, default=2, help="MPEG-4 quality 1-31, lower is better (default 2)")
+    p.add_argument("--keep-audio", action="store_true", help="keep the audio track (re-encoded to AAC)")
+    p.add_argument("--min-duration", type=float, default=1.0,
+                   help="fail segments with less than this many seconds of video (default 1)")
+    p.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="parallel processes")
+    p.add_argument("--threads", type=int, default=0, help="codec threads per process (0: automatic)")
+    p.add_argument("--kinetics-version", choices=["400", "600", "700"],
+                   help="check the label set against this Kinetics version's class count")
+    p.add_argument("--split", help="use this split for every row (default: the CSV's split column)")
+    p.add_argument("--report", help="CSV of failed/truncated rows (default OUT/trim_report.csv)")
+    p.add_argument("--limit", type=int, help="only the first N rows")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_trim)
+
+    p = sub.add_parser("lists", help="VMZ list files + classes.txt + per-split CSVs from a prepared folder")
+    p.add_argument("root", help="prepared dataset: ROOT/{split}/{class}/{video}")
+    p.add_argument("--out", help="where to write the files (default: ROOT)")
+    p.add_argument("--start-frm", action="store_true", help="add a start_frm column (0)")
+    p.add_argument("--video-id", action="store_true", help="add a video_id column (running number)")
+    p.add_argument("--relative", action="store_true", help="paths relative to the output folder")
+    p.set_defaults(func=_lists)
+
+    p = sub.add_parser("link", help="folder layout (symlinks) from a VMZ list file")
+    p.add_argument("list_file", help="VMZ list file org_video,label[,start_frm,video_id]")
+    p.add_argument("out", help="output root; links go to OUT/{split}/{class}/")
+    p.add_argument("--split", default="train")
+    p.add_argument("--classes", help="classes.txt naming the labels (default: label numbers)")
+    p.set_defaults(func=_link)
+
+    p = sub.add_parser("from-lmdb", help="export a VMZ video LMDB to the folder layout + list files")
+    p.add_argument("db", help="LMDB directory written by VMZ's create_video_db.py")
+    p.add_argument("out", help="output root")
+    p.add_argument("--split", default="train", help="split folder to write (default train)")
+    p.add_argument("--classes", help="classes.txt naming the labels (default: label numbers)")
+    p.set_defaults(func=_from_lmdb)
+
+    p = sub.add_parser("index", help="build the metadata cache used by --cache-dataset")
+    p.add_argument("data", help="dataset folder, list file or Kinetics CSV")
+    p.add_argument("--split", help="only this split (default: every video under DATA)")
+    p.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    p.add_argument("--cache-dir", help="cache folder (default: the user cache dir)")
+    p.add_argument("--check", action="store_true", help="list undecodable and too-short videos; exit 1 if any")
+    p.add_argument("--decode", action="store_true", help="also decode every frame (slow, finds corrupt data)")
+    p.add_argument("--min-frames", type=int, default=16, help="videos with fewer frames are too short (16)")
+    p.add_argument("--report", help="with --check: write the problems to this CSV")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=_index)
+
+    from zoo.data.synthetic import add_arguments
+    p = add_arguments(sub.add_parser("synthetic", help="write the synthetic action dataset"))
+    p.set_defaults(func=_synthetic)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``zoo-prepare``."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (FileNotFoundError, ValueError, ImportError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

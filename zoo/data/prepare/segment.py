@@ -1,0 +1,240 @@
+"""Re-encode one ``[start, end)`` segment of a video at a fixed frame rate and short side, through PyAV.
+
+Frame-rate conversion picks output frames by timestamp: output frame ``k`` shows the latest source frame
+whose presentation time is ``<= start + k / fps`` (the first source frame if none is), so the output has
+exactly ``fps`` and ``ceil((end - start) * fps)`` frames, or fewer when the video ends before ``end``.
+Times are relative to the container's start time, as ``ffmpeg -ss`` counts them.
+"""
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+from av.video.reformatter import VideoReformatter
+
+from zoo.data.encode import VideoWriter
+
+#: failure reasons of :class:`SegmentError`
+REASONS = ("missing_source", "undecodable", "outside_video", "too_short", "invalid_segment")
+
+
+class SegmentError(Exception):
+    """A segment that cannot be produced; ``reason`` is one of :data:`REASONS`."""
+
+    def __init__(self, path, reason: str, message: str = ""):
+        self.path, self.reason, self.message = str(path), reason, message
+        super().__init__(f"{path}: {reason}" + (f" ({message})" if message else ""))
+
+
+@dataclass
+class SegmentResult:
+    """What :func:`transcode_segment` wrote."""
+
+    num_frames: int
+    width: int
+    height: int
+    duration: float  # seconds actually covered (shorter than requested when truncated)
+    truncated: bool  # the video ended before ``end``
+
+
+def output_size(width: int, height: int, short_side: int) -> tuple[int, int]:
+    """Scale so the short side is ``short_side`` (rounded to even), keeping the aspect ratio, even dimensions."""
+    def even(x: float) -> int:  # nearest even number, halves away from zero (as ffmpeg's scale=-2)
+        return max(2, 2 * int(x / 2 + 0.5))
+
+    short = even(short_side)
+    if width <= height:
+        return short, even(height * short / width)
+    return even(width * short / height), short
+
+
+class _SegmentWriter(VideoWriter):
+    """VideoWriter that takes decoded ``av.VideoFrame``s directly (no RGB round trip) and optional audio."""
+
+    def __init__(self, *args, audio_rate: int | None = None, audio_layout: str = "stereo", **kwargs):
+        super().__init__(*args, **kwargs)
+        self.audio_rate, self.audio_layout = audio_rate, audio_layout
+        self._audio = None
+        self._audio_samples = 0
+        self._resampler = None
+
+    def __enter__(self):
+        super().__enter__()
+        if self.audio_rate:
+            self._audio = self.container.add_stream("aac", rate=self.audio_rate, layout=self.audio_layout)
+            self._resampler = av.AudioResampler(format="fltp", layout=self.audio_layout, rate=self.audio_rate)
+        return self
+
+    def write_frame(self, frame: av.VideoFrame, index: int) -> None:
+        """Encode an already scaled yuv420p frame as output frame ``index``."""
+        frame.pts = index
+        frame.time_base = 1 / self.fps
+        frame.pict_type = av.video.frame.PictureType.NONE
+        self.encode_frame(frame)
+
+    def write_audio(self, frame: av.AudioFrame | None) -> None:
+        """Resample and encode one audio frame (``None`` flushes the resampler)."""
+        for out in self._resampler.resample(frame):
+            out.pts = self._audio_samples
+            out.time_base = Fraction(1, self.audio_rate)
+            self._audio_samples += out.samples
+            for packet in self._audio.encode(out):
+                self.container.mux(packet)
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is None and self._audio is not None:
+            self.write_audio(None)
+            for packet in self._audio.encode(None):
+                self.container.mux(packet)
+        return super().__exit__(exc_type, exc, tb)
+
+
+def _frame_time(frame, time_base: Fraction, origin: Fraction) -> Fraction | None:
+    pts = frame.pts if frame.pts is not None else getattr(frame, "dts", None)
+    return None if pts is None else pts * time_base - origin
+
+
+def transcode_segment(src: str | os.PathLike, dst: str | os.PathLike, start: float, end: float, fps: float = 30,
+                      short_side: int = 320, codec: str = "h264", crf: int | None = 18,
+                      qscale: int | None = None, keep_audio: bool = False, min_duration: float = 1.0,
+                      threads: int = 0, interpolation: str = "BICUBIC") -> SegmentResult:
+    """Write ``[start, end)`` seconds of ``src`` to ``dst`` (atomic) at ``fps`` with the short side scaled.
+
+    Raises :class:`SegmentError` (missing source, undecodable, segment outside the video, too short:
+    fewer than ``min_duration`` seconds available). The output is never left half-written.
+    """
+    src, dst = Path(src), Path(dst)
+    start_t, end_t = Fraction(start).limit_denominator(1000), Fraction(end).limit_denominator(1000)
+    fps_q = Fraction(fps).limit_denominator(1001)
+    if not end_t > start_t >= 0 or fps_q <= 0:
+        raise SegmentError(src, "invalid_segment", f"start={start} end={end} fps={fps}")
+    if not src.is_file():
+        raise SegmentError(src, "missing_source", "file not found")
+    wanted = math.ceil((end_t - start_t) * fps_q)
+    try:
+        container = av.open(str(src))
+    except av.error.FFmpegError as err:
+        raise SegmentError(src, "undecodable", str(err)) from None
+    with container:
+        if not container.streams.video:
+            raise SegmentError(src, "undecodable", "no video stream")
+        vstream = container.streams.video[0]
+        vstream.thread_type = "AUTO"
+        vstream.thread_count = threads
+        astream = container.streams.audio[0] if keep_audio and container.streams.audio else None
+        origin = Fraction(container.start_time or 0, av.time_base)
+        if container.duration is not None and start_t >= Fraction(container.duration, av.time_base):
+            raise SegmentError(src, "outside_video",
+                               f"starts at {float(start_t)} s, video lasts {container.duration / av.time_base:.3f} s")
+        tb = vstream.time_base
+        if start_t > 0:  # land on the keyframe at or before start
+            container.seek(int((start_t + origin) / tb), stream=vstream, backward=True)
+        width, height = output_size(vstream.codec_context.width, vstream.codec_context.height, short_side)
+        try:
+            written = _copy_frames(container, vstream, astream, start_t, end_t, fps_q, wanted, origin,
+                                   (width, height), interpolation, dst, codec, crf, qscale, threads, min_duration)
+        except av.error.FFmpegError as err:
+            raise SegmentError(src, "undecodable", str(err)) from None
+    duration = written / fps_q
+    return SegmentResult(num_frames=written, width=width, height=height, duration=float(duration),
+                         truncated=written < wanted)
+
+
+def _copy_frames(container, vstream, astream, start_t, end_t, fps_q, wanted, origin, size, interpolation, dst,
+                 codec, crf, qscale, threads, min_duration):
+    """Decode from the current position and encode the selected frames; returns the number written."""
+    src = container.name
+    width, height = size
+    min_frames = max(1, math.ceil(Fraction(min_duration).limit_denominator(1000) * fps_q))
+    state = {"writer": None, "k": 0}
+    audio_buffer = []
+
+    def writer():
+        if state["writer"] is None:
+            w = _open_writer(dst, fps_q, width, height, codec, crf, qscale, threads, astream)
+            state["writer"] = w.__enter__()
+            for frame in audio_buffer:
+                w.write_audio(frame)
+            audio_buffer.clear()
+        return state["writer"]
+
+    def emit(frame_scaled):
+        writer().write_frame(frame_scaled, state["k"])
+        state["k"] += 1
+
+    def target(i):
+        return start_t + i / fps_q
+
+    reformatter = VideoReformatter()  # one instance keeps its libswscale context between frames
+
+    def scale(frame):
+        return reformatter.reformat(frame, width=width, height=height, format="yuv420p", interpolation=interpolation)
+
+    prev = prev_scaled = last_time = None
+    last_step = 1 / Fraction(vstream.average_rate or vstream.guessed_rate or 30)
+    streams = [vstream] + ([astream] if astream is not None else [])
+    try:
+        done = audio_done = False
+        for packet in container.demux(*streams):
+            if done and packet.stream is vstream:  # video complete: only the rest of the audio is wanted
+                continue
+            for frame in packet.decode():
+                if packet.stream is not vstream:
+                    audio_t = _frame_time(frame, astream.time_base, origin)
+                    if audio_t is not None and start_t <= audio_t < end_t:
+                        if state["writer"] is None:
+                            audio_buffer.append(frame)
+                        else:
+                            state["writer"].write_audio(frame)
+                    audio_done = audio_t is not None and audio_t >= end_t
+                    continue
+                t = _frame_time(frame, vstream.time_base, origin)
+                if t is None:  # no timestamp: assume the previous frame interval
+                    t = last_time + last_step if last_time is not None else Fraction(0)
+                if last_time is not None and t > last_time:
+                    last_step = t - last_time
+                last_time = t if last_time is None else max(last_time, t)
+                # every target before t shows the latest frame at or before it (or the first frame)
+                while state["k"] < wanted and target(state["k"]) < t:
+                    if prev is None:
+                        prev = frame
+                    if prev_scaled is None:
+                        prev_scaled = scale(prev)
+                    emit(prev_scaled)
+                if state["k"] >= wanted:
+                    done = True
+                    break
+                if prev is not frame:
+                    prev, prev_scaled = frame, None
+            if done and (astream is None or audio_done):
+                break
+        video_end = last_time + last_step if last_time is not None else None
+        if video_end is None or video_end <= start_t:
+            raise SegmentError(src, "outside_video", "no frame at or after the segment start"
+                               + ("" if video_end is None else f" (video ends at {float(video_end):.3f} s)"))
+        while state["k"] < wanted and target(state["k"]) < video_end:  # the last frame holds until the end
+            if prev_scaled is None:
+                prev_scaled = scale(prev)
+            emit(prev_scaled)
+        if state["k"] < min_frames:
+            raise SegmentError(src, "too_short", f"{state['k']} frame(s) ({float(state['k'] / fps_q):.2f} s) "
+                                                 f"available, need {float(min_duration)} s")
+    except BaseException as err:
+        if state["writer"] is not None:
+            state["writer"].__exit__(type(err), err, err.__traceback__)
+        raise
+    state["writer"].__exit__(None, None, None)
+    return state["k"]
+
+
+def _open_writer(dst, fps_q, width, height, codec, crf, qscale, threads, astream):
+    audio_rate = astream.codec_context.sample_rate if astream is not None else None
+    layout = "stereo"
+    if astream is not None and astream.codec_context.layout is not None:
+        layout = "mono" if astream.codec_context.layout.nb_channels == 1 else "stereo"
+    return _SegmentWriter(dst, fps_q, width, height, codec=codec, crf=crf, qscale=qscale, threads=threads,
+                          audio_rate=audio_rate, audio_layout=layout)

@@ -1,0 +1,138 @@
+"""``zoo-prepare trim``: cut Kinetics segments out of downloaded videos, in parallel, resumably.
+
+Each annotation row becomes ``OUT/{split}/{label}/{youtube_id}_{start:06d}_{end:06d}.mp4`` (see
+:mod:`zoo.data.prepare.segment` for the re-encoding). Finished outputs are skipped, writes are atomic, and
+every row that fails is listed with its reason in a report CSV; failures never stop the run.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import os
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from tqdm import tqdm
+
+from zoo._io import atomic_write_text
+from zoo.data.datasets import VIDEO_EXTENSIONS
+from zoo.data.prepare.kinetics import Segment
+from zoo.data.prepare.parallel import imap_unordered
+from zoo.data.prepare.segment import SegmentError, transcode_segment
+
+REPORT_COLUMNS = ("line", "youtube_id", "label", "split", "time_start", "time_end", "status", "reason",
+                  "message")
+
+
+@dataclass
+class TrimOptions:
+    """Encoding options shared by every segment (see :func:`zoo.data.prepare.segment.transcode_segment`)."""
+
+    fps: float = 30.0
+    short_side: int = 320
+    codec: str = "h264"
+    crf: int | None = 18
+    qscale: int | None = None
+    keep_audio: bool = False
+    min_duration: float = 1.0
+    threads: int = 0
+
+
+@dataclass
+class TrimSummary:
+    """Counts of one run and the report rows (failed and truncated segments)."""
+
+    done: int = 0
+    skipped: int = 0
+    failed: int = 0
+    truncated: int = 0
+    reasons: Counter = field(default_factory=Counter)
+    report: list[dict] = field(default_factory=list)
+
+
+def find_sources(raw_dir: str | os.PathLike) -> dict[str, Path]:
+    """Map each video file's stem (the YouTube id) under ``raw_dir`` (recursively) to its path.
+
+    Partial downloads (``.part``, ``.ytdl``) and hidden files are ignored; on duplicates the first path in
+    sorted order wins.
+    """
+    raw_dir = Path(raw_dir)
+    if not raw_dir.is_dir():
+        raise FileNotFoundError(f"{raw_dir}: raw video folder not found")
+    sources: dict[str, Path] = {}
+    for root, dirs, files in os.walk(raw_dir):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in sorted(files):
+            path = Path(root, name)
+            if name.startswith(".") or path.suffix.lower() not in VIDEO_EXTENSIONS:
+                continue
+            sources.setdefault(path.stem, path)
+    return sources
+
+
+def _trim_one(task):
+    """Worker: ``(segment, src, dst, options) -> (segment, status, reason, message)``."""
+    seg, src, dst, options = task
+    if src is None:
+        return seg, "failed", "missing_source", "no file named after the YouTube id in the raw folder"
+    for stale in dst.parent.glob(f".{dst.name}.*"):  # temp files left by a killed run
+        stale.unlink(missing_ok=True)
+    try:
+        result = transcode_segment(src, dst, seg.time_start, seg.time_end, **asdict(options))
+    except SegmentError as err:
+        return seg, "failed", err.reason, err.message
+    except Exception as err:  # a broken file must never stop the run
+        return seg, "failed", "undecodable", f"{type(err).__name__}: {err}"
+    if result.truncated:
+        return seg, "truncated", "video_ends_early", f"{result.duration:.3f} s written"
+    return seg, "done", "", ""
+
+
+def trim_segments(segments: list[Segment], raw_dir: str | os.PathLike, out_dir: str | os.PathLike,
+                  options: TrimOptions | None = None, workers: int = 1, report_path: str | os.PathLike | None = None,
+                  progress: bool = True) -> TrimSummary:
+    """Trim every segment into ``out_dir``; returns a :class:`TrimSummary` and writes the report CSV."""
+    options = options or TrimOptions()
+    out_dir = Path(out_dir)
+    sources = find_sources(raw_dir)
+    summary = TrimSummary()
+    tasks = []
+    for seg in segments:
+        dst = seg.output_path(out_dir)
+        if dst.exists():
+            summary.skipped += 1
+        else:
+            tasks.append((seg, sources.get(seg.youtube_id), dst, options))
+    bar = tqdm(total=len(tasks), desc="trim", unit="clip", disable=not progress, dynamic_ncols=True)
+    _collect(imap_unordered(_trim_one, tasks, workers), summary, bar)
+    bar.close()
+    summary.report.sort(key=lambda row: row["line"])
+    if report_path is not None:
+        write_report(report_path, summary.report)
+    return summary
+
+
+def _collect(results, summary: TrimSummary, bar) -> None:
+    for seg, status, reason, message in results:
+        if status == "failed":
+            summary.failed += 1
+            summary.reasons[reason] += 1
+        else:
+            summary.done += 1
+            summary.truncated += status == "truncated"
+        if status != "done":
+            summary.report.append(dict(line=seg.line, youtube_id=seg.youtube_id, label=seg.label, split=seg.split,
+                                       time_start=seg.time_start, time_end=seg.time_end, status=status,
+                                       reason=reason, message=message))
+        bar.set_postfix(failed=summary.failed, refresh=False)
+        bar.update()
+
+
+def write_report(path: str | os.PathLike, rows: list[dict]) -> None:
+    """Write the failure/truncation report (columns :data:`REPORT_COLUMNS`) atomically."""
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=REPORT_COLUMNS)
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write_text(path, buf.getvalue())
