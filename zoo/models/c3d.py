@@ -43,7 +43,9 @@ class C3D(nn.Module):
         self._init()
 
     def _init(self) -> None:
-        # Caffe2 C3D: Gaussian std 0.01 for convs, 0.005 for the FCs; BN 1/0.
+        # Caffe2 C3D: Gaussian std 0.01 for convs, 0.005 for the FCs; BN 1/0. Nothing to fill on meta.
+        if self.fc.weight.is_meta:
+            return
         for m in self.modules():
             if isinstance(m, nn.Conv3d):
                 nn.init.normal_(m.weight, 0, 0.01)

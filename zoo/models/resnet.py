@@ -187,7 +187,12 @@ def build_video_resnet(family: str, depth: int, num_classes: int = 400, *, chann
 
 
 def init_weights(model: nn.Module) -> None:
-    """From-scratch initialisation: He (fan-out) convs, BN 1/0, FC N(0, 0.01) with zero bias."""
+    """From-scratch initialisation: He (fan-out) convs, BN 1/0, FC N(0, 0.01) with zero bias.
+
+    Skipped for models on the ``meta`` device (shape-only builds), where the random fills are slow no-ops.
+    """
+    if any(p.is_meta for p in model.parameters()):
+        return
     for m in model.modules():
         if isinstance(m, nn.Conv3d):
             nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
