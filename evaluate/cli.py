@@ -1,0 +1,126 @@
+"""``zoo-test``: multi-clip, multi-crop evaluation of a checkpoint on a video dataset (VMZ test_net /
+test_net_large)."""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import sys
+import tempfile
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+import zoo
+from zoo.evaluate.aggregate import AGGREGATIONS
+from zoo.evaluate.distributed import init_from_env, local_device
+from zoo.evaluate.loading import check_classes, checkpoint_source, parse_resize, resolve_protocol
+from zoo.evaluate.memory import parse_size
+from zoo.evaluate.predictors import AMP_DTYPES, OnnxPredictor, TorchPredictor
+from zoo.evaluate.report import SCORE_FORMATS, summary_table
+from zoo.evaluate.runner import evaluate
+from zoo.hub.errors import HubError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="zoo-test", description=__doc__)
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--checkpoint", help="zoo checkpoint (.safetensors)")
+    src.add_argument("--weights", help="released weights name from weights.json (protocol defaults from its entry)")
+    p.add_argument("--data-path", required=True, help="dataset root (ROOT/{split}/{class}/{video}), list file or CSV")
+    p.add_argument("--split", default="val", help="split under --data-path: folder or {split}.csv (default: val; '' = class folders at the root)")
+    g = p.add_argument_group("protocol (defaults: weights entry, then checkpoint metadata, then VMZ test_net)")
+    g.add_argument("--clips", type=int, help="clips per video, uniformly spaced")
+    g.add_argument("--crops", type=int, choices=(1, 3), help="1 centre crop or 3 crops along the long side")
+    g.add_argument("--clip-len", type=int, help="frames per clip")
+    g.add_argument("--sampling-rate", type=int, help="frame step inside a clip")
+    g.add_argument("--frame-rate", type=float, help="resample videos to this fps first")
+    g.add_argument("--resize", help="short side (256) or exact HEIGHTxWIDTH (128x171)")
+    g.add_argument("--crop-size", type=int, help="crop size in pixels")
+    g.add_argument("--aggregate", choices=AGGREGATIONS, default="softmax_mean",
+                   help="view -> video score: mean softmax (VMZ, default), sum, max, or mean of logits")
+    r = p.add_argument_group("running")
+    r.add_argument("--large", action="store_true",
+                   help="one video at a time, views in chunks sized to --max-memory (VMZ test_net_large)")
+    r.add_argument("--max-memory", type=parse_size,
+                   help="memory budget for --large, e.g. 8GiB (default: 80%% of free GPU memory / 50%% of RAM)")
+    r.add_argument("--batch-videos", type=int, default=4, help="videos per forward pass without --large")
+    r.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    r.add_argument("--workers", type=int, default=4, help="DataLoader decoding processes (0: in-process)")
+    r.add_argument("--amp", choices=sorted(AMP_DTYPES), help="autocast dtype (torch backend)")
+    r.add_argument("--backend", choices=("torch", "onnx"), default="torch",
+                   help="onnx: export the checkpoint and run it with onnxruntime")
+    r.add_argument("--limit", type=int, help="evaluate only the first N videos")
+    o = p.add_argument_group("output")
+    o.add_argument("--output", help="folder for metrics.json, scores, records and the confusion-matrix PNG")
+    o.add_argument("--resume", action="store_true", help="continue a stopped run in --output")
+    o.add_argument("--scores-format", choices=SCORE_FORMATS, default="npz")
+    o.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return p
+
+
+def _overrides(args) -> dict:
+    return {"clip_len": args.clip_len, "sampling_rate": args.sampling_rate, "frame_rate": args.frame_rate,
+            "resize": parse_resize(args.resize) if args.resize else None, "crop_size": args.crop_size,
+            "clips": args.clips, "crops": args.crops}
+
+
+def load_samples(data_path: str, split: str | None, classes: list[str] | None, limit: int | None):
+    """Dataset listing, checked before any work (wrong path, missing split, missing listed videos and
+    class-name mismatches are errors from :func:`zoo.data.datasets.discover`)."""
+    from zoo.data.datasets import discover
+
+    samples, found_classes = discover(data_path, split=split or None, classes=classes, on_missing="error")
+    if limit is not None:
+        samples = samples[:limit]
+    return samples, list(found_classes)
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    device = local_device(args.device)
+    try:
+        rank, _world = init_from_env(device)
+        if torch.device(device).type == "cuda":
+            torch.cuda.set_device(torch.device(device))
+        ckpt, entry = checkpoint_source(args.checkpoint, args.weights)
+        meta = zoo.read_checkpoint_meta(ckpt)
+        protocol = resolve_protocol(meta, entry, _overrides(args))
+        samples, classes = load_samples(args.data_path, args.split, protocol.classes, args.limit)
+        classes = protocol.classes or classes
+        protocol.classes = classes
+        check_classes(protocol, int(meta["num_classes"]), str(ckpt))
+        settings = {"checkpoint": str(ckpt.resolve()), "weights": args.weights, "data_path": str(args.data_path),
+                    "split": args.split, "aggregate": args.aggregate, "backend": args.backend, "amp": args.amp,
+                    "num_classes": len(classes), **protocol.settings()}
+        with contextlib.ExitStack() as stack:
+            if args.backend == "onnx":
+                from zoo.convert import to_onnx
+
+                tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="zoo-test-onnx-")))
+                onnx_path = to_onnx(ckpt, tmp / "model.onnx", clip_len=protocol.spec.clip_len,
+                                    crop_size=protocol.spec.crop_size, dynamic="batch")
+                predictor = OnnxPredictor(onnx_path, protocol.mean, protocol.std, device=device)
+                run_device = "cpu"
+            else:
+                model = zoo.load_checkpoint(ckpt, device=device)
+                predictor = TorchPredictor(model, protocol.mean, protocol.std, device=device, amp=args.amp)
+                run_device = device
+            log = (lambda message: tqdm.write(message, file=sys.stderr)) if rank == 0 else (lambda message: None)
+            metrics = evaluate(predictor, samples, classes, protocol.spec, aggregate=args.aggregate,
+                               large=args.large, videos_per_batch=args.batch_videos, max_memory=args.max_memory,
+                               workers=args.workers, device=run_device, output=args.output, resume=args.resume,
+                               settings=settings, scores_format=args.scores_format,
+                               progress=not args.no_progress, log=log)
+    except (FileNotFoundError, ValueError, KeyError, HubError) as exc:
+        print(f"zoo-test: error: {exc.args[0] if isinstance(exc, KeyError) and exc.args else exc}", file=sys.stderr)
+        return 2
+    if metrics is not None:
+        print(summary_table(metrics))
+        if args.output:
+            print(f"results in {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,65 @@
+"""Torch Dataset yielding every test view of one video (uint8) for the DataLoader workers.
+
+Decoding happens in the workers, so it overlaps with the model running in the main process. A video that
+cannot be decoded does not stop the run: its item carries ``views=None`` and the reason instead.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from zoo.data.errors import VideoError
+from zoo.data.views import ViewSpec, decode_views
+
+
+@dataclass
+class VideoViews:
+    """The decoded views of one video: ``views`` uint8 ``(V, T, H, W, 3)`` or ``None`` with ``error`` set."""
+
+    index: int
+    path: str
+    video_id: str
+    label: int
+    views: torch.Tensor | None
+    error: str | None = None
+
+
+class VideoViewsDataset(Dataset):
+    """``samples[indices[i]]`` -> :class:`VideoViews` with all views of ``spec`` (clip-major order)."""
+
+    def __init__(self, samples: Sequence, spec: ViewSpec, indices: Sequence[int] | None = None):
+        self.samples = samples
+        self.spec = spec
+        self.indices = list(range(len(samples))) if indices is None else list(indices)
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, i: int) -> VideoViews:
+        index = self.indices[i]
+        sample = self.samples[index]
+        label = int(sample.label) if sample.label is not None else -1
+        video_id = str(getattr(sample, "video_id", None) or sample.path)
+        try:
+            views = decode_views(sample.path, self.spec)
+        except VideoError as exc:
+            reason = exc.reason + (f": {exc.detail}" if exc.detail else "")
+            return VideoViews(index, str(sample.path), video_id, label, None, reason)
+        except Exception as exc:  # noqa: BLE001 - any decoder failure makes this one video bad, not the run
+            reason = f"undecodable: {type(exc).__name__}: {exc}"
+            return VideoViews(index, str(sample.path), video_id, label, None, reason)
+        return VideoViews(index, str(sample.path), video_id, label, views)
+
+
+def _keep_list(items: list) -> list:
+    return items
+
+
+def views_loader(dataset: VideoViewsDataset, videos_per_batch: int, workers: int) -> DataLoader:
+    """DataLoader over whole videos; each batch is a list of :class:`VideoViews` (decoded in ``workers``)."""
+    return DataLoader(dataset, batch_size=videos_per_batch, shuffle=False, num_workers=workers,
+                      collate_fn=_keep_list, prefetch_factor=2 if workers else None,
+                      persistent_workers=False)

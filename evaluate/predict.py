@@ -1,0 +1,124 @@
+"""``zoo-predict``: top-k classes of individual videos, and penultimate-layer features for extraction."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+import zoo
+from zoo.data.errors import VideoError
+from zoo.data.views import decode_views
+from zoo.evaluate.aggregate import AGGREGATIONS, aggregate_views
+from zoo.evaluate.loading import check_classes, checkpoint_source, parse_resize, resolve_protocol
+from zoo.evaluate.memory import ChunkRunner, ViewsOutOfMemory
+from zoo.evaluate.predictors import AMP_DTYPES, TorchPredictor
+from zoo.hub.errors import HubError
+from zoo._io import atomic_path
+
+FEATURE_FORMATS = (".npy", ".safetensors")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="zoo-predict", description=__doc__)
+    p.add_argument("videos", nargs="+", metavar="VIDEO")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--checkpoint", help="zoo checkpoint (.safetensors)")
+    src.add_argument("--weights", help="released weights name from weights.json")
+    p.add_argument("--topk", type=int, default=5, help="classes to print per video (default 5)")
+    p.add_argument("--features", metavar="OUT", help="write penultimate features to OUT (.npy or .safetensors)")
+    p.add_argument("--feature-level", choices=("video", "clip"), default="video",
+                   help="video: mean over views (N, D); clip: every view (N, V, D)")
+    p.add_argument("--clips", type=int)
+    p.add_argument("--crops", type=int, choices=(1, 3))
+    p.add_argument("--clip-len", type=int)
+    p.add_argument("--sampling-rate", type=int)
+    p.add_argument("--frame-rate", type=float)
+    p.add_argument("--resize", help="short side (256) or HEIGHTxWIDTH (128x171)")
+    p.add_argument("--crop-size", type=int)
+    p.add_argument("--aggregate", choices=AGGREGATIONS, default="softmax_mean")
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--amp", choices=sorted(AMP_DTYPES))
+    p.add_argument("--json", action="store_true", help="print one JSON object per video instead of text")
+    return p
+
+
+def top_classes(scores: torch.Tensor, classes: list[str], k: int) -> list[tuple[str, float]]:
+    """The ``k`` best (class name, score) pairs of a ``(C,)`` score vector."""
+    values, indices = torch.topk(scores, min(k, scores.numel()))
+    return [(classes[i], float(v)) for v, i in zip(values.tolist(), indices.tolist())]
+
+
+def save_features(path: str | Path, features: list[np.ndarray | None], videos: list[str]) -> Path:
+    """Stack per-video features in command-line order (NaN rows for videos that failed) and write them."""
+    path = Path(path)
+    if path.suffix not in FEATURE_FORMATS:
+        raise ValueError(f"--features {path}: use a .npy or .safetensors file name")
+    shape = next(f.shape for f in features if f is not None)
+    stacked = np.stack([f if f is not None else np.full(shape, np.nan, np.float32) for f in features])
+    with atomic_path(path) as tmp:
+        if path.suffix == ".npy":
+            with open(tmp, "wb") as fh:
+                np.save(fh, stacked.astype(np.float32), allow_pickle=False)
+        else:
+            from safetensors.numpy import save_file
+
+            save_file({"features": stacked.astype(np.float32)}, str(tmp), metadata={"videos": json.dumps(videos)})
+    return path
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        ckpt, entry = checkpoint_source(args.checkpoint, args.weights)
+        meta = zoo.read_checkpoint_meta(ckpt)
+        overrides = {"clip_len": args.clip_len, "sampling_rate": args.sampling_rate, "frame_rate": args.frame_rate,
+                     "resize": parse_resize(args.resize) if args.resize else None, "crop_size": args.crop_size,
+                     "clips": args.clips, "crops": args.crops}
+        protocol = resolve_protocol(meta, entry, overrides)
+        num_classes = int(meta["num_classes"])
+        check_classes(protocol, num_classes, str(ckpt))
+        if args.features and Path(args.features).suffix not in FEATURE_FORMATS:
+            raise ValueError(f"--features {args.features}: use a .npy or .safetensors file name")
+        missing = [v for v in args.videos if not Path(v).is_file()]
+        if missing:
+            raise FileNotFoundError(f"no such video file(s): {', '.join(missing)}")
+    except (FileNotFoundError, ValueError, KeyError, HubError) as exc:
+        print(f"zoo-predict: error: {exc}", file=sys.stderr)
+        return 2
+    classes = protocol.classes or [f"class_{i}" for i in range(num_classes)]
+    predictor = TorchPredictor(zoo.load_checkpoint(ckpt, device=args.device), protocol.mean, protocol.std,
+                               device=args.device, amp=args.amp)
+    run = ChunkRunner(predictor.features_and_logits if args.features else predictor, 1 << 30, predictor.device)
+    features: list[np.ndarray | None] = []
+    failures = 0
+    for video in args.videos:
+        try:
+            outputs = run(decode_views(video, protocol.spec))
+        except (VideoError, ViewsOutOfMemory) as exc:
+            print(f"zoo-predict: {video}: skipped ({exc})", file=sys.stderr)
+            failures += 1
+            features.append(None)
+            continue
+        feats = outputs[:, :-num_classes].numpy() if args.features else None
+        scores = aggregate_views(outputs[:, -num_classes:], args.aggregate)
+        if feats is not None:
+            features.append(feats if args.feature_level == "clip" else feats.mean(axis=0))
+        best = top_classes(scores, classes, args.topk)
+        if args.json:
+            print(json.dumps({"video": video, "top": [{"class": c, "score": s} for c, s in best]}))
+        else:
+            print(video)
+            for rank, (name, score) in enumerate(best, 1):
+                print(f"  {rank}. {name}  {score:.4f}")
+    if args.features and any(f is not None for f in features):
+        out = save_features(args.features, features, list(args.videos))
+        print(f"features ({args.feature_level} level) -> {out}", file=sys.stderr)
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,82 @@
+"""Callables mapping uint8 views ``(N, T, H, W, 3)`` to float32 logits ``(N, C)`` on the CPU.
+
+:class:`TorchPredictor` runs a zoo model (optionally under bf16/fp16 autocast); :class:`OnnxPredictor`
+runs an exported model with onnxruntime. Both normalise with the checkpoint's mean/std (0-1 scale) only
+when a chunk runs, so decoded views stay uint8 until then.
+"""
+from __future__ import annotations
+
+import contextlib
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from zoo.data.transforms import normalize
+
+AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+class TorchPredictor:
+    """A zoo ``nn.Module`` on ``device`` in eval mode; ``__call__`` -> logits, ``features`` -> pooled features."""
+
+    def __init__(self, model: torch.nn.Module, mean: Sequence[float], std: Sequence[float],
+                 device: str | torch.device = "cpu", amp: str | None = None):
+        if amp is not None and amp not in AMP_DTYPES:
+            raise ValueError(f"unknown --amp {amp!r}; choose bf16 or fp16")
+        self.device = torch.device(device)
+        self.model = model.to(self.device).eval()
+        self.mean, self.std = list(mean), list(std)
+        self.amp = amp
+
+    def _autocast(self):
+        if self.amp is None:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self.device.type, dtype=AMP_DTYPES[self.amp])
+
+    def _input(self, views: torch.Tensor) -> torch.Tensor:
+        views = views.to(self.device, non_blocking=True)
+        return normalize(views, self.mean, self.std)
+
+    @torch.inference_mode()
+    def __call__(self, views: torch.Tensor) -> torch.Tensor:
+        with self._autocast():
+            logits = self.model(self._input(views))
+        return logits.float().cpu()
+
+    @torch.inference_mode()
+    def features(self, views: torch.Tensor) -> torch.Tensor:
+        """Penultimate-layer features ``(N, D)`` (``model.forward_features``)."""
+        with self._autocast():
+            feats = self.model.forward_features(self._input(views))
+        return feats.float().cpu()
+
+    @torch.inference_mode()
+    def features_and_logits(self, views: torch.Tensor) -> torch.Tensor:
+        """``(N, D + C)``: pooled features then logits from one forward pass (logits = ``model.fc(features)``,
+        exact for zoo models in eval mode)."""
+        with self._autocast():
+            feats = self.model.forward_features(self._input(views))
+            logits = self.model.fc(feats)
+        return torch.cat([feats, logits], dim=1).float().cpu()
+
+
+class OnnxPredictor:
+    """An ONNX model (input ``(N, 3, T, H, W)`` float32) run by onnxruntime."""
+
+    def __init__(self, path, mean: Sequence[float], std: Sequence[float], device: str | torch.device = "cpu"):
+        import onnxruntime as ort
+
+        self.device = torch.device("cpu")  # inputs are fed from host memory
+        providers = ["CPUExecutionProvider"]
+        if torch.device(device).type == "cuda" and "CUDAExecutionProvider" in ort.get_available_providers():
+            providers.insert(0, "CUDAExecutionProvider")
+        self.session = ort.InferenceSession(str(path), providers=providers)
+        self.input_name = self.session.get_inputs()[0].name
+        self.mean, self.std = list(mean), list(std)
+
+    def __call__(self, views: torch.Tensor) -> torch.Tensor:
+        x = normalize(views, self.mean, self.std)
+        x = np.ascontiguousarray(x.numpy() if isinstance(x, torch.Tensor) else x, dtype=np.float32)
+        (logits,) = self.session.run(None, {self.input_name: x})[:1]
+        return torch.from_numpy(np.asarray(logits, dtype=np.float32))

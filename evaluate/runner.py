@@ -1,0 +1,230 @@
+"""The evaluation loop: decode views in DataLoader workers, run them through the model (several videos per
+forward pass by default, or one video in memory-budgeted chunks with ``large=True``), aggregate per video,
+log records as the run goes and report metrics on rank 0."""
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from zoo.evaluate.aggregate import aggregate_views, combine_aggregates
+from zoo.evaluate.dataset import VideoViews, VideoViewsDataset, views_loader
+from zoo.evaluate.distributed import broadcast_from_rank0, gather_to_rank0, rank_and_world, shard
+from zoo.evaluate.memory import (ChunkRunner, MemoryMeter, ViewsOutOfMemory, chunk_size_for_budget,
+                                 default_budget, format_size, is_oom, probe_view_cost,
+                                 release_memory)
+from zoo.evaluate.metrics import compute_metrics, topk_hits
+from zoo.evaluate.records import (RecordLog, check_paths_match, check_run_settings, load_records,
+                                  write_merged_records)
+from zoo.evaluate.report import plot_confusion, write_metrics, write_scores
+
+Predictor = Callable[[torch.Tensor], torch.Tensor]
+
+
+def video_record(item: VideoViews, logits: torch.Tensor, aggregate: str, rank: int) -> dict:
+    """The result of one video from its per-view logits ``(V, C)``."""
+    record = {"index": item.index, "path": item.path, "video_id": item.video_id, "label": item.label,
+              "status": "ok", "rank": rank, "views": int(logits.shape[0])}
+    if item.label >= 0:
+        labels = np.full(logits.shape[0], item.label)
+        record["clip_top1"] = int(topk_hits(logits.numpy(), labels, 1).sum())
+        record["clip_top5"] = int(topk_hits(logits.numpy(), labels, 5).sum())
+    record["scores"] = [float(s) for s in aggregate_views(logits, aggregate)]
+    return record
+
+
+def skipped_record(item: VideoViews, reason: str, rank: int) -> dict:
+    return {"index": item.index, "path": item.path, "video_id": item.video_id, "label": item.label,
+            "status": "skipped", "rank": rank, "reason": reason}
+
+
+def group_videos(records: Sequence[dict], aggregate: str) -> list[dict]:
+    """Video-level results: evaluated records sharing a ``video_id`` (dense list files) are combined."""
+    groups: dict[str, list[dict]] = {}
+    for record in sorted((r for r in records if r["status"] == "ok"), key=lambda r: r["index"]):
+        groups.setdefault(record.get("video_id") or record["path"], []).append(record)
+    videos = []
+    for video_id, members in groups.items():
+        scores = members[0]["scores"] if len(members) == 1 else combine_aggregates(
+            [m["scores"] for m in members], [m["views"] for m in members], aggregate).tolist()
+        videos.append({"video_id": video_id, "path": members[0]["path"], "label": members[0]["label"],
+                       "index": members[0]["index"], "scores": scores})
+    return videos
+
+
+def summarize(records: Sequence[dict], classes: Sequence[str], aggregate: str) -> dict:
+    """Metrics of all records (videos without a label are left out of the accuracies)."""
+    ok = [r for r in records if r["status"] == "ok" and r["label"] >= 0]
+    videos = group_videos(ok, aggregate)
+    metrics = compute_metrics(np.asarray([v["scores"] for v in videos], dtype=np.float64).reshape(
+                                  len(videos), len(classes)),
+                              np.asarray([v["label"] for v in videos], dtype=np.int64),
+                              sum(r["clip_top1"] for r in ok), sum(r["clip_top5"] for r in ok),
+                              sum(r["views"] for r in ok), list(classes))
+    skipped = sorted((r for r in records if r["status"] == "skipped"), key=lambda r: r["index"])
+    metrics["num_skipped"] = len(skipped)
+    metrics["skipped"] = [{"path": r["path"], "reason": r["reason"]} for r in skipped]
+    return metrics
+
+
+class _Runner:
+    """Builds the chunked model runner at the first decoded video (the probe needs real views)."""
+
+    def __init__(self, predictor: Predictor, device: torch.device, large: bool, max_memory: int | None,
+                 log: Callable[[str], None]):
+        self.predictor, self.device, self.large, self.max_memory, self.log = predictor, device, large, \
+            max_memory, log
+        self.chunker: ChunkRunner | None = None
+        self.memory: dict = {}
+        # baseline before any video is decoded: the budget covers everything the evaluation adds
+        self.meter = MemoryMeter(device) if large else None
+
+    def _build(self, views: torch.Tensor) -> ChunkRunner:
+        if not self.large:  # every view of the batch in one pass; halves only on OOM
+            return ChunkRunner(self.predictor, 1 << 30, self.device, log=self.log)
+        budget = self.max_memory if self.max_memory is not None else default_budget(self.device)
+        meter = self.meter
+        fixed = per_view = None
+        if meter.available:
+            try:
+                fixed, per_view = probe_view_cost(self.predictor, views, meter)
+            except Exception as exc:  # noqa: BLE001 - an OOM in the probe itself: start from one view
+                if not is_oom(exc):
+                    raise
+        if per_view is None:  # not measurable here (or the probe ran out): one view per pass, as VMZ
+            release_memory(self.device)
+            chunk = 1
+        else:
+            chunk = min(chunk_size_for_budget(budget, fixed, per_view), views.shape[0])
+            if fixed + per_view > budget:
+                self.log(f"warning: --max-memory {format_size(budget)} is below what one view needs "
+                         f"({format_size(fixed + per_view)}); running one view at a time")
+        self.memory = {"budget_bytes": budget, "probe_fixed_bytes": fixed, "probe_bytes_per_view": per_view,
+                       "initial_chunk_views": chunk}
+        self.log(f"--large: budget {format_size(budget)}, measured {format_size(per_view or 0)} per view "
+                 f"+ {format_size(fixed or 0)} fixed -> {chunk} of {views.shape[0]} views per pass")
+        return ChunkRunner(self.predictor, chunk, self.device, budget=budget, meter=meter, log=self.log)
+
+    def __call__(self, views: torch.Tensor) -> torch.Tensor:
+        if self.chunker is None:
+            self.chunker = self._build(views)
+        return self.chunker(views)
+
+    def memory_report(self) -> dict:
+        if self.chunker is None:
+            return dict(self.memory)
+        report = dict(self.memory, final_chunk_views=self.chunker.chunk_size, oom_retries=self.chunker.oom_count)
+        if self.large:
+            report["max_peak_bytes"] = self.chunker.max_peak
+        return report
+
+
+def _write_report(output: Path, records: Sequence[dict], classes: Sequence[str], metrics: dict,
+                  aggregate: str, scores_format: str, final: bool) -> None:
+    write_scores(output, group_videos(records, aggregate), classes, scores_format)
+    write_metrics(output, metrics)
+    if final:
+        plot_confusion(output / "confusion_matrix.png", metrics["confusion_matrix"], classes)
+
+
+def evaluate(predictor: Predictor, samples: Sequence, classes: Sequence[str], spec, *,
+             aggregate: str = "softmax_mean", large: bool = False, videos_per_batch: int = 4,
+             max_memory: int | None = None, workers: int = 0, device: str | torch.device = "cpu",
+             output: str | os.PathLike | None = None, resume: bool = False, settings: dict | None = None,
+             scores_format: str = "npz", progress: bool = True, save_every: float = 60.0,
+             log: Callable[[str], None] = print) -> dict | None:
+    """Evaluate ``predictor`` (uint8 views -> logits) on ``samples`` (``zoo.data.datasets.VideoSample``).
+
+    ``spec`` is a ``zoo.data.views.ViewSpec``. With ``output`` every finished video is appended to
+    ``output/records-<rank>.jsonl`` and ``metrics.json`` / ``scores.*`` are rewritten at least every
+    ``save_every`` seconds; ``resume=True`` skips the videos already recorded there. Under ``torchrun``
+    the remaining videos are sharded across ranks. Returns the metrics dict on rank 0, ``None`` elsewhere.
+    """
+    rank, world = rank_and_world()
+    device = torch.device(device)
+    output = Path(output) if output is not None else None
+    done: dict[int, dict] = {}
+    error = None
+    if rank == 0 and output is not None:
+        try:
+            check_run_settings(output, dict(settings or {}, num_videos=len(samples)), resume)
+            done = load_records(output) if resume else {}
+            check_paths_match(done, samples)
+        except ValueError as exc:
+            error = exc
+    status = broadcast_from_rank0((str(error) if error else None, sorted(done)))
+    if error is not None:
+        raise error
+    if status[0] is not None:
+        raise RuntimeError(f"rank 0 could not start the run: {status[0]}")
+    done_indices = set(status[1])
+    todo = [i for i in range(len(samples)) if i not in done_indices]
+    mine = shard(todo, rank, world)
+    if rank == 0 and done_indices:
+        log(f"--resume: {len(done_indices)} videos already done, {len(todo)} to go")
+
+    loader = views_loader(VideoViewsDataset(samples, spec, mine), 1 if large else videos_per_batch, workers)
+    runner = _Runner(predictor, device, large, max_memory, log)
+    record_log = RecordLog(output, rank) if output is not None else None
+    new_records: list[dict] = []
+    bar = tqdm(total=len(mine), unit="video", disable=not progress or rank != 0, dynamic_ncols=True)
+    start = last_save = time.monotonic()
+    num_views = 0
+    try:
+        for batch in loader:
+            good = [item for item in batch if item.views is not None]
+            batch_records = [skipped_record(item, item.error, rank) for item in batch if item.views is None]
+            if good:
+                views = torch.cat([item.views for item in good]) if len(good) > 1 else good[0].views
+                try:
+                    logits = runner(views)
+                except ViewsOutOfMemory as exc:
+                    batch_records += [skipped_record(item, f"out_of_memory: {exc}", rank) for item in good]
+                else:
+                    offset = 0
+                    for item in good:
+                        count = item.views.shape[0]
+                        batch_records.append(video_record(item, logits[offset:offset + count], aggregate, rank))
+                        offset += count
+                    num_views += views.shape[0]
+                del views
+            for record in batch_records:
+                if record_log is not None:
+                    record_log.append(record)
+                if record["status"] == "skipped":
+                    log(f"skipped {record['path']}: {record['reason']}")
+            new_records += batch_records
+            elapsed = max(time.monotonic() - start, 1e-9)
+            bar.set_postfix_str(f"{num_views / elapsed:.1f} views/s", refresh=False)
+            bar.update(len(batch))
+            if output is not None and world == 1 and time.monotonic() - last_save >= save_every:
+                records = list(done.values()) + new_records
+                _write_report(output, records, classes, summarize(records, classes, aggregate), aggregate,
+                              scores_format, final=False)
+                last_save = time.monotonic()
+    finally:
+        bar.close()
+        if record_log is not None:
+            record_log.close()
+
+    gathered = gather_to_rank0(new_records)
+    if rank != 0:
+        return None
+    records = list(done.values()) + gathered
+    metrics = summarize(records, classes, aggregate)
+    metrics["aggregate"] = aggregate
+    metrics["world_size"] = world
+    metrics["views_per_second"] = num_views / max(time.monotonic() - start, 1e-9)
+    if large:
+        metrics["memory"] = runner.memory_report()
+    if settings:
+        metrics["settings"] = settings
+    if output is not None:
+        _write_report(output, records, classes, metrics, aggregate, scores_format, final=True)
+        write_merged_records(output, records)
+    return metrics

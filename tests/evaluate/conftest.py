@@ -1,0 +1,82 @@
+"""Fixtures for the evaluator tests: tiny encoded videos with known content, tiny checkpoints, and a model
+whose logits are a known function of the input."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+import zoo
+from zoo.data.encode import encode_video
+
+#: grey level of each class for BrightnessModel (pixel values)
+LEVELS = (40, 120, 200)
+SIZE = 32
+FRAMES = 16
+
+
+def write_video(path: Path, levels: list[int], codec: str = "h264", fps: int = 30, size: int = SIZE) -> Path:
+    """A video whose consecutive frame groups have the given constant grey levels (equal group lengths)."""
+    per = FRAMES // len(levels)
+    frames = np.concatenate([np.full((per, size, size, 3), lv, np.uint8) for lv in levels])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    encode_video(path, frames, fps=fps, codec=codec)
+    return path
+
+
+class BrightnessModel(nn.Module):
+    """Logits = -(20 * (mean pixel in 0-1 - level_c))^2: a view is classified by its grey level.
+
+    Used with mean 0 / std 1 normalisation, so the model sees pixel / 255."""
+
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("centers", torch.tensor(LEVELS, dtype=torch.float32) / 255)
+
+    def forward_features(self, x):
+        return x.mean(dim=(2, 3, 4))
+
+    def forward(self, x):
+        value = x.mean(dim=(1, 2, 3, 4))
+        return -(20 * (value[:, None] - self.centers[None])) ** 2
+
+
+@pytest.fixture(scope="session")
+def known_dataset(tmp_path_factory) -> Path:
+    """ROOT/val/{c0,c1,c2}: 5 videos whose predicted class per clip is known (see test_metrics_known)."""
+    root = tmp_path_factory.mktemp("known") / "data"
+    a, b, c = LEVELS
+    write_video(root / "val/c0/v0.mp4", [a])                      # 4/4 clips c0 -> video c0 (right)
+    write_video(root / "val/c0/v1.mp4", [a, a, a, b], "mpeg4")    # 3 clips c0, 1 clip c1 -> c0 (right)
+    write_video(root / "val/c1/v2.mp4", [b], fps=25)              # c1 (right)
+    write_video(root / "val/c1/v3.mp4", [c])                      # c2 (wrong)
+    write_video(root / "val/c2/v4.mp4", [b, b, b, c])             # 3 clips c1, 1 clip c2 -> c1 (wrong)
+    return root
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory) -> Path:
+    """A real zoo checkpoint: R(2+1)D-10 at 1/8 width, 3 classes, 4-frame 32 px protocol."""
+    torch.manual_seed(0)
+    model = zoo.create_model("r2plus1d_10", num_classes=3, channel_multiplier=0.125)
+    path = tmp_path_factory.mktemp("ckpt") / "tiny.safetensors"
+    zoo.save_checkpoint(model, path, classes=["c0", "c1", "c2"], clip_len=4, sampling_rate=1, resize=SIZE,
+                        crop_size=SIZE, mean=[0.45, 0.45, 0.45], std=[0.225, 0.225, 0.225])
+    return path
+
+
+@pytest.fixture(scope="session")
+def bad_dataset(tmp_path_factory, known_dataset) -> Path:
+    """The known dataset plus a zero-byte, a truncated and a non-video file."""
+    import shutil
+
+    root = tmp_path_factory.mktemp("bad") / "data"
+    shutil.copytree(known_dataset, root)
+    (root / "val/c0/empty.mp4").write_bytes(b"")
+    good = (root / "val/c1/v2.mp4").read_bytes()
+    (root / "val/c1/truncated.mp4").write_bytes(good[: len(good) // 3])
+    (root / "val/c2/text.mp4").write_bytes(b"this is not a video\n" * 50)
+    return root
