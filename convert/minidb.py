@@ -1,0 +1,455 @@
+"""Caffe2 MiniDB files (``.mdl``) in pure Python: reader, writer and training-checkpoint clean-up.
+
+Layout (``legacy-formats.md`` §5-8): records of ``int32 key_len, int32 value_len, key, value`` to EOF, each
+value a serialized ``BlobProto`` (or, before 2016-07, a bare ``TensorProto``). Tensors are split into
+chunks keyed ``name#%N`` (or, 2016-07..2017-01, repeated un-suffixed keys), each carrying the full dims and
+an element ``segment``; chunks may come in any order. Data DBs hold ``TensorProtos`` values instead and
+are rejected as "a data file, not a checkpoint".
+"""
+from __future__ import annotations
+
+import mmap
+import os
+import random
+import re
+import struct
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO, Iterable, Iterator
+
+import numpy as np
+
+from zoo._io import atomic_path
+from zoo.convert import protobuf as pb
+
+# Caffe2 DataType enum (legacy-formats.md §6.3)
+UNDEFINED, FLOAT, INT32, BYTE, STRING, BOOL, UINT8, INT8, UINT16, INT16, INT64 = range(11)
+FLOAT16, DOUBLE = 12, 13
+NARROW_TYPES = {BOOL: np.bool_, UINT8: np.uint8, INT8: np.int8, UINT16: np.uint16, INT16: np.int16}
+NUMPY_TO_C2 = {np.dtype(np.float32): FLOAT, np.dtype(np.int32): INT32, np.dtype(np.bool_): BOOL,
+               np.dtype(np.uint8): UINT8, np.dtype(np.int8): INT8, np.dtype(np.uint16): UINT16,
+               np.dtype(np.int16): INT16, np.dtype(np.int64): INT64, np.dtype(np.float16): FLOAT16,
+               np.dtype(np.float64): DOUBLE}
+DEFAULT_CHUNK_SIZE = 1_000_000
+_HEADER = struct.Struct("<ii")
+
+
+class MinidbError(ValueError):
+    """The file is not a readable MiniDB checkpoint; the message names the file, offset and key."""
+
+
+class NotACheckpointError(MinidbError):
+    """A MiniDB data file (TensorProtos values), not a checkpoint."""
+
+
+# ---------------------------------------------------------------------------------------------- records
+@dataclass
+class Record:
+    offset: int
+    key: str
+    value: memoryview
+
+
+def iter_records(path: str | os.PathLike) -> Iterator[Record]:
+    """Yield the raw records of a MiniDB file in file order (duplicates included).
+
+    A 1-3 byte tail is ignored with a warning, as Caffe2 did; anything else that does not form a complete
+    record raises :class:`MinidbError` with the byte offset and, when readable, the key.
+    """
+    path = Path(path)
+    size = path.stat().st_size
+    if size == 0:
+        raise MinidbError(f"{path}: empty file, no MiniDB records")
+    with open(path, "rb") as fh:
+        mm = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+    view = memoryview(mm)
+    pos = 0
+    while pos < size:
+        rest = size - pos
+        if rest < 4:
+            warnings.warn(f"{path}: ignoring a {rest}-byte tail at offset {pos} (Caffe2 ignores it too)",
+                          stacklevel=2)
+            return
+        if rest < 8:
+            raise MinidbError(f"{path}: truncated record header at offset {pos} ({rest} bytes left)")
+        key_len, value_len = _HEADER.unpack_from(view, pos)
+        if key_len <= 0 or value_len <= 0:
+            raise MinidbError(f"{path}: bad record at offset {pos}: key length {key_len}, value length "
+                              f"{value_len} (not a MiniDB file, or corrupt)")
+        key_end = pos + 8 + key_len
+        key = bytes(view[pos + 8:min(key_end, size)]).decode("utf-8", "replace")
+        if key_end + value_len > size:
+            raise MinidbError(f"{path}: truncated record at offset {pos}, key {key!r}: needs "
+                              f"{8 + key_len + value_len} bytes, only {rest} left in the file")
+        yield Record(pos, key, view[key_end:key_end + value_len])
+        pos = key_end + value_len
+
+
+def base_name(key: str) -> str:
+    """Blob name of a record key: the text before the first ``#%``."""
+    return key.split("#%", 1)[0]
+
+
+# --------------------------------------------------------------------------------------- tensor decode
+@dataclass
+class TensorChunk:
+    name: str
+    dims: tuple[int, ...]
+    data_type: int
+    segment: tuple[int, int] | None
+    data: np.ndarray | None      # flat elements of this chunk; None for types that are not weights
+
+
+def _single_bytes(fields: dict, num: int) -> bytes | None:
+    entries = fields.get(num)
+    return bytes(entries[-1][1]) if entries else None
+
+
+def decode_tensor(buf: pb.Buffer, fallback_name: str = "") -> TensorChunk:
+    """Decode a serialized TensorProto following Caffe2's storage rules (``legacy-formats.md`` §6.4)."""
+    f = pb.parse(buf)
+    dims = tuple(int(d) for d in pb.numeric_field(f.get(1, []), "varint", None))
+    data_type = pb.to_signed64(f[2][-1][1]) if 2 in f else FLOAT
+    name_raw = _single_bytes(f, 7)
+    name = name_raw.decode("utf-8") if name_raw else fallback_name
+    segment = None
+    if 11 in f:
+        seg = pb.parse(f[11][-1][1])
+        segment = (int(pb.to_signed64(seg[1][-1][1])) if 1 in seg else 0,
+                   int(pb.to_signed64(seg[2][-1][1])) if 2 in seg else 0)
+    data_format = f[15][-1][1] if 15 in f else 0
+    byte_data = _single_bytes(f, 5)
+    raw_data = _single_bytes(f, 13)
+    data: np.ndarray | None
+    if data_type == FLOAT:
+        if data_format == 1:
+            if raw_data is None:
+                raise MinidbError("bfloat16 tensor (data_format 1) without raw_data")
+            data = (np.frombuffer(raw_data, "<u2").astype(np.uint32) << 16).view(np.float32)
+        elif raw_data is not None and 3 not in f:
+            data = np.frombuffer(raw_data, "<f4")
+        else:
+            data = pb.numeric_field(f.get(3, []), "<f4", pb.FIXED32)
+    elif data_type == DOUBLE:
+        data = pb.numeric_field(f.get(9, []), "<f8", pb.FIXED64)
+    elif data_type == INT32:
+        data = pb.numeric_field(f.get(4, []), "varint", None).astype(np.int32)
+    elif data_type == INT64:
+        data = pb.numeric_field(f.get(10, []), "varint", None)
+    elif data_type in NARROW_TYPES:
+        np_type = np.dtype(NARROW_TYPES[data_type]).newbyteorder("<")
+        if byte_data is not None:
+            data = np.frombuffer(byte_data, np_type)
+        else:
+            data = pb.numeric_field(f.get(4, []), "varint", None).astype(np_type)
+    elif data_type == FLOAT16:
+        if byte_data is not None:
+            data = np.frombuffer(byte_data, "<f2")
+        else:
+            data = pb.numeric_field(f.get(4, []), "varint", None).astype(np.uint16).view(np.float16)
+    elif data_type == BYTE:
+        data = np.frombuffer(byte_data or b"", np.uint8)
+    else:   # STRING, UNDEFINED, hash/rebatching buffers: not weights
+        data = None
+    return TensorChunk(name, dims, int(data_type), segment, data)
+
+
+# ------------------------------------------------------------------------------------------ reassembly
+@dataclass
+class _Assembly:
+    dims: tuple[int, ...]
+    dtype: np.dtype
+    data_type: int
+    flat: np.ndarray
+    ranges: list[tuple[int, int]] = field(default_factory=list)
+    filled: int = 0
+
+    @property
+    def complete(self) -> bool:
+        return self.filled == self.flat.size
+
+
+@dataclass
+class MinidbContents:
+    """Everything a MiniDB read produced."""
+
+    tensors: dict[str, np.ndarray]
+    records: int = 0
+    skipped: dict[str, str] = field(default_factory=dict)    # name -> why it is not a tensor
+    duplicates: list[str] = field(default_factory=list)
+    variant: str = "blobproto"                                # 'blobproto' | 'bare-tensorproto'
+
+
+def _classify(value: memoryview) -> str:
+    """'blob', 'tensor' (pre-2016 bare TensorProto), or 'protos' (TensorProtos data record)."""
+    f = pb.parse(value)
+    if any(w == pb.VARINT for w, _ in f.get(1, []) + f.get(2, [])):
+        return "tensor"
+    if any(k in f for k in (2, 3, 4, 5, 6, 7)):
+        return "blob"
+    if set(f) == {1} and all(w == pb.LEN for w, _ in f[1]):
+        try:
+            decode_tensor(f[1][0][1])
+            return "protos"
+        except (pb.ProtobufError, MinidbError, ValueError):
+            pass
+    return "blob"
+
+
+def read_minidb_contents(path: str | os.PathLike, progress: bool = False) -> MinidbContents:
+    """Read every tensor of a MiniDB checkpoint, reassembling chunks (see module docstring).
+
+    Duplicated tensors: the first complete copy wins and a warning names them. Non-tensor records
+    (``!!META_NET_DEF``, strings, DB readers, Int8 tensors) are listed in ``skipped``.
+    """
+    path = Path(path)
+    out = MinidbContents({})
+    parts: dict[str, _Assembly] = {}
+    bar = _progress(path, progress)
+    last = 0
+    for rec in iter_records(path):
+        bar.update(rec.offset - last)
+        last = rec.offset
+        out.records += 1
+        name = base_name(rec.key)
+        where = f"{path}: record at offset {rec.offset}, key {rec.key!r}"
+        if rec.key.startswith("!!"):
+            out.skipped[name] = "metadata record"
+            continue
+        try:
+            kind = _classify(rec.value)
+            if kind == "protos":
+                raise NotACheckpointError(
+                    f"{path}: a data file, not a checkpoint (record {rec.key!r} at offset {rec.offset} holds "
+                    f"TensorProtos, as in VMZ/Caffe2 video or feature databases)")
+            if kind == "tensor":
+                out.variant = "bare-tensorproto"
+                chunk = decode_tensor(rec.value, name)
+            else:
+                f = pb.parse(rec.value)
+                if 3 not in f:
+                    type_raw = _single_bytes(f, 2)
+                    kind_name = type_raw.decode("utf-8", "replace") if type_raw else "unknown"
+                    out.skipped[name] = f"non-tensor blob ({'Int8 qtensor' if 5 in f else kind_name})"
+                    continue
+                chunk = decode_tensor(f[3][-1][1], name)
+        except pb.ProtobufError as exc:
+            raise MinidbError(f"{where}: malformed protobuf ({exc})") from exc
+        if chunk.data is None:
+            out.skipped[name] = f"tensor of Caffe2 data type {chunk.data_type} (not numeric)"
+            continue
+        _place(out, parts, name, chunk, where)
+    bar.update(max(0, bar.total - bar.n) if bar.total else 0)
+    bar.close()
+    incomplete = [n for n, a in parts.items() if not a.complete]
+    if incomplete:
+        details = ", ".join(f"{n} ({parts[n].filled}/{parts[n].flat.size} elements)" for n in incomplete[:10])
+        raise MinidbError(f"{path}: data size mismatch, chunks missing for {len(incomplete)} tensor(s): {details}")
+    if out.duplicates:
+        warnings.warn(f"{path}: {len(out.duplicates)} tensor(s) stored more than once; the first complete copy "
+                      f"was kept: {', '.join(out.duplicates[:10])}", stacklevel=2)
+    return out
+
+
+def _place(out: MinidbContents, parts: dict[str, _Assembly], name: str, chunk: TensorChunk, where: str) -> None:
+    if name in out.tensors:                      # a later copy of a finished tensor: first one wins
+        if name not in out.duplicates:
+            out.duplicates.append(name)
+        return
+    numel = int(np.prod(chunk.dims, dtype=np.int64))
+    data = chunk.data
+    if chunk.segment is None:
+        if name in parts:
+            raise MinidbError(f"{where}: a whole-tensor record for {name!r}, which is already partly read")
+        if data.size != numel:
+            raise MinidbError(f"{where}: {data.size} elements stored for dims {list(chunk.dims)} ({numel})")
+        out.tensors[name] = data.reshape(chunk.dims).copy()
+        return
+    begin, end = chunk.segment
+    if not 0 <= begin <= end <= numel or data.size != end - begin:
+        raise MinidbError(f"{where}: segment [{begin}, {end}) with {data.size} elements does not fit dims "
+                          f"{list(chunk.dims)} ({numel} elements)")
+    asm = parts.get(name)
+    if asm is None:
+        asm = parts[name] = _Assembly(chunk.dims, data.dtype, chunk.data_type, np.empty(numel, data.dtype))
+    elif asm.dims != chunk.dims or asm.data_type != chunk.data_type:
+        raise MinidbError(f"{where}: chunk dims/type {list(chunk.dims)}/{chunk.data_type} disagree with earlier "
+                          f"chunks {list(asm.dims)}/{asm.data_type}")
+    for b, e in asm.ranges:
+        if begin < e and b < end:
+            raise MinidbError(f"{where}: extra part [{begin}, {end}) for an already filled range of {name!r}")
+    asm.flat[begin:end] = data
+    asm.ranges.append((begin, end))
+    asm.filled += end - begin
+    if asm.complete:
+        out.tensors[name] = asm.flat.reshape(asm.dims)
+        del parts[name]
+
+
+def read_minidb(path: str | os.PathLike, progress: bool = False) -> dict[str, np.ndarray]:
+    """``{blob name: ndarray}`` of every tensor in a MiniDB checkpoint (names keep any ``gpu_N/`` scope)."""
+    return read_minidb_contents(path, progress).tensors
+
+
+def _progress(path: Path, enabled: bool):
+    from tqdm import tqdm
+    return tqdm(total=path.stat().st_size, unit="B", unit_scale=True, desc=f"reading {path.name}",
+                disable=not enabled, leave=False)
+
+
+# ------------------------------------------------------------------------------------ checkpoint clean-up
+_SCOPE = re.compile(r"^gpu_(\d+)/")
+
+
+def unscope_blobs(blobs: dict[str, np.ndarray], drop_momentum: bool = False,
+                  drop: Iterable[str] = ("gpu_0/data", "data")) -> tuple[dict[str, np.ndarray], list[str]]:
+    """VMZ ``minidb_to_pickle`` naming: strip ``gpu_N/`` scopes, first device (lowest N) wins.
+
+    Returns ``(blobs, dropped)``; ``dropped`` lists the names not kept (other devices' copies, the data
+    input, and ``_momentum`` buffers when ``drop_momentum``).
+    """
+    drop = set(drop)
+
+    def device(name: str) -> int:
+        m = _SCOPE.match(name)
+        return int(m.group(1)) if m else -1
+
+    kept: dict[str, np.ndarray] = {}
+    dropped: list[str] = []
+    for name in sorted(blobs, key=device):      # stable: file order within a device
+        short = name.rsplit("/", 1)[-1]
+        if name in drop or short in drop or short in kept or (drop_momentum and short.endswith("_momentum")):
+            dropped.append(name)
+            continue
+        kept[short] = blobs[name]
+    return kept, dropped
+
+
+# ---------------------------------------------------------------------------------------------- writer
+def encode_tensor(arr: np.ndarray, name: str, segment: tuple[int, int] | None, *, bytes_holder: bool = False,
+                  fp16_as_bytes: bool = False, bfloat16: bool = False, device_type: int = 0,
+                  device_id: int | None = None, dims: tuple[int, ...] | None = None) -> bytes:
+    """Serialize (a segment of) ``arr`` as a TensorProto the way Caffe2's TensorSerializer does.
+
+    Narrow ints/bool and float16 go to ``int32_data`` unless ``bytes_holder`` (or ``fp16_as_bytes``) asks
+    for ``byte_data``; ``bfloat16`` stores float32 as bfloat16 ``raw_data`` (truncating).
+    """
+    dtype = arr.dtype
+    if dtype not in NUMPY_TO_C2:
+        raise TypeError(f"{name}: dtype {dtype} has no Caffe2 TensorProto type")
+    data_type = NUMPY_TO_C2[dtype]
+    flat = np.ascontiguousarray(arr).reshape(-1)
+    if segment is not None:
+        flat = flat[segment[0]:segment[1]]
+    out = [pb.field_varint(1, d) for d in (arr.shape if dims is None else dims)]
+    out.append(pb.field_varint(2, data_type))
+    if data_type == FLOAT and bfloat16:
+        out.append(pb.field_bytes(13, (flat.view(np.uint32) >> 16).astype("<u2").tobytes()))
+        out.append(pb.field_varint(15, 1))
+    elif data_type == FLOAT:
+        out.append(pb.field_bytes(3, flat.astype("<f4").tobytes()))
+    elif data_type == DOUBLE:
+        out.append(pb.field_bytes(9, flat.astype("<f8").tobytes()))
+    elif data_type in (INT32, INT64):
+        out.append(pb.field_bytes(4 if data_type == INT32 else 10, pb.encode_varints(flat)))
+    elif data_type == FLOAT16:
+        if bytes_holder or fp16_as_bytes:
+            out.append(pb.field_bytes(5, flat.astype("<f2").tobytes()))
+        else:
+            out.append(pb.field_bytes(4, pb.encode_varints(flat.view(np.uint16))))
+    else:   # narrow ints and bool
+        if bytes_holder:
+            out.append(pb.field_bytes(5, flat.astype(flat.dtype.newbyteorder("<")).tobytes()))
+        else:
+            out.append(pb.field_bytes(4, pb.encode_varints(flat.astype(np.int64))))
+    out.append(pb.field_string(7, name))
+    device = pb.field_varint(1, device_type) + (b"" if device_id is None else pb.field_varint(2, device_id))
+    out.append(pb.field_bytes(8, device))
+    if segment is not None:
+        out.append(pb.field_bytes(11, pb.field_varint(1, segment[0]) + pb.field_varint(2, segment[1])))
+    return b"".join(out)
+
+
+def encode_blob(name: str, tensor: bytes) -> bytes:
+    """A BlobProto holding a serialized TensorProto."""
+    return pb.field_string(1, name) + pb.field_string(2, "Tensor") + pb.field_bytes(3, tensor)
+
+
+class MinidbWriter:
+    """Write a MiniDB file atomically (``with MinidbWriter(path) as w: w.put_tensor(...)``).
+
+    ``layout`` picks the key scheme: ``'suffix'`` (``name#%N``, 2017+), ``'repeat'`` (chunks share the
+    un-suffixed key, 2016-07..2017-01) or ``'bare'`` (pre-2016: one bare TensorProto per tensor, no segment).
+    """
+
+    def __init__(self, path: str | os.PathLike, layout: str = "suffix", chunk_size: int = DEFAULT_CHUNK_SIZE,
+                 shuffle_seed: int | None = None, **tensor_options):
+        if layout not in ("suffix", "repeat", "bare"):
+            raise ValueError(f"layout must be 'suffix', 'repeat' or 'bare', not {layout!r}")
+        if chunk_size < 1:
+            raise ValueError("chunk_size must be >= 1")
+        self.path, self.layout, self.chunk_size = Path(path), layout, chunk_size
+        self.rng = random.Random(shuffle_seed) if shuffle_seed is not None else None
+        self.tensor_options = tensor_options
+        self._ctx = None
+        self._fh: BinaryIO | None = None
+
+    def __enter__(self) -> "MinidbWriter":
+        self._ctx = atomic_path(self.path)
+        tmp = self._ctx.__enter__()
+        self._fh = open(tmp, "wb")
+        return self
+
+    def __exit__(self, *exc) -> bool | None:
+        self._fh.close()
+        return self._ctx.__exit__(*exc)
+
+    def put(self, key: str, value: bytes) -> None:
+        """Append one raw record."""
+        k = key.encode("utf-8")
+        self._fh.write(_HEADER.pack(len(k), len(value)))
+        self._fh.write(k)
+        self._fh.write(value)
+
+    def put_tensor(self, name: str, arr: np.ndarray, chunk_size: int | None = None, **options) -> None:
+        """Append the records of one tensor, chunked and (with ``shuffle_seed``) in shuffled chunk order."""
+        arr = np.asarray(arr)
+        opts = {**self.tensor_options, **options}
+        if self.layout == "bare":
+            self.put(name, encode_tensor(arr, name, None, **opts))
+            return
+        size = chunk_size or self.chunk_size
+        numel = arr.size
+        starts = list(range(0, numel, size)) or [0]
+        if self.rng is not None:
+            self.rng.shuffle(starts)
+        for begin in starts:
+            seg = (begin, min(begin + size, numel))
+            key = f"{name}#%{begin // size}" if self.layout == "suffix" else name
+            self.put(key, encode_blob(name, encode_tensor(arr, name, seg, **opts)))
+
+    def put_meta_net_def(self, parameters: Iterable[str]) -> None:
+        """The ``!!META_NET_DEF`` record of predictor_exporter, listing the parameter blobs."""
+        blobs_map = pb.field_string(1, "PARAMETERS_BLOB_TYPE") + b"".join(pb.field_string(2, p) for p in parameters)
+        meta = pb.field_bytes(1, blobs_map)
+        self.put("!!META_NET_DEF", pb.field_string(1, "!!META_NET_DEF") + pb.field_string(2, "std::string")
+                 + pb.field_bytes(4, meta))
+
+
+def write_minidb(path: str | os.PathLike, blobs: dict[str, np.ndarray], meta_net_def: bool = True,
+                 progress: bool = False, **writer_options) -> Path:
+    """Write ``blobs`` as a MiniDB checkpoint (``!!META_NET_DEF`` first, then every tensor); returns ``path``."""
+    from tqdm import tqdm
+    with MinidbWriter(path, **writer_options) as w:
+        if meta_net_def and w.layout != "bare":
+            w.put_meta_net_def(blobs)
+        for name, arr in tqdm(blobs.items(), desc=f"writing {Path(path).name}", unit="blob", disable=not progress,
+                              leave=False):
+            w.put_tensor(name, arr)
+    return Path(path)
+
+
+__all__ = ["MinidbContents", "MinidbError", "MinidbWriter", "NotACheckpointError", "Record", "base_name",
+           "decode_tensor", "encode_blob", "encode_tensor", "iter_records", "read_minidb", "read_minidb_contents",
+           "unscope_blobs", "write_minidb"]

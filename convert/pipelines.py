@@ -1,0 +1,284 @@
+"""The conversions behind ``zoo-convert``: legacy pickles/MiniDBs/``.pth`` files <-> zoo checkpoints.
+
+Every function writes its output atomically and returns the output path. Weights never get copied more
+than needed: the model is built on the ``meta`` device and the loaded arrays are assigned to it.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import logging
+import os
+import threading
+import warnings
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import numpy as np
+import torch
+from torch import nn
+
+from zoo.convert.blobmap import (ArchGuess, BlobMappingError, blob_name_map, family_of, filter_blobs, infer_arch,
+                                 match_blobs, num_classes_of, state_to_blobs)
+from zoo.convert.minidb import read_minidb_contents, unscope_blobs, write_minidb
+from zoo.convert.pickle_io import blobs_from_pickle, load_pickle, save_pickle
+
+log = logging.getLogger(__name__)
+
+
+def sha256_of(path: str | os.PathLike, block: int = 1 << 22) -> str:
+    """Hex SHA-256 of a file."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(block):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def provenance(path: str | os.PathLike, fmt: str, tool: str, extra: Mapping[str, Any] | None = None,
+               sha256: str | None = None) -> dict:
+    """The ``provenance`` metadata entry for a converted file."""
+    path = Path(path)
+    return {"source": path.name, "format": fmt, "sha256": sha256 or sha256_of(path), "tool": f"zoo-convert {tool}",
+            "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"), **(extra or {})}
+
+
+class _BackgroundHash:
+    """SHA-256 of a file computed in a thread (hashlib releases the GIL) while the caller parses it."""
+
+    def __init__(self, path: str | os.PathLike):
+        self._result: list[str] = []
+        self._thread = threading.Thread(target=lambda: self._result.append(sha256_of(path)), daemon=True)
+        self._thread.start()
+
+    def value(self) -> str | None:
+        self._thread.join()
+        return self._result[0] if self._result else None
+
+
+# --------------------------------------------------------------------------------------- blobs -> model
+def _meta_model(arch: str, num_classes: int, options: Mapping[str, Any]) -> nn.Module:
+    import zoo
+    with torch.device("meta"):
+        return zoo.create_model(arch, num_classes=num_classes, **options)
+
+
+def _tensor(arr: np.ndarray, like: torch.Tensor, copy: bool) -> torch.Tensor:
+    if copy or not arr.flags.writeable:
+        if not copy:   # read-only buffers (pickle bytes) are safe to alias for a one-shot save
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)
+                t = torch.from_numpy(arr)
+        else:
+            t = torch.from_numpy(np.array(arr, copy=True))
+    else:
+        t = torch.from_numpy(arr)
+    return t if t.dtype == like.dtype else t.to(like.dtype)
+
+
+def assign_state(model: nn.Module, state: Mapping[str, torch.Tensor]) -> nn.Module:
+    """Give a meta-device ``model`` the tensors of ``state`` (no copy); BN counters default to 0."""
+    full = dict(state)
+    for key, value in model.state_dict().items():
+        if key.endswith("num_batches_tracked") and key not in full:
+            full[key] = torch.zeros((), dtype=value.dtype)
+    model.load_state_dict(full, strict=True, assign=True)
+    return model.eval()
+
+
+def resolve_arch(blobs: Mapping[str, np.ndarray], arch: str = "auto",
+                 options: Mapping[str, Any] | None = None) -> ArchGuess:
+    """Architecture for ``blobs``: inferred (``arch='auto'``) or named; explicit ``options`` win."""
+    guess = infer_arch(blobs)
+    if arch != "auto" and arch != guess.arch:
+        guess.notes.append(f"blobs look like {guess.arch}; using {arch} as requested")
+        visible = {k: v for k, v in guess.options.items() if k in ("channel_multiplier", "clip_len",
+                                                                     "conv1_temporal_kernel", "midplanes")}
+        if family_of(arch) in ("ir_csn", "ip_csn"):
+            visible["use_pool1"] = True
+        if family_of(arch) not in ("r2plus1d",):
+            visible.pop("midplanes", None)
+        if family_of(arch) == "c3d":
+            visible = {k: v for k, v in visible.items() if k == "channel_multiplier"}
+        guess = ArchGuess(arch, num_classes_of(blobs), visible, guess.notes)
+    if "use_pool1" in (options or {}):
+        guess.notes = [n for n in guess.notes if not n.startswith("use_pool1")]
+    guess.options.update(options or {})
+    return guess
+
+
+def blobs_to_model(blobs: Mapping[str, np.ndarray], arch: str = "auto", options: Mapping[str, Any] | None = None,
+                   source: str = "<blobs>", copy: bool = True) -> nn.Module:
+    """Build the model described by Caffe2 ``blobs`` and fill it, strictly (every blob used exactly once).
+
+    Raises :class:`BlobMappingError` listing missing, left-over and mis-shaped blobs with hints.
+    ``copy=False`` lets the parameters alias the arrays (for a one-shot save).
+    """
+    try:
+        guess = resolve_arch(blobs, arch, options)
+    except BlobMappingError as exc:
+        raise BlobMappingError(f"{source}: {exc}") from None
+    model = _meta_model(guess.arch, guess.num_classes, guess.options)
+    meta_state = model.state_dict()
+    names = blob_name_map(meta_state.keys(), guess.arch, guess.num_classes)
+    match_blobs(blobs, {blob: tuple(meta_state[key].shape) for key, blob in names.items()}, source, guess.arch)
+    state = {key: _tensor(np.asarray(blobs[blob]), meta_state[key], copy) for key, blob in names.items()}
+    assign_state(model, state)
+    model.zoo_meta = {"conversion_notes": guess.notes} if guess.notes else {}
+    return model
+
+
+def _save(model: nn.Module, out_path: str | os.PathLike, prov: dict, meta: dict) -> Path:
+    import zoo
+    user_prov = meta.pop("provenance", None) or {}
+    notes = model.zoo_meta.pop("conversion_notes", None)
+    if notes:
+        prov["notes"] = notes
+    return zoo.save_checkpoint(model, out_path, provenance={**prov, **user_prov}, **meta)
+
+
+def pickle_to_safetensors(in_path: str | os.PathLike, out_path: str | os.PathLike, arch: str = "auto", *,
+                          options: Mapping[str, Any] | None = None, drop_momentum: bool = False,
+                          ignore: Iterable[str] = (), **meta: Any) -> Path:
+    """Convert a Caffe2 weights pickle (VMZ ``{'blobs': ...}``, flat or Detectron style) to a zoo checkpoint.
+
+    ``arch='auto'`` infers the architecture (see :func:`infer_arch`); ``options`` override builder options
+    (e.g. ``use_pool1``); ``meta`` (clip_len, crop_size, mean, std, classes, ...) goes into the checkpoint.
+    """
+    digest = _BackgroundHash(in_path)
+    blobs = filter_blobs(blobs_from_pickle(load_pickle(in_path), str(in_path)), drop_momentum, ignore)
+    model = blobs_to_model(blobs, arch, options, source=str(in_path), copy=False)
+    del blobs
+    prov = provenance(in_path, "c2_pickle", "pickle_to_safetensors", sha256=digest.value())
+    return _save(model, out_path, prov, meta)
+
+
+def read_minidb_blobs(in_path: str | os.PathLike, drop_momentum: bool = False, progress: bool = False
+                      ) -> tuple[dict[str, np.ndarray], list[str]]:
+    """Tensors of a MiniDB checkpoint with VMZ's ``minidb_to_pickle`` naming; also returns dropped names."""
+    contents = read_minidb_contents(in_path, progress=progress)
+    if not contents.tensors:
+        raise BlobMappingError(f"{in_path}: no tensor records ({contents.records} records: "
+                               f"{', '.join(list(contents.skipped)[:5])})")
+    return unscope_blobs(contents.tensors, drop_momentum=drop_momentum)
+
+
+def minidb_to_pickle(in_path: str | os.PathLike, out_path: str | os.PathLike, drop_momentum: bool = False,
+                     progress: bool = False) -> Path:
+    """VMZ's ``minidb_to_pickle`` without Caffe2: unscoped tensors as ``{'blobs': ...}``, protocol 2."""
+    blobs, dropped = read_minidb_blobs(in_path, drop_momentum, progress)
+    if dropped:
+        log.info("%s: dropped %d blob(s): %s", in_path, len(dropped), ", ".join(dropped[:10]))
+    return save_pickle(out_path, {"blobs": blobs})
+
+
+def minidb_to_safetensors(in_path: str | os.PathLike, out_path: str | os.PathLike, arch: str = "auto", *,
+                          options: Mapping[str, Any] | None = None, drop_momentum: bool = False,
+                          ignore: Iterable[str] = (), progress: bool = False, **meta: Any) -> Path:
+    """:func:`minidb_to_pickle` and :func:`pickle_to_safetensors` in one step."""
+    blobs, _ = read_minidb_blobs(in_path, drop_momentum, progress)
+    blobs = filter_blobs(blobs, drop_momentum, ignore)
+    model = blobs_to_model(blobs, arch, options, source=str(in_path), copy=False)
+    return _save(model, out_path, provenance(in_path, "c2_minidb", "minidb_to_safetensors"), meta)
+
+
+# --------------------------------------------------------------------------------- checkpoint -> legacy
+def checkpoint_blobs(ckpt: str | os.PathLike) -> dict[str, np.ndarray]:
+    """The Caffe2-named blobs of a zoo checkpoint (bit-exact copies of its tensors)."""
+    from safetensors.numpy import load_file
+    import zoo
+    meta = zoo.read_checkpoint_meta(ckpt)
+    state = load_file(str(ckpt))
+    # construction order (safetensors stores keys sorted), as VMZ's tools listed them
+    order = [k for k in _meta_model(meta["arch"], meta["num_classes"], meta.get("options", {})).state_dict()
+             if k in state]
+    state = {**{k: state[k] for k in order}, **state}
+    return state_to_blobs(state, meta["arch"], int(meta["num_classes"]))
+
+
+def safetensors_to_pickle(ckpt: str | os.PathLike, out_pkl: str | os.PathLike) -> Path:
+    """Write a zoo checkpoint as a VMZ-style ``{'blobs': ...}`` protocol-2 pickle (readable by Python 2)."""
+    return save_pickle(out_pkl, {"blobs": checkpoint_blobs(ckpt)})
+
+
+def safetensors_to_minidb(ckpt: str | os.PathLike, out_mdl: str | os.PathLike, progress: bool = False,
+                          **writer_options: Any) -> Path:
+    """Write a zoo checkpoint as a Caffe2 MiniDB (``!!META_NET_DEF`` + ``name#%N`` tensor records)."""
+    return write_minidb(out_mdl, checkpoint_blobs(ckpt), progress=progress, **writer_options)
+
+
+def model_to_blobs(model: nn.Module) -> dict[str, np.ndarray]:
+    """Caffe2-named float arrays of a zoo model (views of its tensors)."""
+    cfg = model.zoo_config
+    return state_to_blobs(model.state_dict(), cfg["arch"], cfg["num_classes"])
+
+
+# -------------------------------------------------------------------------------------- .pth -> model
+TORCHVISION_ARCHS = ("r2plus1d_18", "r3d_18", "mc3_18")
+
+
+def _unwrap_state_dict(obj: Any, source: str) -> dict[str, torch.Tensor]:
+    for key in ("state_dict", "model", "model_state"):
+        if isinstance(obj, dict) and isinstance(obj.get(key), dict):
+            obj = obj[key]
+    if not isinstance(obj, dict) or not obj or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise ValueError(f"{source}: expected a state_dict (a dict of tensors)")
+    prefix = "module."
+    return {(k[len(prefix):] if k.startswith(prefix) else k): v for k, v in obj.items()}
+
+
+def _pth_blobs(state: Mapping[str, torch.Tensor]) -> dict[str, np.ndarray]:
+    """Caffe2-named view of a VideoResNet state dict (used to infer the architecture)."""
+    ir = any(k.endswith("conv2.0.weight") and v.ndim == 5 and v.shape[1] == 1 for k, v in state.items())
+    n = int(state["fc.weight"].shape[0]) if "fc.weight" in state else 0
+    return state_to_blobs(state, "ir_csn_x" if ir else "r3d_x", n)
+
+
+def torchvision_to_safetensors(in_path: str | os.PathLike, out_path: str | os.PathLike, arch: str | None = None,
+                               *, flavor: str = "auto", options: Mapping[str, Any] | None = None,
+                               **meta: Any) -> Path:
+    """Convert a torchvision ``r2plus1d_18``/``r3d_18``/``mc3_18`` or VMZ/ig65m ``.pth`` port to a checkpoint.
+
+    Loaded with ``torch.load(weights_only=True)``. ``flavor='auto'`` treats r3d_18/mc3_18 and R(2+1)D with
+    torchvision's per-block middle widths as torchvision (BN eps 1e-5, ``midplanes='torchvision'`` where it
+    applies) and everything else as a VMZ/ig65m port (BN eps 1e-3).
+    """
+    from zoo.checkpoint import WeightMismatchError
+    source = str(in_path)
+    try:
+        obj = torch.load(in_path, map_location="cpu", weights_only=True)
+    except Exception as exc:   # torch raises UnpicklingError, RuntimeError, EOFError... for bad files
+        raise ValueError(f"{source}: not a loadable weights-only .pth file ({type(exc).__name__}: {exc})") from None
+    state = _unwrap_state_dict(obj, source)
+    try:
+        guess = infer_arch(_pth_blobs(state))
+    except (BlobMappingError, KeyError) as exc:
+        raise ValueError(f"{source}: not a recognised VideoResNet state dict ({exc})") from None
+    arch = arch or guess.arch
+    opts = dict(guess.options) if arch == guess.arch else {}
+    if flavor == "auto":
+        flavor = "torchvision" if arch in TORCHVISION_ARCHS[1:] or opts.get("midplanes") == "torchvision" else "vmz"
+    if flavor == "torchvision":
+        opts["bn_eps"] = 1e-5
+        if family_of(arch) == "r2plus1d":
+            opts["midplanes"] = "torchvision"
+    elif flavor != "vmz":
+        raise ValueError(f"flavor must be 'auto', 'torchvision' or 'vmz', not {flavor!r}")
+    opts.update(options or {})
+    model = _meta_model(arch, guess.num_classes, opts)
+    expected = model.state_dict()
+    missing = [k for k in expected if k not in state and not k.endswith("num_batches_tracked")]
+    unexpected = [k for k in state if k not in expected]
+    mismatched = [(k, tuple(state[k].shape), tuple(v.shape)) for k, v in expected.items()
+                  if k in state and tuple(state[k].shape) != tuple(v.shape)]
+    if missing or unexpected or mismatched:
+        raise WeightMismatchError(source, missing, unexpected, mismatched)
+    assign_state(model, {k: v.to(expected[k].dtype) for k, v in state.items()})
+    prov = provenance(in_path, "pth", "torchvision_to_safetensors", {"flavor": flavor})
+    model.zoo_meta = {"conversion_notes": guess.notes} if guess.notes else {}
+    return _save(model, out_path, prov, meta)
+
+
+__all__ = ["assign_state", "blobs_to_model", "checkpoint_blobs", "minidb_to_pickle", "minidb_to_safetensors",
+           "model_to_blobs", "pickle_to_safetensors", "provenance", "read_minidb_blobs", "resolve_arch",
+           "safetensors_to_minidb", "safetensors_to_pickle", "sha256_of", "torchvision_to_safetensors"]
