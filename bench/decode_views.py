@@ -1,0 +1,153 @@
+"""Test-view decoding: single-pass ``decode_views`` vs one decode per clip vs a bare PyAV decode (floor).
+
+Videos: 10 s at 30 fps, 340x256, H.264 at about 1 Mbit/s (libx264 defaults: keyframe every 250 frames,
+as Kinetics copies re-encoded with ffmpeg typically have; ``--gop`` changes it). Views: 10 clips x 3 crops.
+Protocols:
+
+* ``csn``: 32 frames at rate 2, short side 256, 256 crops (ir-CSN-152 test protocol)
+* ``r2plus1d``: 8 frames at rate 1, 128x171 resize, 112 crops (R(2+1)D-18 test protocol)
+
+Baselines measured in the same run:
+
+* per-clip: every clip decoded on its own (open, seek to its keyframe, decode its span, convert), as
+  clip-by-clip readers (torchvision ``read_video`` per clip) do; goal: ours >= 3x faster.
+* floor: one bare PyAV pass over the needed span (threaded decode, no RGB conversion, no resize, no crops);
+  goal: ours within 1.3x of it. Also printed: the time to allocate and fill an array of the output's size
+  ("write"), which no decoder can avoid, and ours / (floor + write).
+
+Times are the best of the repeats, methods interleaved (the machine may be shared).
+
+    python bench/decode_views.py            # 3 videos, 5 repeats
+    python bench/decode_views.py --quick    # 1 video, 3 repeats
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+import av
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import time  # noqa: E402
+from zoo.data.decode import decode_frames  # noqa: E402
+from zoo.data.encode import encode_video  # noqa: E402
+from zoo.data.probe import probe_video  # noqa: E402
+from zoo.data.synthetic import random_texture, render_motion  # noqa: E402
+from zoo.data.transforms import crop_positions  # noqa: E402
+from zoo.data.views import ViewSpec, decode_views, view_clip_indices  # noqa: E402
+
+PROTOCOLS = {
+    "csn": ViewSpec(clip_len=32, sampling_rate=2, num_clips=10, num_crops=3, resize=256, crop_size=256),
+    "r2plus1d": ViewSpec(clip_len=8, sampling_rate=1, num_clips=10, num_crops=3, resize=(128, 171),
+                         crop_size=112),
+}
+
+
+def make_video(path: Path, seed: int, gop: int | None) -> Path:
+    """A 10 s 30 fps 340x256 H.264 video (CRF 18) of a detailed moving colour texture plus grain: about
+    1 Mbit/s, in the range of Kinetics copies prepared at this size."""
+    rng = np.random.default_rng(seed)
+    texture = random_texture(rng, period=512, blur=1.5, colour=True)
+    frames = render_motion(texture, 300, 256, 340, (1, 2), (0, 0))
+    grain = rng.integers(-12, 13, (8, *frames.shape[1:]), dtype=np.int16)
+    frames = np.clip(frames + grain[np.arange(len(frames)) % 8], 0, 255).astype(np.uint8)
+    return encode_video(path, frames, fps=30, codec="h264", crf=18, gop=gop)
+
+
+def per_clip(path: Path, spec: ViewSpec, info) -> torch.Tensor:
+    """Baseline: one open + seek + decode per clip, then the same crops."""
+    out = []
+    for clip in view_clip_indices(info, spec):
+        frames = decode_frames(path, clip, info, size=spec.resize)
+        h, w = frames.shape[1:3]
+        for y, x in crop_positions(h, w, spec.crop_size, spec.num_crops):
+            out.append(torch.from_numpy(np.ascontiguousarray(frames[:, y:y + spec.crop_size,
+                                                                    x:x + spec.crop_size])))
+    return torch.stack(out)
+
+
+def bare_span(path: Path, spec: ViewSpec, info) -> int:
+    """Floor: decode (threaded) from the first to the last needed frame, no conversion at all."""
+    clips = view_clip_indices(info, spec)
+    first, last = min(min(c) for c in clips), max(max(c) for c in clips)
+    t_first, t_last = info.frame_times[first], info.frame_times[last]
+    count = 0
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        if first > 0:
+            container.seek(int(t_first / stream.time_base), stream=stream)
+        for frame in container.decode(stream):
+            count += 1
+            if frame.time >= t_last - 1e-6:
+                break
+    return count
+
+
+def interleaved_min(fns: dict, repeats: int) -> dict:
+    """Best-of-``repeats`` seconds per function, running them in turn (fair on a shared, noisy machine)."""
+    best = {name: float("inf") for name in fns}
+    for fn in fns.values():  # warm-up
+        fn()
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            best[name] = min(best[name], time.perf_counter() - t0)
+    return best
+
+
+def each(fn, paths, infos, spec):
+    """Run ``fn`` on every video, dropping each result before the next (one output alive at a time)."""
+    def run():
+        for path, info in zip(paths, infos):
+            fn(path, spec, info)
+    return run
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="1 video, 3 repeats")
+    parser.add_argument("--videos", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--gop", type=int, default=None, help="keyframe interval (default: libx264's 250)")
+    parser.add_argument("--protocol", choices=[*PROTOCOLS, "all"], default="all")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.videos, args.repeats = 1, 3
+    names = list(PROTOCOLS) if args.protocol == "all" else [args.protocol]
+    print(f"torch threads {torch.get_num_threads()}, PyAV {av.__version__}, gop {args.gop or 'x264 default'}")
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = [make_video(Path(tmp) / f"v{i}.mp4", i, args.gop) for i in range(args.videos)]
+        infos = [probe_video(p) for p in paths]
+        probe_s = interleaved_min({"probe": lambda: [probe_video(p) for p in paths]}, args.repeats)["probe"]
+        probe_s /= len(paths)
+        print(f"probe (demux all packets): {probe_s * 1e3:.1f} ms/video")
+        print(f"{'protocol':10s} {'views':>16s} {'ours ms':>8s} {'per-clip ms':>11s} {'floor ms':>9s} "
+              f"{'per-clip/ours':>13s} {'ours/floor':>10s} {'write ms':>8s} {'ours/(floor+write)':>18s}")
+        for name in names:
+            spec = PROTOCOLS[name]
+            # correctness guard: both ways give the same views
+            assert torch.equal(decode_views(paths[0], spec, infos[0]), per_clip(paths[0], spec, infos[0]))
+            out_shape = (spec.num_views, spec.clip_len, spec.crop_size, spec.crop_size, 3)
+            best = interleaved_min({
+                "ours": each(decode_views, paths, infos, spec),
+                "write": each(lambda *_: np.ones(out_shape, np.uint8), paths, infos, spec),
+                "per_clip": each(per_clip, paths, infos, spec),
+                "floor": each(bare_span, paths, infos, spec)}, args.repeats)
+            ours, clip, floor, write = best["ours"], best["per_clip"], best["floor"], best["write"]
+            n = len(paths)
+            shape = "x".join(str(d) for d in decode_views(paths[0], spec, infos[0]).shape)
+            print(f"{name:10s} {shape:>16s} {ours / n * 1e3:8.1f} {clip / n * 1e3:11.1f} {floor / n * 1e3:9.1f} "
+                  f"{clip / ours:13.2f} {ours / floor:10.2f} {write / n * 1e3:8.1f} {ours / (floor + write):18.2f}")
+    print("goals: per-clip/ours >= 3, ours/floor <= 1.3; 'write' = allocating and filling an output-sized "
+          "uint8 array (the part of ours the floor does not do)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,144 @@
+"""Spatial transforms on uint8 clips ``(..., T, H, W, 3)`` and normalisation to model input.
+
+Resizing is normally done by the decoder (libswscale, see :func:`zoo.data.decode.decode_frames` with
+``size=``); :func:`resize` is the tensor equivalent for frames that are already decoded. Random choices
+take an ``rng`` (``random.Random``, ``numpy.random.Generator`` or ``torch.Generator``) so that runs are
+reproducible.
+
+Size conventions (``size`` arguments): an ``int`` S resizes the short side to S keeping the aspect ratio
+(long side rounded to the nearest pixel, so 320x240 -> 171x128 as in VMZ's 128x171); a pair ``(h, w)``
+resizes to exactly h x w; ``None`` keeps the size.
+"""
+from __future__ import annotations
+
+import random
+from typing import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+Size = int | Sequence[int] | None
+
+
+def randint(rng, low: int, high: int) -> int:
+    """A random integer in ``[low, high]`` (inclusive) from any supported ``rng`` (``None``: module random)."""
+    if high <= low:
+        return int(low)
+    if rng is None:
+        return random.randint(low, high)
+    if isinstance(rng, np.random.Generator):
+        return int(rng.integers(low, high + 1))
+    if isinstance(rng, torch.Generator):
+        return int(torch.randint(low, high + 1, (), generator=rng))
+    return int(rng.randint(low, high))
+
+
+def uniform(rng) -> float:
+    """A random float in ``[0, 1)`` from any supported ``rng``."""
+    if rng is None:
+        return random.random()
+    if isinstance(rng, np.random.Generator):
+        return float(rng.random())
+    if isinstance(rng, torch.Generator):
+        return float(torch.rand((), generator=rng))
+    return float(rng.random())
+
+
+def resized_shape(height: int, width: int, size: Size) -> tuple[int, int]:
+    """Output ``(h, w)`` for a ``height x width`` frame resized according to ``size`` (see module doc)."""
+    if size is None:
+        return int(height), int(width)
+    if isinstance(size, (int, np.integer)):
+        s = int(size)
+        if height <= width:
+            return s, max(1, int(round(width * s / height)))
+        return max(1, int(round(height * s / width))), s
+    h, w = (int(v) for v in size)
+    return h, w
+
+
+def sample_short_side(rng, scale_range: Sequence[int]) -> int:
+    """Short-side jitter: a random size in ``[lo, hi]`` inclusive (VMZ trains with 128-160)."""
+    lo, hi = int(scale_range[0]), int(scale_range[-1])
+    return randint(rng, lo, hi)
+
+
+def resize(clip: torch.Tensor, size: Size) -> torch.Tensor:
+    """Bilinearly resize a uint8 ``(..., H, W, 3)`` tensor (for frames decoded at native size)."""
+    h, w = resized_shape(clip.shape[-3], clip.shape[-2], size)
+    if (h, w) == tuple(clip.shape[-3:-1]):
+        return clip
+    lead = clip.shape[:-3]
+    x = clip.reshape(-1, *clip.shape[-3:]).permute(0, 3, 1, 2).float()
+    x = F.interpolate(x, size=(h, w), mode="bilinear", align_corners=False, antialias=True)
+    x = x.round_().clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1)
+    return x.reshape(*lead, h, w, 3)
+
+
+def crop_positions(height: int, width: int, crop_size: int, num_crops: int = 1) -> list[tuple[int, int]]:
+    """Top-left corners ``(y, x)`` of the test crops of a ``height x width`` frame.
+
+    One crop: the centre. ``n > 1`` crops: evenly placed along the long side (offsets
+    ``j * (long - crop) // (n - 1)``), centred on the short side (VMZ / SlowFast convention).
+    """
+    if crop_size > height or crop_size > width:
+        raise ValueError(f"crop {crop_size} does not fit in a {height}x{width} frame; resize to at least "
+                         f"{crop_size} first")
+    cy, cx = (height - crop_size) // 2, (width - crop_size) // 2
+    if num_crops == 1:
+        return [(cy, cx)]
+    if num_crops < 1:
+        raise ValueError(f"num_crops must be >= 1, got {num_crops}")
+    if width >= height:
+        return [(cy, j * (width - crop_size) // (num_crops - 1)) for j in range(num_crops)]
+    return [(j * (height - crop_size) // (num_crops - 1), cx) for j in range(num_crops)]
+
+
+def crop(clip, y: int, x: int, size: int | Sequence[int]):
+    """The ``size`` crop at ``(y, x)`` of a ``(..., H, W, 3)`` array or tensor (a view, no copy)."""
+    h, w = (size, size) if isinstance(size, (int, np.integer)) else size
+    if y < 0 or x < 0 or y + h > clip.shape[-3] or x + w > clip.shape[-2]:
+        raise ValueError(f"crop {h}x{w} at ({y}, {x}) outside a {clip.shape[-3]}x{clip.shape[-2]} frame")
+    return clip[..., y:y + h, x:x + w, :]
+
+
+def center_crop(clip, size: int):
+    """Centre crop of a ``(..., H, W, 3)`` clip."""
+    (y, x), = crop_positions(clip.shape[-3], clip.shape[-2], size, 1)
+    return crop(clip, y, x, size)
+
+
+def random_crop(clip, size: int, rng=None):
+    """A random ``size x size`` crop, the same for every frame of the clip."""
+    h, w = clip.shape[-3], clip.shape[-2]
+    if size > h or size > w:
+        raise ValueError(f"crop {size} does not fit in a {h}x{w} frame")
+    return crop(clip, randint(rng, 0, h - size), randint(rng, 0, w - size), size)
+
+
+def horizontal_flip(clip):
+    """Mirror a ``(..., H, W, 3)`` clip left-right."""
+    if isinstance(clip, torch.Tensor):
+        return clip.flip(-2)
+    return clip[..., ::-1, :]
+
+
+def random_horizontal_flip(clip, rng=None, p: float = 0.5):
+    """Mirror the whole clip with probability ``p``."""
+    return horizontal_flip(clip) if uniform(rng) < p else clip
+
+
+def normalize(clip, mean: Sequence[float], std: Sequence[float], dtype: torch.dtype = torch.float32):
+    """uint8 ``(..., T, H, W, 3)`` -> float ``(..., 3, T, H, W)``: ``(x / 255 - mean) / std``.
+
+    ``mean``/``std`` are RGB in 0-1 pixel scale (checkpoint metadata convention). Runs on the tensor's
+    device, so a uint8 batch can be moved to the GPU first and normalised there.
+    """
+    x = clip if isinstance(clip, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(clip))
+    if x.shape[-1] != 3:
+        raise ValueError(f"expected (..., T, H, W, 3) frames, got shape {tuple(x.shape)}")
+    m = torch.as_tensor(mean, dtype=dtype, device=x.device) * 255.0
+    s = torch.as_tensor(std, dtype=dtype, device=x.device) * 255.0
+    y = (x.to(dtype) - m) / s
+    return y.movedim(-1, -4).contiguous()

@@ -1,0 +1,118 @@
+"""Test views (clips x crops) and training clips of one video, decoded in a single pass.
+
+``decode_views`` is the evaluator's input: ``num_clips`` uniformly placed clips (:mod:`zoo.data.sampling`)
+times ``num_crops`` spatial crops (:func:`zoo.data.transforms.crop_positions`), all from one open + one
+forward decode of the video, resized by libswscale. ``decode_train_clip`` is the trainer's: one random clip,
+short-side jitter (or fixed) resize, random crop, random horizontal flip.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from zoo.data.decode import decode_frames, iter_frames
+from zoo.data.probe import VideoInfo, probe_video
+from zoo.data.sampling import clip_frame_indices, random_clip_start, resample_frame_indices, uniform_clip_starts
+from zoo.data.transforms import (Size, crop_positions, random_crop, random_horizontal_flip, resized_shape,
+                                 sample_short_side)
+
+
+@dataclass
+class ViewSpec:
+    """Test-time sampling: ``num_clips`` clips of ``clip_len`` frames every ``sampling_rate`` frames (at
+    ``frame_rate`` fps if given, else the native rate), frames resized (``resize``: int short side or
+    ``(h, w)``) and cut into ``num_crops`` crops of ``crop_size`` (``None``: the whole resized frame)."""
+
+    clip_len: int = 8
+    sampling_rate: int = 1
+    num_clips: int = 10
+    num_crops: int = 1
+    resize: Size = 128
+    crop_size: int | None = 112
+    frame_rate: float | None = None
+
+    @property
+    def num_views(self) -> int:
+        return self.num_clips * self.num_crops
+
+
+def clip_indices(info: VideoInfo, clip_len: int, sampling_rate: int, starts: Sequence[int],
+                 frame_rate: float | None = None) -> list[list[int]]:
+    """Source frame indices of the clips starting at ``starts`` (in the ``frame_rate``-resampled timeline)."""
+    timeline = resample_frame_indices(info.num_frames, info.fps, frame_rate)
+    return [[timeline[i] for i in clip_frame_indices(s, clip_len, sampling_rate, len(timeline))]
+            for s in starts]
+
+
+def view_clip_indices(info: VideoInfo, spec: ViewSpec) -> list[list[int]]:
+    """Source frame indices of each test clip of ``spec`` (clip-major, ``num_clips`` lists)."""
+    n = len(resample_frame_indices(info.num_frames, info.fps, spec.frame_rate))
+    starts = uniform_clip_starts(n, spec.clip_len, spec.sampling_rate, spec.num_clips)
+    return clip_indices(info, spec.clip_len, spec.sampling_rate, starts, spec.frame_rate)
+
+
+def decode_views(path: str | os.PathLike, spec: ViewSpec, info: VideoInfo | None = None,
+                 threads: int = 0) -> torch.Tensor:
+    """All test views of one video: uint8 ``(V, T, H, W, 3)``, V = clips x crops, clip-major
+    (clip0crop0, clip0crop1, ...). Raises :class:`zoo.data.errors.VideoError` for unusable videos."""
+    if info is None:
+        info = probe_video(path)
+    if spec.crop_size is None and spec.num_crops != 1:
+        raise ValueError("num_crops > 1 needs a crop_size")
+    clips = view_clip_indices(info, spec)
+    h, w = resized_shape(info.height, info.width, spec.resize)
+    if spec.crop_size is None:
+        positions, ch, cw = [(0, 0)], h, w
+    else:
+        positions, ch, cw = crop_positions(h, w, spec.crop_size, spec.num_crops), spec.crop_size, spec.crop_size
+    uses: dict[int, list[tuple[int, int]]] = {}
+    for k, clip in enumerate(clips):
+        for t, idx in enumerate(clip):
+            uses.setdefault(idx, []).append((k, t))
+    out = np.empty((len(clips), len(positions), spec.clip_len, ch, cw, 3), np.uint8)
+    # each decoded frame goes straight into every crop of every clip that uses it: no intermediate copies
+    for idx, frame in iter_frames(path, uses, info, size=spec.resize, threads=threads):
+        for k, t in uses[idx]:
+            for j, (y, x) in enumerate(positions):
+                out[k, j, t] = frame[y:y + ch, x:x + cw]
+    return torch.from_numpy(out.reshape(-1, spec.clip_len, ch, cw, 3))
+
+
+@dataclass
+class TrainClipSpec:
+    """Training sampling: one clip at a random start; short side resized to a random size in
+    ``scale_range`` (VMZ: 128-160) or, with ``scale_range=None``, to ``resize`` (e.g. ``(128, 171)``);
+    random ``crop_size`` crop; horizontal flip with probability 0.5 when ``flip``."""
+
+    clip_len: int = 8
+    sampling_rate: int = 1
+    frame_rate: float | None = None
+    scale_range: tuple[int, int] | None = (128, 160)
+    resize: Size = None
+    crop_size: int = 112
+    flip: bool = True
+
+
+def decode_train_clip(path: str | os.PathLike, spec: TrainClipSpec, rng=None, info: VideoInfo | None = None,
+                      threads: int = 0) -> torch.Tensor:
+    """One augmented training clip, uint8 ``(T, crop, crop, 3)``. ``rng``: ``random.Random``,
+    ``numpy.random.Generator`` or ``torch.Generator`` (``None``: the ``random`` module)."""
+    if info is None:
+        info = probe_video(path)
+    n = len(resample_frame_indices(info.num_frames, info.fps, spec.frame_rate))
+    start = random_clip_start(n, spec.clip_len, spec.sampling_rate, rng)
+    indices, = clip_indices(info, spec.clip_len, spec.sampling_rate, [start], spec.frame_rate)
+    size = sample_short_side(rng, spec.scale_range) if spec.scale_range else spec.resize
+    frames = decode_frames(path, indices, info, size=size, threads=threads)
+    clip = random_crop(frames, spec.crop_size, rng)
+    if spec.flip:
+        clip = random_horizontal_flip(clip, rng)
+    return torch.from_numpy(np.ascontiguousarray(clip))
+
+
+__all__ = ["ViewSpec", "TrainClipSpec", "decode_views", "decode_train_clip", "view_clip_indices",
+           "clip_indices"]
