@@ -47,13 +47,22 @@ class _BackgroundHash:
     """SHA-256 of a file computed in a thread (hashlib releases the GIL) while the caller parses it."""
 
     def __init__(self, path: str | os.PathLike):
-        self._result: list[str] = []
-        self._thread = threading.Thread(target=lambda: self._result.append(sha256_of(path)), daemon=True)
+        self._result: str | None = None
+        self._error: OSError | None = None
+        self._thread = threading.Thread(target=self._run, args=(path,), daemon=True)
         self._thread.start()
+
+    def _run(self, path: str | os.PathLike) -> None:
+        try:
+            self._result = sha256_of(path)
+        except OSError as exc:   # the input vanished (e.g. a failed download was cleaned up): report on value()
+            self._error = exc
 
     def value(self) -> str | None:
         self._thread.join()
-        return self._result[0] if self._result else None
+        if self._error is not None:
+            raise self._error
+        return self._result
 
 
 # --------------------------------------------------------------------------------------- blobs -> model

@@ -1,47 +1,13 @@
-"""Fixtures for the evaluator tests: tiny encoded videos with known content, tiny checkpoints, and a model
-whose logits are a known function of the input."""
+"""Fixtures for the evaluator tests: tiny encoded videos with known content and tiny checkpoints."""
 from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
-from torch import nn
 
 import zoo
-from zoo.data.encode import encode_video
-
-#: grey level of each class for BrightnessModel (pixel values)
-LEVELS = (40, 120, 200)
-SIZE = 32
-FRAMES = 16
-
-
-def write_video(path: Path, levels: list[int], codec: str = "h264", fps: int = 30, size: int = SIZE) -> Path:
-    """A video whose consecutive frame groups have the given constant grey levels (equal group lengths)."""
-    per = FRAMES // len(levels)
-    frames = np.concatenate([np.full((per, size, size, 3), lv, np.uint8) for lv in levels])
-    path.parent.mkdir(parents=True, exist_ok=True)
-    encode_video(path, frames, fps=fps, codec=codec)
-    return path
-
-
-class BrightnessModel(nn.Module):
-    """Logits = -(20 * (mean pixel in 0-1 - level_c))^2: a view is classified by its grey level.
-
-    Used with mean 0 / std 1 normalisation, so the model sees pixel / 255."""
-
-    def __init__(self):
-        super().__init__()
-        self.register_buffer("centers", torch.tensor(LEVELS, dtype=torch.float32) / 255)
-
-    def forward_features(self, x):
-        return x.mean(dim=(2, 3, 4))
-
-    def forward(self, x):
-        value = x.mean(dim=(1, 2, 3, 4))
-        return -(20 * (value[:, None] - self.centers[None])) ** 2
+from evaluate_helpers import LEVELS, SIZE, write_video
 
 
 @pytest.fixture(scope="session")

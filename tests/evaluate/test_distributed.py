@@ -5,7 +5,7 @@ from pathlib import Path
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from conftest import BrightnessModel
+from evaluate_helpers import BrightnessModel
 from zoo.data.datasets import discover
 from zoo.data.views import ViewSpec
 from zoo.evaluate import TorchPredictor, evaluate

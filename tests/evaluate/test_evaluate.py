@@ -4,10 +4,9 @@ import shutil
 
 import numpy as np
 import pytest
-import torch
 from safetensors.numpy import load_file
 
-from conftest import LEVELS, BrightnessModel
+from evaluate_helpers import LEVELS, BrightnessModel
 from zoo.data.datasets import discover
 from zoo.data.views import ViewSpec
 from zoo.evaluate import OnnxPredictor, TorchPredictor, evaluate

@@ -1,10 +1,9 @@
 """Memory budget helpers: sizes, OOM detection, chunk halving, peak measurement, OOM inside a run."""
-import numpy as np
 import pytest
 import torch
 from torch import nn
 
-from conftest import BrightnessModel
+from evaluate_helpers import BrightnessModel
 from zoo.data.datasets import discover
 from zoo.data.views import ViewSpec
 from zoo.evaluate import TorchPredictor, evaluate
@@ -75,10 +74,12 @@ def test_meter_sees_allocation_and_probe():
     block = torch.ones(64 * 1024 * 1024 // 4)  # 64 MiB touched
     assert meter.peak() >= 48 * 1024 * 1024
     del block
-    views = torch.zeros(2, 4, 32, 32, 3, dtype=torch.uint8)
+    # 8 MiB of output activation per view: large enough that reuse of freed pages cannot hide it
+    views = torch.zeros(2, 8, 64, 64, 3, dtype=torch.uint8)
     big = nn.Conv3d(3, 64, 3, padding=1)
-    fixed, per_view = probe_view_cost(lambda v: big(v.float().movedim(-1, 1)), views, meter)
-    assert per_view >= 4 * 32 * 32 * 64 * 4 // 2    # at least about one output activation per view
+    with torch.no_grad():
+        fixed, per_view = probe_view_cost(lambda v: big(v.float().movedim(-1, 1)), views, meter)
+    assert per_view >= 8 * 64 * 64 * 64 * 4 // 2    # at least about one output activation per view
     assert chunk_size_for_budget(10 * per_view + fixed, fixed, per_view, safety=1.0) == 10
     assert chunk_size_for_budget(0, fixed, per_view) == 1
 
