@@ -1,0 +1,110 @@
+"""Checkpoints of a training run: model files for the other tools, and a resumable training state.
+
+Files in the output directory (every write atomic through :mod:`zoo._io`):
+
+* ``last.pt`` — the training state: model weights, optimizer, scheduler, GradScaler, epoch, step inside the
+  epoch, global step, sampler position, best metric, the RNG states of every rank (torch, numpy, python,
+  cuda) and the run's arguments. Only tensors, dicts, lists and primitives, so it loads with
+  ``torch.load(weights_only=True)``. Written at the end of every epoch and every ``--checkpoint-every-steps``.
+* ``last.safetensors``, ``epoch_NNN.safetensors``, ``best.safetensors`` — zoo checkpoints written with
+  :func:`zoo.save_checkpoint` (architecture, options and data protocol in the metadata), loadable by
+  ``zoo-test``, ``zoo-convert`` and ``zoo-predict``.
+"""
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from zoo._io import atomic_path
+
+STATE_FILE = "last.pt"
+LAST_MODEL = "last.safetensors"
+BEST_MODEL = "best.safetensors"
+
+
+def epoch_model_name(epoch: int) -> str:
+    """File name of the model saved at the end of ``epoch`` (0-based)."""
+    return f"epoch_{epoch:03d}.safetensors"
+
+
+def capture_rng_state() -> dict:
+    """This process's RNG states as weights_only-loadable values."""
+    kind, keys, pos, has_gauss, gauss = np.random.get_state()
+    version, internal, gauss_next = random.getstate()
+    state = {
+        "torch": torch.get_rng_state(),
+        "numpy": {"kind": kind, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
+                  "has_gauss": int(has_gauss), "cached_gaussian": float(gauss)},
+        "python": {"version": version, "internal": list(internal), "gauss_next": gauss_next},
+    }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def restore_rng_state(state: dict) -> None:
+    """Inverse of :func:`capture_rng_state`."""
+    torch.set_rng_state(state["torch"])
+    n = state["numpy"]
+    np.random.set_state((n["kind"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"],
+                         n["cached_gaussian"]))
+    p = state["python"]
+    random.setstate((p["version"], tuple(p["internal"]), p["gauss_next"]))
+    if "cuda" in state and torch.cuda.is_available():
+        cuda_states = state["cuda"][: torch.cuda.device_count()]
+        torch.cuda.set_rng_state_all(cuda_states)
+
+
+def save_training_state(path: str | Path, state: dict) -> Path:
+    """Atomically ``torch.save`` a training-state dict (see the module docstring for its keys)."""
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+    return path
+
+
+def load_training_state(path: str | Path) -> dict:
+    """Load a state written by :func:`save_training_state` without unrestricted unpickling."""
+    path = Path(path)
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # a foreign or damaged file: say which one
+        raise RuntimeError(f"{path}: not a zoo-train training state ({exc})") from exc
+
+
+def save_model(model: torch.nn.Module, path: str | Path, meta: dict) -> Path:
+    """Write ``model`` as a zoo safetensors checkpoint with ``meta`` (protocol, classes, provenance...)."""
+    from zoo import save_checkpoint  # the core API; imported late so the trainer's helpers import without it
+
+    save_checkpoint(model, path, **meta)
+    return Path(path)
+
+
+def find_resume_state(output_dir: str | Path | None, resume: str | None) -> Path | None:
+    """The training state to resume from: ``resume`` if it is a path, ``OUTPUT_DIR/last.pt`` when ``auto``."""
+    if not resume:
+        return None
+    if resume != "auto":
+        path = Path(resume)
+        if path.is_dir():
+            path = path / STATE_FILE
+        if not path.is_file():
+            raise FileNotFoundError(f"--resume {resume}: no training state at {path}")
+        return path
+    if output_dir is None:
+        return None
+    path = Path(output_dir) / STATE_FILE
+    return path if path.is_file() else None
+
+
+def remove_stale_temp_files(output_dir: str | Path) -> list[Path]:
+    """Delete the temporary files a killed run left behind (``.NAME.xxxx`` from :func:`zoo._io.atomic_path`)."""
+    output_dir = Path(output_dir)
+    stale = [p for pattern in (".last.*", ".best.*", ".epoch_*.safetensors.*", ".log.*", ".curves.png.*")
+             for p in output_dir.glob(pattern) if p.is_file()]
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return stale

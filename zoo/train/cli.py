@@ -1,0 +1,171 @@
+"""``zoo-train`` / ``python -m zoo.train``: train or fine-tune a video model, on one process or under torchrun.
+
+Examples::
+
+    # 8 GPUs on one node (the torchvision reference command line)
+    torchrun --nproc_per_node=8 -m zoo.train --data-path=/data/kinectics400 --kinetics-version="400" \\
+        --batch-size=16 --cache-dataset --sync-bn --amp
+    # one GPU or the CPU
+    zoo-train --data-path=/data/kinectics400 --kinetics-version="400" --batch-size=8 --cache-dataset
+    # fine-tune released weights on another dataset with a new head, BN frozen, small backbone lr
+    zoo-train --data-path=/data/hmdb51 --weights r2plus1d_34_32_kinetics --freeze-bn \\
+        --lr 0.001 --lr-mult stem=0 --lr-mult fc=10 --clip-len 32 --epochs 8
+
+Defaults follow torchvision's ``references/video_classification/train.py`` (16 frames at 15 fps, 5 clips per
+video per epoch, 128x171 resize, 112 crop, SGD 0.9, wd 1e-4, 10 warm-up epochs, decays at 20/30/40 of 45).
+The default learning rate is the 64-GPU recipe's 0.64 scaled linearly to the number of processes
+(0.01 per process). A run restarted with the same command resumes from ``OUTPUT_DIR/last.pt``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Sequence
+
+from zoo.train.schedule import SCHEDULERS, WARMUP_METHODS
+
+#: learning rate per process of the torchvision recipe (0.64 over 64 GPUs)
+LR_PER_PROCESS = 0.01
+
+
+def _key_value(text: str) -> tuple[str, object]:
+    """``KEY=VALUE`` with VALUE parsed as JSON when possible (``0.25``, ``true``, ``"vmz"``), else a string."""
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    try:
+        return key.strip(), json.loads(value)
+    except ValueError:
+        return key.strip(), value
+
+
+def _lr_mult(text: str) -> tuple[str, float]:
+    key, value = _key_value(text)
+    if not isinstance(value, (int, float)) or value < 0:
+        raise argparse.ArgumentTypeError(f"--lr-mult {text!r}: expected PREFIX=FACTOR with FACTOR >= 0")
+    return key, float(value)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="zoo-train", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    g = p.add_argument_group("data")
+    g.add_argument("--data-path", default=None,
+                   help="dataset root (ROOT/{train,val}/{class}/{video}), or a VMZ list / Kinetics CSV file; "
+                        "default: the built-in synthetic motion dataset (generated in the cache dir)")
+    g.add_argument("--train-split", default="train")
+    g.add_argument("--val-split", default="val", help="'' or 'none' to train without validation")
+    g.add_argument("--kinetics-version", choices=("400", "600", "700"), default=None,
+                   help="check that the dataset has this many classes and record label_set=kineticsN")
+    g.add_argument("--cache-dataset", action="store_true",
+                   help="compute per-video metadata once (in parallel) and cache it in the user cache dir; "
+                        "changed files are re-read; unusable videos are left out before training")
+    g.add_argument("--cache-dir", default=None, help="metadata cache folder (default: $ZOO_CACHE_DIR or the "
+                                                     "user cache dir)")
+    g.add_argument("--clip-len", type=int, default=16, help="frames per clip")
+    g.add_argument("--sampling-rate", type=int, default=1, help="take every N-th frame (after --frame-rate)")
+    g.add_argument("--frame-rate", type=float, default=15.0, help="resample every video to this rate; 0 = native")
+    g.add_argument("--clips-per-video", type=int, default=5,
+                   help="random clips per video per epoch (new random starts every epoch)")
+    g.add_argument("--train-resize-size", type=int, nargs=2, default=(128, 171), metavar=("H", "W"),
+                   help="fixed training resize (torchvision/VMZ-PT); ignored with --train-scale-jitter")
+    g.add_argument("--train-scale-jitter", type=int, nargs=2, default=None, metavar=("MIN", "MAX"),
+                   help="random short side in [MIN, MAX] per clip (VMZ Caffe2: 128 160)")
+    g.add_argument("--train-crop-size", type=int, default=112)
+    g.add_argument("--no-flip", dest="flip", action="store_false", help="disable random horizontal flips")
+    g.add_argument("--val-resize-size", type=int, nargs="+", default=(128, 171), metavar="SIZE",
+                   help="validation resize: H W, or one short side")
+    g.add_argument("--val-crop-size", type=int, default=112)
+    g.add_argument("--val-clips-per-video", type=int, default=5, help="uniform clips per validation video")
+    g.add_argument("--val-crops", type=int, default=1, help="spatial crops per validation clip")
+    g.add_argument("-j", "--workers", type=int, default=None,
+                   help="data-loading workers per process (default: min(10, CPUs per process))")
+
+    g = p.add_argument_group("model")
+    g.add_argument("--model", default=None, help="builder name (default r2plus1d_18; see zoo.list_models())")
+    src = g.add_mutually_exclusive_group()
+    src.add_argument("--weights", default=None, help="start from released weights (weights.json name)")
+    src.add_argument("--checkpoint", default=None, help="start from a zoo .safetensors checkpoint")
+    g.add_argument("--num-classes", type=int, default=None,
+                   help="output classes (default: the dataset's); a different head size than the weights' "
+                        "gets a new, freshly initialised head")
+    g.add_argument("--model-option", type=_key_value, action="append", default=[], metavar="KEY=VALUE",
+                   help="builder option, e.g. channel_multiplier=0.25 or dropout=0.2 (repeatable)")
+    g.add_argument("--freeze-bn", action="store_true",
+                   help="keep BatchNorm statistics and affine parameters fixed (fine-tuning)")
+    g.add_argument("--lr-mult", type=_lr_mult, action="append", default=[], metavar="PREFIX=FACTOR",
+                   help="multiply the lr of parameters whose name starts with PREFIX (e.g. stem=0 layer4=0.1 "
+                        "fc=10; 0 freezes them); repeatable, the longest matching prefix wins")
+
+    g = p.add_argument_group("optimisation")
+    g.add_argument("-b", "--batch-size", type=int, default=24, help="clips per process per step")
+    g.add_argument("--accum-steps", type=int, default=1, help="gradient accumulation (micro-batches per step)")
+    g.add_argument("--epochs", type=int, default=45)
+    g.add_argument("--lr", type=float, default=None,
+                   help=f"learning rate (default {LR_PER_PROCESS} x processes: 0.64 on 64 GPUs)")
+    g.add_argument("--momentum", type=float, default=0.9)
+    g.add_argument("--nesterov", action="store_true")
+    g.add_argument("--wd", "--weight-decay", dest="weight_decay", type=float, default=1e-4)
+    g.add_argument("--label-smoothing", type=float, default=0.0)
+    g.add_argument("--lr-scheduler", choices=SCHEDULERS, default="multistep")
+    g.add_argument("--lr-milestones", type=float, nargs="+", default=(20, 30, 40), help="epochs (multistep)")
+    g.add_argument("--lr-gamma", type=float, default=0.1)
+    g.add_argument("--lr-warmup-epochs", type=float, default=10)
+    g.add_argument("--lr-warmup-method", choices=WARMUP_METHODS, default="linear")
+    g.add_argument("--lr-warmup-decay", type=float, default=0.001, help="warm-up start factor")
+    g.add_argument("--amp", nargs="?", const="auto", default=None, choices=("auto", "bf16", "fp16"),
+                   help="mixed precision: bf16, or fp16 with a GradScaler; bare --amp = fp16 on CUDA, bf16 on CPU")
+    g.add_argument("--sync-bn", action="store_true", help="synchronise BatchNorm statistics across processes")
+
+    g = p.add_argument_group("run")
+    g.add_argument("--device", default="auto", help="auto, cpu, cuda (cuda:LOCAL_RANK under torchrun)")
+    g.add_argument("--threads", type=int, default=None,
+                   help="intra-op CPU threads of each process (default: torch's; torchrun sets OMP_NUM_THREADS=1)")
+    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--deterministic", "--use-deterministic-algorithms", dest="deterministic", action="store_true",
+                   help="deterministic kernels (cudnn.benchmark off): a resumed run reproduces the same weights")
+    g.add_argument("--output-dir", default=".", help="checkpoints and logs")
+    g.add_argument("--resume", nargs="?", const="auto", default="auto", metavar="PATH",
+                   help="training state to resume from; default: OUTPUT_DIR/last.pt if it exists")
+    g.add_argument("--no-resume", dest="resume", action="store_const", const=None,
+                   help="start from scratch even if OUTPUT_DIR holds a checkpoint (it is overwritten)")
+    g.add_argument("--test-only", action="store_true",
+                   help="only evaluate (the resumed state, --checkpoint or --weights) on the validation split")
+    g.add_argument("--eval-every", type=int, default=1, help="validate every N epochs (0: only after the last)")
+    g.add_argument("--checkpoint-every-steps", type=int, default=0,
+                   help="also save the training state every N optimizer steps inside an epoch (0: off)")
+    g.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True, help="tqdm progress bar")
+    g.add_argument("--dist-timeout", type=float, default=1800.0, help="collective timeout (s)")
+    return p
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.accum_steps < 1:
+        parser.error("--accum-steps must be >= 1")
+    if args.batch_size < 1 or args.epochs < 1:
+        parser.error("--batch-size and --epochs must be >= 1")
+    if args.nesterov and args.momentum <= 0:
+        parser.error("--nesterov needs --momentum > 0")
+    if len(args.val_resize_size) not in (1, 2):
+        parser.error("--val-resize-size takes H W or one short side")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``zoo-train`` and ``python -m zoo.train``."""
+    args = parse_args(argv)
+    from zoo.train.loop import run  # heavy imports only once the command line is valid
+
+    from zoo.data.errors import ClassMismatchError
+
+    try:
+        return run(args)
+    except (ClassMismatchError, FileNotFoundError, ValueError) as exc:
+        print(f"zoo-train: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("zoo-train: interrupted; run the same command again to resume", file=sys.stderr)
+        return 130

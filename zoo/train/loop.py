@@ -1,0 +1,555 @@
+"""The training run behind ``zoo-train``: data, model, optimisation, validation, checkpoints and resume.
+
+:func:`run` sets up the process group, then a :class:`Trainer` either evaluates once (``--test-only``) or
+trains from the last checkpoint of the output directory (or from scratch) to ``--epochs``. Validation goes
+through the evaluator (:func:`zoo.evaluate.runner.evaluate`), so clip and video accuracy are computed exactly
+as ``zoo-test`` computes them.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime
+import json
+import os
+import random
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn as nn
+from torch.utils.data import DataLoader
+
+import zoo
+from zoo._io import atomic_write_text
+from zoo.data.datasets import discover
+from zoo.data.errors import ClassMismatchError, VideoError
+from zoo.data.transforms import normalize
+from zoo.data.views import TrainClipSpec, ViewSpec
+from zoo.evaluate.distributed import broadcast_from_rank0, gather_to_rank0
+from zoo.evaluate.loading import DEFAULT_MEAN, DEFAULT_STD
+from zoo.train.checkpointing import (BEST_MODEL, LAST_MODEL, STATE_FILE, capture_rng_state, epoch_model_name,
+                                     find_resume_state, load_training_state, remove_stale_temp_files,
+                                     restore_rng_state, save_model, save_training_state)
+from zoo.train.cli import LR_PER_PROCESS
+from zoo.train.dataset import TrainBatch, TrainClipDataset, collate_clips
+from zoo.train.distributed import DistEnv, all_reduce_sum, barrier, init_distributed, shutdown
+from zoo.train.finetune import TrainConfigError, freeze_batchnorm, param_groups, set_train_mode
+from zoo.train.logs import EpochLog, ProgressBar
+from zoo.train.sampler import ClipSampler
+from zoo.train.schedule import LRSchedule, build_scheduler
+from zoo.train.syncbn import convert_sync_batchnorm
+
+DEFAULT_MODEL = "r2plus1d_18"
+STATE_FORMAT = "zoo-train/1"
+AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``zoo-train`` with parsed arguments; returns the exit status."""
+    env = init_distributed(args.device, timeout_s=args.dist_timeout)
+    try:
+        trainer = Trainer(args, env)
+        return trainer.test() if args.test_only else trainer.fit()
+    finally:
+        shutdown()
+
+
+# ---------------------------------------------------------------------------------------------------- set-up
+def seed_everything(seed: int) -> None:
+    """Seed python, numpy and torch (all devices)."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def configure_determinism(deterministic: bool, device: torch.device) -> None:
+    """Deterministic kernels (cudnn.benchmark off) or the fastest ones (cudnn.benchmark on)."""
+    if deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.backends.cudnn.benchmark = False
+        # warn_only: a few CUDA backward kernels (3-D adaptive pooling) have no deterministic version
+        torch.use_deterministic_algorithms(True, warn_only=True)
+    elif device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+
+
+def default_workers(env: DistEnv) -> int:
+    """min(10, CPUs per process on this node) DataLoader workers (torchvision uses 10)."""
+    per_node = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
+    return max(1, min(10, (os.cpu_count() or 1) // max(1, per_node)))
+
+
+def default_data_path(env: DistEnv) -> Path:
+    """The built-in synthetic motion dataset, generated once (by rank 0) in the user cache dir."""
+    import platformdirs
+
+    from zoo.data.synthetic import generate
+
+    root = Path(os.environ.get("ZOO_CACHE_DIR") or platformdirs.user_cache_dir("video-model-zoo"),
+                "synthetic-4x16")
+    if env.is_main:
+        print(f"zoo-train: no --data-path: using the synthetic motion dataset in {root}")
+        generate(root, classes=4, videos_per_class=16, seed=0)
+    barrier()
+    return root
+
+
+def _jsonable(value):
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    return str(value)
+
+
+# ----------------------------------------------------------------------------------------------------- trainer
+class Trainer:
+    """One training run (this process's part of it)."""
+
+    def __init__(self, args: argparse.Namespace, env: DistEnv):
+        self.args, self.env, self.device = args, env, env.device
+        self.out = Path(args.output_dir)
+        if env.is_main:
+            self.out.mkdir(parents=True, exist_ok=True)
+            remove_stale_temp_files(self.out)
+        configure_determinism(args.deterministic, self.device)
+        if args.threads:
+            torch.set_num_threads(args.threads)
+        self.workers = default_workers(env) if args.workers is None else args.workers
+        self.frame_rate = args.frame_rate or None
+        state_path = broadcast_from_rank0(find_resume_state(self.out, args.resume) if env.is_main else None)
+        if state_path is not None and not Path(state_path).is_file():
+            raise TrainConfigError(f"rank {env.rank}: cannot read {state_path} that rank 0 resumes from; "
+                                   "--output-dir must be on a filesystem shared by all nodes")
+        self.state = load_training_state(state_path) if state_path else None
+        if self.state is not None and self.state.get("format") != STATE_FORMAT:
+            raise TrainConfigError(f"{state_path}: not a {STATE_FORMAT} training state")
+        self.state_path = state_path
+        if args.test_only and not (self.state or args.checkpoint or args.weights):
+            raise TrainConfigError(f"--test-only needs a trained model: --checkpoint FILE, --weights NAME, or "
+                                   f"an --output-dir holding {STATE_FILE} ({self.out} has none)")
+
+        seed_everything(args.seed)  # the same initial weights on every rank
+        self._load_data()
+        self._build_model()
+        seed_everything(args.seed + env.rank)
+        self.mean = list(self.model_meta.get("mean") or DEFAULT_MEAN)
+        self.std = list(self.model_meta.get("std") or DEFAULT_STD)
+        self.failed_videos: dict[str, str] = {}
+        self.global_step = 0
+
+    # ------------------------------------------------------------------ data
+    def _load_data(self) -> None:
+        args, env = self.args, self.env
+        data_path = Path(args.data_path) if args.data_path else default_data_path(env)
+        self.data_path = data_path
+        fixed_classes = self._classes_from_source()
+        split = args.train_split or None
+        try:
+            self.train_samples, self.classes = discover(data_path, split=split, classes=fixed_classes)
+        except ClassMismatchError:
+            if self.state is not None:  # a resumed run must see the classes it was trained on
+                raise
+            self._log(f"zoo-train: the classes of {data_path} differ from those of "
+                      f"{args.checkpoint or args.weights}: labels follow the dataset's class folders")
+            self.train_samples, self.classes = discover(data_path, split=split)
+            fixed_classes = None
+        if args.kinetics_version and len(self.classes) != int(args.kinetics_version):
+            raise ClassMismatchError(
+                f"{data_path}: --kinetics-version {args.kinetics_version} but the {args.train_split!r} split has "
+                f"{len(self.classes)} classes (check --data-path or drop --kinetics-version)")
+        if args.num_classes is not None and fixed_classes is None and args.num_classes != len(self.classes):
+            raise ClassMismatchError(f"{data_path}: --num-classes {args.num_classes} but the dataset has "
+                                     f"{len(self.classes)} classes")
+        self.val_samples = []
+        if args.val_split and args.val_split.lower() != "none":
+            try:
+                self.val_samples, _ = discover(data_path, split=args.val_split, classes=self.classes)
+            except FileNotFoundError as exc:
+                if args.test_only:
+                    raise
+                self._log(f"zoo-train: no validation data ({exc}); training without validation")
+        if args.cache_dataset and not args.test_only:
+            self.train_samples, self.infos = self._indexed(self.train_samples)
+        else:
+            self.infos = {}
+
+    def _classes_from_source(self) -> list[str] | None:
+        """Class names that fix the label order: the resumed run's, or the starting checkpoint's (same head)."""
+        if self.state is not None:
+            return list(self.state["classes"])
+        meta = self._source_meta()
+        if meta and meta.get("classes") and self.args.num_classes in (None, meta["num_classes"]):
+            return list(meta["classes"])
+        return None
+
+    def _source_meta(self) -> dict | None:
+        if self.args.checkpoint:
+            return zoo.read_checkpoint_meta(self.args.checkpoint)
+        if self.args.weights:
+            return zoo.get_weights(self.args.weights)
+        return None
+
+    def _indexed(self, samples: list) -> tuple[list, dict]:
+        """``--cache-dataset``: metadata from the cached index (rank 0 builds it); unusable videos left out."""
+        from zoo.data.index import load_or_build_index
+
+        def build():
+            return load_or_build_index(samples, cache_dir=self.args.cache_dir, workers=self.workers,
+                                       progress=self.env.is_main and self.args.progress)
+        if self.env.is_main:
+            index = build()
+        barrier()
+        if not self.env.is_main:
+            index = build()  # every entry is fresh by now: only reads the cache
+        good, infos, bad = [], {}, []
+        for sample in samples:
+            entry = index[str(sample.path)]
+            if isinstance(entry, VideoError) or entry.num_frames < 1:
+                bad.append((str(sample.path), entry.reason if isinstance(entry, VideoError) else "empty"))
+            else:
+                good.append(sample)
+                infos[str(sample.path)] = entry
+        if bad:
+            shown = "; ".join(f"{p} ({r})" for p, r in bad[:5])
+            self._log(f"zoo-train: warning: {len(bad)} unusable training video(s) left out: {shown}"
+                      + (" ..." if len(bad) > 5 else ""))
+        if not good:
+            raise TrainConfigError(f"{self.data_path}: no usable training video")
+        return good, infos
+
+    def _train_loader(self) -> tuple[ClipSampler, DataLoader]:
+        args = self.args
+        spec = TrainClipSpec(clip_len=args.clip_len, sampling_rate=args.sampling_rate, frame_rate=self.frame_rate,
+                             scale_range=tuple(args.train_scale_jitter) if args.train_scale_jitter else None,
+                             resize=tuple(args.train_resize_size), crop_size=args.train_crop_size, flip=args.flip)
+        dataset = TrainClipDataset(self.train_samples, spec, self.infos)
+        sampler = ClipSampler(len(dataset), args.clips_per_video, seed=args.seed, rank=self.env.rank,
+                              world_size=self.env.world_size)
+        loader = DataLoader(dataset, batch_size=args.batch_size, sampler=sampler, drop_last=True,
+                            num_workers=self.workers, collate_fn=collate_clips,
+                            pin_memory=self.device.type == "cuda", persistent_workers=self.workers > 0,
+                            prefetch_factor=4 if self.workers > 0 else None)
+        return sampler, loader
+
+    def val_spec(self) -> ViewSpec:
+        args = self.args
+        size = args.val_resize_size
+        return ViewSpec(clip_len=args.clip_len, sampling_rate=args.sampling_rate,
+                        num_clips=args.val_clips_per_video, num_crops=args.val_crops,
+                        resize=size[0] if len(size) == 1 else tuple(size), crop_size=args.val_crop_size,
+                        frame_rate=self.frame_rate)
+
+    # ----------------------------------------------------------------- model
+    def _build_model(self) -> None:
+        args = self.args
+        options = dict(args.model_option)
+        num_classes = len(self.classes)
+        if self.state is not None:  # resuming: architecture and weights come from the training state
+            config = self.state["model_config"]
+            model = zoo.create_model(config["arch"], config["num_classes"], **config["options"])
+            model.load_state_dict(self.state["model"])
+            model.zoo_meta = dict(self.state.get("model_meta") or {})
+        elif args.checkpoint or args.weights:
+            source = args.checkpoint or args.weights
+            meta = self._source_meta()
+            arch = meta["arch"]
+            if args.model and args.model != arch:
+                raise TrainConfigError(f"--model {args.model} but {source} holds a {arch}")
+            model = zoo.create_model(arch, num_classes, weights=source, **options)
+        else:
+            model = zoo.create_model(args.model or DEFAULT_MODEL, num_classes, **options)
+        if not hasattr(model, "zoo_meta"):
+            model.zoo_meta = {}
+        self.model_meta = model.zoo_meta
+        if args.freeze_bn:
+            freeze_batchnorm(model)
+        model.to(self.device)
+        if args.sync_bn and self.env.distributed:
+            model = convert_sync_batchnorm(model, self.device)
+        elif args.sync_bn:
+            self._log("zoo-train: --sync-bn has no effect with a single process")
+        self.model = model
+        self.base_lr = args.lr if args.lr is not None else LR_PER_PROCESS * self.env.world_size
+        self.param_groups = param_groups(model, self.base_lr, args.lr_mult)  # before DDP sees requires_grad
+        self.ddp = model
+        if self.env.distributed:
+            self.ddp = nn.parallel.DistributedDataParallel(
+                model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+
+    # -------------------------------------------------------------- logging
+    def _log(self, message: str) -> None:
+        if self.env.is_main:
+            print(message, flush=True)
+
+    # ---------------------------------------------------------- evaluation
+    def validate(self) -> dict | None:
+        """Clip and video accuracy on the validation split through the evaluator (all ranks take part)."""
+        if not self.val_samples:
+            return None
+        from zoo.evaluate.predictors import TorchPredictor
+        from zoo.evaluate.runner import evaluate
+
+        spec = self.val_spec()
+        predictor = TorchPredictor(self.model, self.mean, self.std, self.device)
+        metrics = evaluate(predictor, self.val_samples, self.classes, spec,
+                           videos_per_batch=max(1, self.args.batch_size // spec.num_views),
+                           workers=self.workers, device=self.device, progress=self.args.progress,
+                           log=self._log)
+        metrics = broadcast_from_rank0(metrics)
+        set_train_mode(self.model, self.args.freeze_bn)
+        return metrics
+
+    def test(self) -> int:
+        """``--test-only``: evaluate the model once and print the accuracy table."""
+        from zoo.evaluate.report import summary_table
+
+        if not self.val_samples:
+            raise TrainConfigError(f"{self.data_path}: no {self.args.val_split!r} split to evaluate")
+        metrics = self.validate()
+        if self.env.is_main:
+            print(summary_table(metrics))
+            atomic_write_text(self.out / "test_metrics.json", json.dumps(_jsonable(metrics), indent=1))
+        return 0
+
+    # ------------------------------------------------------------- training
+    def fit(self) -> int:
+        """Train to ``--epochs``, resuming from the training state when there is one."""
+        args, env = self.args, self.env
+        sampler, loader = self._train_loader()
+        micro_per_epoch = sampler.items_per_rank // args.batch_size
+        steps = micro_per_epoch // args.accum_steps
+        if steps < 1:
+            raise TrainConfigError(
+                f"{self.data_path}: {sampler.items_per_rank} clips per process per epoch is less than one step of "
+                f"--batch-size {args.batch_size} x --accum-steps {args.accum_steps}")
+        self.steps_per_epoch = steps
+        optimizer = torch.optim.SGD(self.param_groups, lr=self.base_lr,
+                                    momentum=args.momentum, weight_decay=args.weight_decay, nesterov=args.nesterov)
+        schedule = LRSchedule(iters_per_epoch=steps, epochs=args.epochs, warmup_epochs=args.lr_warmup_epochs,
+                              warmup_method=args.lr_warmup_method, warmup_decay=args.lr_warmup_decay,
+                              scheduler=args.lr_scheduler, milestones=tuple(args.lr_milestones), gamma=args.lr_gamma)
+        scheduler = build_scheduler(optimizer, schedule)
+        amp = self._amp_dtype()
+        scaler = torch.amp.GradScaler(self.device.type, enabled=amp == torch.float16)
+        criterion = nn.CrossEntropyLoss(label_smoothing=args.label_smoothing)
+        self.optimizer, self.scheduler, self.scaler, self.criterion, self.amp = optimizer, scheduler, scaler, \
+            criterion, amp
+
+        start_epoch, start_step, self.global_step = 0, 0, 0
+        self.best = {"metric": None, "value": None, "epoch": None}
+        self.sums = torch.zeros(4, dtype=torch.float64)  # loss * n, top-1 hits, clips, data-wait seconds
+        if self.state is not None:
+            start_epoch, start_step = self._restore(self.state)
+            self._log(f"zoo-train: resumed from {self.state_path} at epoch {start_epoch + 1}, step {start_step}")
+            self.state = None
+        if start_epoch >= args.epochs:
+            self._log(f"zoo-train: {self.out} already finished {args.epochs} epochs")
+            return 0
+        history = EpochLog(self.out if env.is_main else None, start_epoch)
+        try:
+            for epoch in range(start_epoch, args.epochs):
+                row = self._train_epoch(epoch, sampler, loader, start_step)
+                start_step = 0
+                last = epoch == args.epochs - 1
+                val = None
+                if last or (args.eval_every > 0 and (epoch + 1) % args.eval_every == 0):
+                    val = self.validate()
+                if val is not None:
+                    row.update(val_clip_acc1=val["clip_top1"], val_clip_acc5=val["clip_top5"],
+                               val_video_acc1=val["video_top1"], val_video_acc5=val["video_top5"])
+                    self._log(f"epoch {epoch + 1}: val clip@1 {_pct(val['clip_top1'])} video@1 "
+                              f"{_pct(val['video_top1'])} video@5 {_pct(val['video_top5'])}")
+                improved = self._update_best(epoch, val)
+                if env.is_main:
+                    history.append(row)
+                self.sums.zero_()
+                self.save(epoch + 1, 0, finished_epoch=epoch, improved=improved, val=val)
+        finally:
+            history.close()
+        self._log(f"zoo-train: done; checkpoints in {self.out}")
+        return 0
+
+    def _amp_dtype(self) -> torch.dtype | None:
+        amp = self.args.amp
+        if amp is None:
+            return None
+        if amp == "auto":
+            return torch.float16 if self.device.type == "cuda" else torch.bfloat16
+        return AMP_DTYPES[amp]
+
+    def _update_best(self, epoch: int, val: dict | None) -> bool:
+        if val is None:
+            return False
+        name = "video_top1" if val.get("video_top1") is not None else "clip_top1"
+        value = val.get(name)
+        if value is None or (self.best["value"] is not None and value <= self.best["value"]):
+            return False
+        self.best = {"metric": name, "value": float(value), "epoch": epoch}
+        return True
+
+    def _train_epoch(self, epoch: int, sampler: ClipSampler, loader: DataLoader, start_step: int) -> dict:
+        args, env = self.args, self.env
+        accum = args.accum_steps
+        sampler.set_epoch(epoch, start=start_step * args.batch_size * accum)
+        set_train_mode(self.model, args.freeze_bn)
+        bar = ProgressBar(self.steps_per_epoch, start_step, epoch, args.epochs, enabled=env.is_main and args.progress)
+        batches = iter(loader)
+        t_epoch = time.perf_counter()
+        clips_before, wait_before = float(self.sums[2]), float(self.sums[3])
+        try:
+            for step in range(start_step, self.steps_per_epoch):
+                step_wait, step_clips, step_loss = 0.0, 0, 0.0
+                for micro in range(accum):
+                    t0 = time.perf_counter()
+                    batch: TrainBatch = next(batches)
+                    step_wait += time.perf_counter() - t0
+                    self._note_failures(batch, bar)
+                    loss = self._forward_backward(batch, sync=micro == accum - 1)
+                    step_loss += loss / accum
+                    step_clips += len(batch)
+                self._optimizer_step()
+                self.sums[3] += step_wait
+                bar.update(step_clips * env.world_size, step_loss, self.optimizer.param_groups[-1]["lr"],
+                           data_wait=(float(self.sums[3]) - wait_before) / max(time.perf_counter() - t_epoch, 1e-9))
+                done = step + 1
+                every = args.checkpoint_every_steps
+                if every and done % every == 0 and done < self.steps_per_epoch:
+                    self.save(epoch, done)
+        finally:
+            bar.close()
+        elapsed = max(time.perf_counter() - t_epoch, 1e-9)
+        totals = all_reduce_sum(self.sums.clone().to(self.device)).cpu()
+        failed = all_reduce_sum(torch.tensor([float(len(self.failed_videos))], device=self.device)).item()
+        clips_this_run = (float(self.sums[2]) - clips_before) * env.world_size
+        row = {"epoch": epoch, "train_loss": float(totals[0] / max(totals[2], 1)),
+               "train_clip_acc1": float(totals[1] / max(totals[2], 1)), "lr": self.optimizer.param_groups[-1]["lr"],
+               "clips_per_s": clips_this_run / elapsed, "data_wait": (float(self.sums[3]) - wait_before) / elapsed,
+               "epoch_time_s": elapsed, "failed_videos": int(failed), "global_step": self.global_step,
+               "processes": env.world_size}
+        self._log(f"epoch {epoch + 1}/{args.epochs}: loss {row['train_loss']:.4f} clip@1 "
+                  f"{_pct(row['train_clip_acc1'])} {row['clips_per_s']:.1f} clips/s "
+                  f"data wait {100 * row['data_wait']:.0f}%")
+        return row
+
+    def _note_failures(self, batch: TrainBatch, bar: ProgressBar) -> None:
+        for path, reason in batch.failures:
+            if path not in self.failed_videos:
+                self.failed_videos[path] = reason
+                bar.write(f"zoo-train: warning: skipped unreadable video {path} ({reason}); "
+                          f"{len(self.failed_videos)} so far, a replacement clip was drawn")
+
+    def _forward_backward(self, batch: TrainBatch, sync: bool) -> float:
+        clips = batch.clips.to(self.device, non_blocking=True)
+        labels = batch.labels.to(self.device, non_blocking=True)
+        x = normalize(clips, self.mean, self.std)
+        context = self.ddp.no_sync() if (self.env.distributed and not sync) else contextlib.nullcontext()
+        with context:
+            with torch.autocast(self.device.type, dtype=self.amp or torch.float32, enabled=self.amp is not None):
+                logits = self.ddp(x)
+                loss = self.criterion(logits.float(), labels)
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"loss is {loss.item()} at global step {self.global_step}; "
+                                         "lower --lr or check the data")
+            self.scaler.scale(loss / self.args.accum_steps).backward()
+        with torch.no_grad():
+            n = labels.shape[0]
+            self.sums[0] += float(loss.detach()) * n
+            self.sums[1] += float((logits.argmax(1) == labels).sum())
+            self.sums[2] += n
+        return float(loss.detach())
+
+    def _optimizer_step(self) -> None:
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scheduler.step()
+        self.global_step += 1
+
+    # ---------------------------------------------------------- checkpoints
+    def model_file_meta(self, epoch: int, val: dict | None) -> dict:
+        """Metadata of the exported model files: data protocol, classes, provenance and training summary."""
+        args = self.args
+        spec = self.val_spec()
+        provenance = dict(self.model_meta.get("provenance") or {})
+        provenance.update(tool="zoo-train", date=datetime.datetime.now(datetime.timezone.utc).isoformat(),
+                          data_path=str(self.data_path))
+        meta = {"clip_len": args.clip_len, "sampling_rate": args.sampling_rate, "frame_rate": self.frame_rate,
+                "resize": list(spec.resize) if isinstance(spec.resize, tuple) else spec.resize,
+                "crop_size": spec.crop_size, "mean": self.mean, "std": self.std, "classes": list(self.classes),
+                "provenance": provenance,
+                "training": {"epoch": epoch, "global_step": self.global_step, "args": _jsonable(vars(args)),
+                             "val": _jsonable({k: val[k] for k in ("clip_top1", "clip_top5", "video_top1",
+                                                                   "video_top5", "num_videos") if k in val})
+                             if val else None}}
+        if args.kinetics_version:
+            meta["label_set"] = f"kinetics{args.kinetics_version}"
+        elif self.model_meta.get("label_set") and len(self.classes) == self.model.zoo_config["num_classes"]:
+            meta["label_set"] = self.model_meta["label_set"]
+        return meta
+
+    def save(self, epoch: int, step_in_epoch: int, finished_epoch: int | None = None, improved: bool = False,
+             val: dict | None = None) -> None:
+        """Write the training state (all ranks contribute their RNG state) and, on rank 0, the model files."""
+        rank_state = {"rng": capture_rng_state(), "sums": self.sums.clone(),
+                      "failed_videos": dict(self.failed_videos)}
+        rank_states = gather_to_rank0([rank_state])
+        if self.env.is_main:
+            meta = self.model_file_meta(epoch if finished_epoch is None else finished_epoch, val)
+            save_model(self.model, self.out / LAST_MODEL, meta)
+            if finished_epoch is not None:
+                save_model(self.model, self.out / epoch_model_name(finished_epoch), meta)
+            if improved:
+                save_model(self.model, self.out / BEST_MODEL, meta)
+            state = {
+                "format": STATE_FORMAT,
+                "model": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
+                "model_config": self.model.zoo_config,
+                "model_meta": _jsonable(self.model_meta),
+                "classes": list(self.classes),
+                "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict(),
+                "scaler": self.scaler.state_dict(),
+                "epoch": epoch, "step_in_epoch": step_in_epoch, "global_step": self.global_step,
+                "sampler": {"epoch": epoch, "position": step_in_epoch * self.args.batch_size * self.args.accum_steps,
+                            "seed": self.args.seed},
+                "world_size": self.env.world_size, "batch_size": self.args.batch_size,
+                "accum_steps": self.args.accum_steps, "steps_per_epoch": self.steps_per_epoch,
+                "best": dict(self.best),
+                "rank_states": rank_states,
+                "args": _jsonable(vars(self.args)),
+            }
+            save_training_state(self.out / STATE_FILE, state)
+        barrier()
+
+    def _restore(self, state: dict) -> tuple[int, int]:
+        """Load optimizer, scheduler, scaler, counters and this rank's RNG state; returns (epoch, step)."""
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        if state.get("scaler"):
+            self.scaler.load_state_dict(state["scaler"])
+        self.global_step = int(state["global_step"])
+        self.best = dict(state.get("best") or self.best)
+        epoch, step = int(state["epoch"]), int(state["step_in_epoch"])
+        same_layout = (state["world_size"] == self.env.world_size and state["batch_size"] == self.args.batch_size
+                       and state["accum_steps"] == self.args.accum_steps
+                       and state["steps_per_epoch"] == self.steps_per_epoch)
+        ranks = state.get("rank_states") or []
+        if same_layout and len(ranks) == self.env.world_size:
+            mine = ranks[self.env.rank]
+            restore_rng_state(mine["rng"])
+            self.sums.copy_(mine["sums"])
+            self.failed_videos.update(mine.get("failed_videos") or {})
+        else:
+            self._log("zoo-train: warning: processes, batch size or dataset changed since the checkpoint; "
+                      "the interrupted epoch restarts from its beginning with fresh RNG states")
+            step = 0
+        return epoch, step
+
+
+def _pct(value) -> str:
+    return "-" if value is None else f"{100 * value:.2f}%"
