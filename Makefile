@@ -20,8 +20,10 @@ test: $(STAMP)
 demo: $(STAMP)
 	$(PY) -m zoo.demo
 
+# quick versions of every benchmark (minutes on 2 CPU cores); run a script without --quick for the full sizes
 bench: $(STAMP)
-	for b in bench/*.py; do $(PY) $$b || exit 1; done
+	for b in models convert decode_views evaluate train prepare; do $(PY) bench/$$b.py --quick || exit 1; done
+	$(PY) bench/hub.py --mb 32
 
 clean:
 	rm -rf $(VENV) build *.egg-info demo-output

@@ -98,6 +98,7 @@ def main(argv=None) -> int:
     parser.add_argument("--configs", nargs="*", choices=list(CONFIGS), help="subset of configurations")
     parser.add_argument("--repeats", type=int, default=None)
     parser.add_argument("--no-compile", action="store_true")
+    parser.add_argument("--no-bf16", action="store_true", help="skip bf16 autocast (very slow for Conv3d on CPU)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = parser.parse_args(argv)
     device = torch.device(args.device)
@@ -108,7 +109,7 @@ def main(argv=None) -> int:
         arch, options, shape = CONFIGS[label]
         # bf16 Conv3d on CPU runs ~20-40x slower than fp32 (no fast kernel); skip it in --quick
         bench_config(label, arch, options, shape, device, repeats, with_compile=not (args.quick or args.no_compile),
-                     with_bf16=not (args.quick and device.type == "cpu"))
+                     with_bf16=not (args.no_bf16 or (args.quick and device.type == "cpu")))
     bench_torchvision(device, repeats)
     return 0
 
