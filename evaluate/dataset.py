@@ -44,7 +44,7 @@ class VideoViewsDataset(Dataset):
         label = int(sample.label) if sample.label is not None else -1
         video_id = str(getattr(sample, "video_id", None) or sample.path)
         try:
-            views = decode_views(sample.path, self.spec)
+            views = decode_views(sample.path, self.spec, start_frame=getattr(sample, "start_frame", None))
         except VideoError as exc:
             reason = exc.reason + (f": {exc.detail}" if exc.detail else "")
             return VideoViews(index, str(sample.path), video_id, label, None, reason)

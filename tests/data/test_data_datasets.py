@@ -75,6 +75,7 @@ def test_vmz_list_file(tmp_path, videos):
     samples, classes = discover(tmp_path, "train", classes=["x", "y"])
     assert [(s.path.name, s.label, s.video_id) for s in samples] == [("a.mp4", 1, str(tmp_path / "a.mp4")),
                                                                      ("b.avi", 0, str(tmp_path / "sub/b.avi"))]
+    assert all(s.start_frame is None for s in samples)   # no start_frm column: uniform clips over the video
     with pytest.raises(ClassMismatchError):
         discover(lst, classes=["x", "y"])
 

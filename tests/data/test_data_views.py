@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+from zoo.data.errors import VideoError
 from zoo.data.probe import probe_video
 from zoo.data.views import TrainClipSpec, ViewSpec, decode_train_clip, decode_views, view_clip_indices
 
@@ -119,3 +120,16 @@ def test_train_clip_fixed_resize(videos):
 def test_crop_larger_than_frame_is_a_clear_error(videos):
     with pytest.raises(ValueError, match="does not fit"):
         decode_views(videos["h264_30fps"], ViewSpec(clip_len=2, num_clips=1, resize=32, crop_size=40))
+
+
+def test_dense_list_row_is_one_clip_at_its_start_frame(videos):
+    # VMZ dense prediction: a list row with start_frm is one clip starting at that frame (with its crops)
+    path = videos["h264_30fps"]
+    spec = ViewSpec(clip_len=4, sampling_rate=2, num_clips=10, num_crops=3, resize=None, crop_size=32)
+    assert decode_views(path, spec, start_frame=20).shape[0] == 3      # one clip x 3 crops
+    whole = ViewSpec(clip_len=4, sampling_rate=2, num_clips=10, resize=None, crop_size=None)
+    views = decode_views(path, whole, start_frame=20).numpy()
+    assert views.shape[0] == 1 and [read_index(f) for f in views[0]] == [20, 22, 24, 26]
+    assert view_clip_indices(probe_video(path), spec, start_frame=0) == [[0, 2, 4, 6]]
+    with pytest.raises(VideoError, match="start frame 500"):
+        decode_views(path, spec, start_frame=500)

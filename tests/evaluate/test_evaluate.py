@@ -172,3 +172,18 @@ def test_onnx_predictor_matches_torch(known_dataset, tmp_path):
     assert a["confusion_matrix"] == b["confusion_matrix"] and a["clip_top1"] == b["clip_top1"]
     np.testing.assert_allclose(np.load(tmp_path / "t/scores.npz")["scores"],
                                np.load(tmp_path / "o/scores.npz")["scores"], rtol=1e-5, atol=1e-6)
+
+
+def test_dense_list_rows_are_clips_combined_per_video_id(known_dataset, tmp_path):
+    # VMZ dense prediction: each list row is one clip at start_frm; rows sharing a video_id form one video
+    root = known_dataset / "val"
+    lst = tmp_path / "dense.csv"
+    lst.write_text("org_video,label,start_frm,video_id\n"
+                   f"{root / 'c0/v1.mp4'},0,0,x\n{root / 'c0/v1.mp4'},0,4,x\n{root / 'c0/v1.mp4'},0,12,x\n"
+                   f"{root / 'c2/v4.mp4'},2,12,y\n")
+    samples, _ = discover(lst)
+    m = evaluate(brightness_predictor(), samples, ["c0", "c1", "c2"], SPEC, **QUIET)
+    # v1 clips at 0 and 4 are level a (c0), at 12 level b (c1) -> video x is c0; v4 at 12 is level c -> c2
+    assert m["num_videos"] == 2 and m["num_clips"] == 4
+    assert m["clip_top1"] == pytest.approx(3 / 4)
+    assert m["video_top1"] == 1.0

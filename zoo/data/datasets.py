@@ -37,7 +37,7 @@ class VideoSample:
     path: Path
     label: int
     video_id: str
-    start_frame: int = 0
+    start_frame: int | None = None   # VMZ list ``start_frm``: this row is one clip starting there (dense)
 
 
 def class_key(name: str) -> str:
@@ -132,7 +132,7 @@ def read_vmz_list(list_file: str | os.PathLike, classes: Sequence[str] | None = 
         try:
             path = Path(row[col["org_video"]].strip())
             label = int(row[col["label"]])
-            start = int(row[col["start_frm"]]) if "start_frm" in col and len(row) > col["start_frm"] else 0
+            start = int(row[col["start_frm"]]) if "start_frm" in col and len(row) > col["start_frm"] else None
             vid = row[col["video_id"]].strip() if "video_id" in col and len(row) > col["video_id"] else ""
         except (ValueError, IndexError) as exc:
             raise ValueError(f"{list_file}:{line}: bad row {row!r} ({exc})") from None

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from zoo.data.decode import decode_frames, iter_frames
+from zoo.data.errors import VideoError
 from zoo.data.probe import VideoInfo, probe_video
 from zoo.data.sampling import clip_frame_indices, random_clip_start, resample_frame_indices, uniform_clip_starts
 from zoo.data.transforms import (Size, crop_positions, random_crop, random_horizontal_flip, resized_shape,
@@ -48,22 +49,31 @@ def clip_indices(info: VideoInfo, clip_len: int, sampling_rate: int, starts: Seq
             for s in starts]
 
 
-def view_clip_indices(info: VideoInfo, spec: ViewSpec) -> list[list[int]]:
-    """Source frame indices of each test clip of ``spec`` (clip-major, ``num_clips`` lists)."""
+def view_clip_indices(info: VideoInfo, spec: ViewSpec, start_frame: int | None = None) -> list[list[int]]:
+    """Source frame indices of each test clip of ``spec`` (clip-major, ``num_clips`` lists).
+
+    With ``start_frame`` (a VMZ dense list row's ``start_frm``) there is one clip, starting at that frame.
+    """
     n = len(resample_frame_indices(info.num_frames, info.fps, spec.frame_rate))
-    starts = uniform_clip_starts(n, spec.clip_len, spec.sampling_rate, spec.num_clips)
+    if start_frame is not None:
+        if not 0 <= start_frame < n:
+            raise VideoError(info.path, "too_short", f"start frame {start_frame} is outside its {n} frames")
+        starts = [start_frame]
+    else:
+        starts = uniform_clip_starts(n, spec.clip_len, spec.sampling_rate, spec.num_clips)
     return clip_indices(info, spec.clip_len, spec.sampling_rate, starts, spec.frame_rate)
 
 
 def decode_views(path: str | os.PathLike, spec: ViewSpec, info: VideoInfo | None = None,
-                 threads: int = 0) -> torch.Tensor:
+                 threads: int = 0, start_frame: int | None = None) -> torch.Tensor:
     """All test views of one video: uint8 ``(V, T, H, W, 3)``, V = clips x crops, clip-major
-    (clip0crop0, clip0crop1, ...). Raises :class:`zoo.data.errors.VideoError` for unusable videos."""
+    (clip0crop0, clip0crop1, ...); with ``start_frame`` only the clip starting there (V = crops).
+    Raises :class:`zoo.data.errors.VideoError` for unusable videos."""
     if info is None:
         info = probe_video(path)
     if spec.crop_size is None and spec.num_crops != 1:
         raise ValueError("num_crops > 1 needs a crop_size")
-    clips = view_clip_indices(info, spec)
+    clips = view_clip_indices(info, spec, start_frame)
     h, w = resized_shape(info.height, info.width, spec.resize)
     if spec.crop_size is None:
         positions, ch, cw = [(0, 0)], h, w
