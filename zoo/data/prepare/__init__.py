@@ -1,1 +1,1 @@
-"""zoo/data/prepare."""
+"""``zoo-prepare``: Kinetics preparation as in VMZ's tutorial (trim, lists, legacy LMDBs, metadata index)."""
