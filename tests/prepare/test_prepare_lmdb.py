@@ -7,14 +7,15 @@ import av
 import numpy as np
 import pytest
 
-lmdb = pytest.importorskip("lmdb")
+import lmdb  # noqa: E402  (dev extra: the tests need it, never skip)
 
 from prepare_videos import cfr_times, make_source, read_code  # noqa: E402
 from zoo.convert import protobuf as pb  # noqa: E402
 from zoo.data.datasets import discover, read_vmz_list  # noqa: E402
+from zoo.data.views import ViewSpec, decode_views  # noqa: E402
 from zoo.data.prepare.cli import main  # noqa: E402
 from zoo.data.prepare.lists import ListRow, read_classes  # noqa: E402
-from zoo.data.prepare.lmdb_videos import VideoLmdb, export_lmdb, write_video_lmdb  # noqa: E402
+from zoo.data.prepare.lmdb_videos import VideoLmdb, write_video_lmdb  # noqa: E402
 from zoo.data.prepare.tensorprotos import INT32, INT64, STRING, decode_tensor_protos, encode_tensor_protos  # noqa: E402
 
 
@@ -88,3 +89,23 @@ def test_bad_databases(tmp_path):
     with pytest.raises(FileNotFoundError, match="nope"):
         VideoLmdb(tmp_path / "nope")
     assert main(["from-lmdb", str(tmp_path / "junk"), str(tmp_path / "o")]) == 2
+
+
+def test_datasets_read_an_lmdb_directly(clips, tmp_path, monkeypatch):
+    monkeypatch.setenv("ZOO_CACHE_DIR", str(tmp_path / "cache"))
+    rows = [ListRow(str(p), label, None, vid) for vid, (p, label) in enumerate(zip(clips, [1, 0, 1]))]
+    write_video_lmdb(tmp_path / "bytes_db", rows)
+    samples, names = discover(tmp_path / "bytes_db", classes=["archery", "bowling"])
+    assert names == ["archery", "bowling"] and [s.label for s in samples] == [1, 0, 1]
+    spec = ViewSpec(clip_len=2, sampling_rate=1, num_clips=2, resize=None, crop_size=None)
+    views = decode_views(samples[1].path, spec)               # unpacked bytes decode like any video
+    assert [[read_code(f) for f in clip] for clip in views.numpy()] == [[0, 1], [3, 4]]
+    stamp = samples[0].path.stat().st_mtime_ns
+    again, _ = discover(tmp_path / "bytes_db", classes=["archery", "bowling"])
+    assert again == samples and samples[0].path.stat().st_mtime_ns == stamp   # unpacked once, then reused
+    # path records are used in place; dense rows keep their start frame and video id
+    dense = [ListRow(str(clips[0]), 0, start, 10) for start in (0, 2)]
+    write_video_lmdb(tmp_path / "path_db", dense, use_list=True)
+    samples, names = discover(tmp_path / "path_db")
+    assert names == ["0"] and [(s.start_frame, s.video_id) for s in samples] == [(0, "10"), (2, "10")]
+    assert samples[0].path.resolve() == clips[0].resolve()

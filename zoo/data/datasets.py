@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import os
 import re
 import warnings
@@ -21,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
 
+from zoo._io import atomic_write_text
 from zoo.data.errors import ClassMismatchError
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".webm", ".mov", ".m4v", ".mpg", ".mpeg", ".flv", ".ogv", ".3gp")
@@ -205,11 +207,39 @@ def read_list_file(path: str | os.PathLike, classes: Sequence[str] | None = None
     return read_vmz_list(path, classes, on_missing=on_missing)
 
 
+def is_video_lmdb(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is an LMDB environment folder (VMZ ``create_video_db.py`` output)."""
+    return (Path(path) / "data.mdb").is_file()
+
+
+def read_video_lmdb(db: str | os.PathLike, classes: Sequence[str] | None = None, on_missing: str = "error",
+                    cache_dir: str | os.PathLike | None = None) -> tuple[list[VideoSample], list[str]]:
+    """Samples of a VMZ video LMDB (records of encoded video bytes or paths, label, start frame, video id).
+
+    Path records are used in place. Byte records are unpacked once into the user cache folder (keyed by the
+    database's path, size and modification time), because the single-pass decoder seeks in them; later calls
+    reuse that copy. Class names: ``classes`` when given, else the label numbers.
+    """
+    from zoo.data.index import default_cache_dir      # lazy: index and prepare import this module
+    from zoo.data.prepare.lmdb_videos import export_lmdb
+
+    db = Path(db).resolve()
+    stat = (db / "data.mdb").stat()
+    key = hashlib.sha1(f"{db}|{stat.st_size}|{stat.st_mtime_ns}".encode()).hexdigest()[:16]
+    root = Path(cache_dir) if cache_dir is not None else default_cache_dir().parent / "lmdb"
+    out = root / f"{db.name}-{key}"
+    done = out / ".complete"
+    if not done.is_file():
+        export_lmdb(db, out, split="all")
+        atomic_write_text(done, str(db))
+    return read_vmz_list(out / "all_list.csv", classes, on_missing)
+
+
 def discover(data_path: str | os.PathLike, split: str | None = None, classes: Sequence[str] | None = None,
              on_missing: str = "error") -> tuple[list[VideoSample], list[str]]:
     """Samples and class names of a dataset.
 
-    ``data_path`` is a list/annotation CSV file, or a folder: with ``split``, ``ROOT/{split}/`` (class
+    ``data_path`` is a list/annotation CSV file, a VMZ video LMDB (:func:`read_video_lmdb`), or a folder: with ``split``, ``ROOT/{split}/`` (class
     folders) or else ``ROOT/{split}.csv`` / ``ROOT/{split}list.csv``; without, ``ROOT`` holds the class
     folders. ``classes`` fixes the class index (e.g. a checkpoint's); a dataset class absent from it raises
     :class:`ClassMismatchError`. ``on_missing``: ``"error"`` or ``"skip"`` (warn) for listed videos that
@@ -220,7 +250,9 @@ def discover(data_path: str | os.PathLike, split: str | None = None, classes: Se
     root = Path(data_path)
     if not root.exists():
         raise FileNotFoundError(f"{root}: data path does not exist")
-    if root.is_file():
+    if is_video_lmdb(root):
+        samples, names = read_video_lmdb(root, classes, on_missing)
+    elif root.is_file():
         samples, names = read_list_file(root, classes, on_missing)
     elif split is None:
         samples, names = discover_folder(root, classes)
