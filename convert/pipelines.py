@@ -116,12 +116,17 @@ def resolve_arch(blobs: Mapping[str, np.ndarray], arch: str = "auto",
     return guess
 
 
-def blobs_to_model(blobs: Mapping[str, np.ndarray], arch: str = "auto", options: Mapping[str, Any] | None = None,
-                   source: str = "<blobs>", copy: bool = True) -> nn.Module:
-    """Build the model described by Caffe2 ``blobs`` and fill it, strictly (every blob used exactly once).
+def _numpy_dtype(dtype: torch.dtype) -> np.dtype:
+    return np.dtype(str(dtype).replace("torch.", ""))
 
+
+def _validated_state(blobs: Mapping[str, np.ndarray], arch: str, options: Mapping[str, Any] | None,
+                     source: str) -> tuple[nn.Module, dict[str, np.ndarray], list[str]]:
+    """Check ``blobs`` strictly against the model they describe (every blob used exactly once).
+
+    Returns the shape-only (meta) model, its state dict as numpy arrays in the model's order and dtypes (the
+    blobs themselves where dtypes already match; BN counters zero), and the conversion notes.
     Raises :class:`BlobMappingError` listing missing, left-over and mis-shaped blobs with hints.
-    ``copy=False`` lets the parameters alias the arrays (for a one-shot save).
     """
     try:
         guess = resolve_arch(blobs, arch, options)
@@ -131,19 +136,46 @@ def blobs_to_model(blobs: Mapping[str, np.ndarray], arch: str = "auto", options:
     meta_state = model.state_dict()
     names = blob_name_map(meta_state.keys(), guess.arch, guess.num_classes)
     match_blobs(blobs, {blob: tuple(meta_state[key].shape) for key, blob in names.items()}, source, guess.arch)
-    state = {key: _tensor(np.asarray(blobs[blob]), meta_state[key], copy) for key, blob in names.items()}
-    assign_state(model, state)
-    model.zoo_meta = {"conversion_notes": guess.notes} if guess.notes else {}
+    state = {}
+    for key, like in meta_state.items():
+        if key in names:
+            # C order and native byte order, as safetensors needs; no copy when the blob already is
+            state[key] = np.require(blobs[names[key]], dtype=_numpy_dtype(like.dtype), requirements="C")
+        elif key.endswith("num_batches_tracked"):
+            state[key] = np.zeros((), _numpy_dtype(like.dtype))
+        else:
+            raise BlobMappingError(f"{source}: no Caffe2 blob name for {key} in {guess.arch}")
+    return model, state, guess.notes
+
+
+def blobs_to_model(blobs: Mapping[str, np.ndarray], arch: str = "auto", options: Mapping[str, Any] | None = None,
+                   source: str = "<blobs>", copy: bool = True) -> nn.Module:
+    """Build the model described by Caffe2 ``blobs`` and fill it, strictly (every blob used exactly once).
+
+    Raises :class:`BlobMappingError` listing missing, left-over and mis-shaped blobs with hints.
+    ``copy=False`` lets the parameters alias the arrays.
+    """
+    model, state, notes = _validated_state(blobs, arch, options, source)
+    meta_state = model.state_dict()
+    assign_state(model, {key: _tensor(array, meta_state[key], copy) for key, array in state.items()})
+    model.zoo_meta = {"conversion_notes": notes} if notes else {}
     return model
 
 
-def _save(model: nn.Module, out_path: str | os.PathLike, prov: dict, meta: dict) -> Path:
-    import zoo
+def _write(config: dict, state: Mapping[str, Any], out_path: str | os.PathLike, prov: dict, notes: list[str],
+           meta: dict) -> Path:
+    from zoo.checkpoint import write_checkpoint
     user_prov = meta.pop("provenance", None) or {}
-    notes = model.zoo_meta.pop("conversion_notes", None)
     if notes:
         prov["notes"] = notes
-    return zoo.save_checkpoint(model, out_path, provenance={**prov, **user_prov}, **meta)
+    return write_checkpoint(state, out_path, config, provenance={**prov, **user_prov}, **meta)
+
+
+def _blobs_to_checkpoint(blobs: Mapping[str, np.ndarray], arch: str, options: Mapping[str, Any] | None,
+                         source: str, out_path: str | os.PathLike, prov_of, meta: dict) -> Path:
+    """Validate ``blobs`` and write them straight to a zoo checkpoint (no torch round trip, no copies)."""
+    model, state, notes = _validated_state(blobs, arch, options, source)
+    return _write(model.zoo_config, state, out_path, prov_of(), notes, meta)
 
 
 def pickle_to_safetensors(in_path: str | os.PathLike, out_path: str | os.PathLike, arch: str = "auto", *,
@@ -156,10 +188,9 @@ def pickle_to_safetensors(in_path: str | os.PathLike, out_path: str | os.PathLik
     """
     digest = _BackgroundHash(in_path)
     blobs = filter_blobs(blobs_from_pickle(load_pickle(in_path), str(in_path)), drop_momentum, ignore)
-    model = blobs_to_model(blobs, arch, options, source=str(in_path), copy=False)
-    del blobs
-    prov = provenance(in_path, "c2_pickle", "pickle_to_safetensors", sha256=digest.value())
-    return _save(model, out_path, prov, meta)
+    return _blobs_to_checkpoint(
+        blobs, arch, options, str(in_path), out_path,
+        lambda: provenance(in_path, "c2_pickle", "pickle_to_safetensors", sha256=digest.value()), meta)
 
 
 def read_minidb_blobs(in_path: str | os.PathLike, drop_momentum: bool = False, progress: bool = False
@@ -187,8 +218,8 @@ def minidb_to_safetensors(in_path: str | os.PathLike, out_path: str | os.PathLik
     """:func:`minidb_to_pickle` and :func:`pickle_to_safetensors` in one step."""
     blobs, _ = read_minidb_blobs(in_path, drop_momentum, progress)
     blobs = filter_blobs(blobs, drop_momentum, ignore)
-    model = blobs_to_model(blobs, arch, options, source=str(in_path), copy=False)
-    return _save(model, out_path, provenance(in_path, "c2_minidb", "minidb_to_safetensors"), meta)
+    return _blobs_to_checkpoint(blobs, arch, options, str(in_path), out_path,
+                                lambda: provenance(in_path, "c2_minidb", "minidb_to_safetensors"), meta)
 
 
 # --------------------------------------------------------------------------------- checkpoint -> legacy
@@ -284,8 +315,7 @@ def torchvision_to_safetensors(in_path: str | os.PathLike, out_path: str | os.Pa
         raise WeightMismatchError(source, missing, unexpected, mismatched)
     assign_state(model, {k: v.to(expected[k].dtype) for k, v in state.items()})
     prov = provenance(in_path, "pth", "torchvision_to_safetensors", {"flavor": flavor})
-    model.zoo_meta = {"conversion_notes": guess.notes} if guess.notes else {}
-    return _save(model, out_path, prov, meta)
+    return _write(model.zoo_config, model.state_dict(), out_path, prov, guess.notes, meta)
 
 
 __all__ = ["assign_state", "blobs_to_model", "checkpoint_blobs", "minidb_to_pickle", "minidb_to_safetensors",

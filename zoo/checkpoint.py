@@ -12,8 +12,10 @@ import os
 from pathlib import Path
 from typing import Any, Mapping
 
+import numpy as np
 import torch
 from safetensors import SafetensorError, safe_open
+from safetensors.numpy import save_file as save_numpy
 from safetensors.torch import save_file
 from torch import nn
 
@@ -65,24 +67,36 @@ def _json_ready(meta: dict, path: Path) -> str:
         raise TypeError(f"{path}: checkpoint metadata must be JSON-serialisable ({exc})") from None
 
 
-def save_checkpoint(model: nn.Module, path: str | os.PathLike, **meta: Any) -> Path:
-    """Write ``model`` (built by :func:`zoo.create_model`) and ``meta`` to a safetensors file, atomically."""
+def write_checkpoint(tensors: Mapping[str, torch.Tensor | np.ndarray], path: str | os.PathLike, config: dict,
+                     **meta: Any) -> Path:
+    """Write a state dict (torch tensors, or numpy arrays written without a copy) with its metadata, atomically.
+
+    ``config`` is a model's ``zoo_config`` (arch, num_classes, options); :func:`save_checkpoint` is the usual
+    entry point, this one serves converters that already hold validated arrays.
+    """
     path = Path(path)
-    config = getattr(model, "zoo_config", None)
-    if config is None:
-        raise TypeError("save_checkpoint needs a model built by zoo.create_model (it has no zoo_config)")
     clash = _RESERVED & set(meta)
     if clash:
         raise ValueError(f"{path}: metadata keys {sorted(clash)} are set from the model and cannot be overridden")
-    base = dict(getattr(model, "zoo_meta", {}) or {})
-    for key in _RESERVED:
-        base.pop(key, None)
-    document = {**base, **meta, "format_version": FORMAT_VERSION, **config}
-    unwrapped = getattr(model, "module", model)     # DDP / compiled wrappers
-    tensors = {k: v.detach().to("cpu").contiguous() for k, v in unwrapped.state_dict().items()}
+    document = {**meta, "format_version": FORMAT_VERSION, **config}
+    metadata = {META_KEY: _json_ready(document, path), "format": "pt"}
     with atomic_path(path) as tmp:
-        save_file(tensors, str(tmp), metadata={META_KEY: _json_ready(document, path), "format": "pt"})
+        if all(isinstance(v, np.ndarray) for v in tensors.values()):
+            save_numpy(dict(tensors), str(tmp), metadata=metadata)
+        else:
+            save_file({k: torch.as_tensor(v).detach().to("cpu").contiguous() for k, v in tensors.items()},
+                      str(tmp), metadata=metadata)
     return path
+
+
+def save_checkpoint(model: nn.Module, path: str | os.PathLike, **meta: Any) -> Path:
+    """Write ``model`` (built by :func:`zoo.create_model`) and ``meta`` to a safetensors file, atomically."""
+    config = getattr(model, "zoo_config", None)
+    if config is None:
+        raise TypeError("save_checkpoint needs a model built by zoo.create_model (it has no zoo_config)")
+    base = {k: v for k, v in (getattr(model, "zoo_meta", {}) or {}).items() if k not in _RESERVED}
+    unwrapped = getattr(model, "module", model)     # DDP / compiled wrappers
+    return write_checkpoint(unwrapped.state_dict(), path, config, **{**base, **meta})
 
 
 def read_checkpoint_meta(path: str | os.PathLike) -> dict:
