@@ -283,7 +283,7 @@ def torchvision_to_safetensors(in_path: str | os.PathLike, out_path: str | os.Pa
     torchvision's per-block middle widths as torchvision (BN eps 1e-5, ``midplanes='torchvision'`` where it
     applies) and everything else as a VMZ/ig65m port (BN eps 1e-3).
     """
-    from zoo.checkpoint import WeightMismatchError
+    from zoo.checkpoint import check_weights
     source = str(in_path)
     try:
         obj = torch.load(in_path, map_location="cpu", weights_only=True)
@@ -307,12 +307,7 @@ def torchvision_to_safetensors(in_path: str | os.PathLike, out_path: str | os.Pa
     opts.update(options or {})
     model = _meta_model(arch, guess.num_classes, opts)
     expected = model.state_dict()
-    missing = [k for k in expected if k not in state and not k.endswith("num_batches_tracked")]
-    unexpected = [k for k in state if k not in expected]
-    mismatched = [(k, tuple(state[k].shape), tuple(v.shape)) for k, v in expected.items()
-                  if k in state and tuple(state[k].shape) != tuple(v.shape)]
-    if missing or unexpected or mismatched:
-        raise WeightMismatchError(source, missing, unexpected, mismatched)
+    check_weights(expected, state, source, optional=("num_batches_tracked",))
     assign_state(model, {k: v.to(expected[k].dtype) for k, v in state.items()})
     prov = provenance(in_path, "pth", "torchvision_to_safetensors", {"flavor": flavor})
     return _write(model.zoo_config, model.state_dict(), out_path, prov, guess.notes, meta)

@@ -43,6 +43,20 @@ class WeightMismatchError(ValueError):
         super().__init__("\n".join(lines))
 
 
+def check_weights(expected: Mapping[str, Any], given: Mapping[str, Any], source: str = "weights",
+                  optional: tuple[str, ...] = ()) -> None:
+    """Raise :class:`WeightMismatchError` unless ``given`` has exactly the keys and shapes of ``expected``.
+
+    Keys ending with a suffix in ``optional`` (e.g. BN counters) may be absent from ``given``.
+    """
+    missing = [k for k in expected if k not in given and not (optional and k.endswith(optional))]
+    unexpected = [k for k in given if k not in expected]
+    mismatched = [(k, tuple(given[k].shape), tuple(v.shape)) for k, v in expected.items()
+                  if k in given and tuple(given[k].shape) != tuple(v.shape)]
+    if missing or unexpected or mismatched:
+        raise WeightMismatchError(source, missing, unexpected, mismatched)
+
+
 def load_weights(model: nn.Module, state_dict: Mapping[str, torch.Tensor], source: str = "weights",
                  skip: tuple[str, ...] = ()) -> None:
     """Strictly load ``state_dict`` into ``model``; keys starting with a prefix in ``skip`` are left as they are.
@@ -51,12 +65,7 @@ def load_weights(model: nn.Module, state_dict: Mapping[str, torch.Tensor], sourc
     """
     expected = {k: v for k, v in model.state_dict().items() if not (skip and k.startswith(skip))}
     given = {k: v for k, v in state_dict.items() if not (skip and k.startswith(skip))}
-    missing = [k for k in expected if k not in given]
-    unexpected = [k for k in given if k not in expected]
-    mismatched = [(k, tuple(given[k].shape), tuple(v.shape)) for k, v in expected.items()
-                  if k in given and tuple(given[k].shape) != tuple(v.shape)]
-    if missing or unexpected or mismatched:
-        raise WeightMismatchError(source, missing, unexpected, mismatched)
+    check_weights(expected, given, source)
     model.load_state_dict(dict(given), strict=not skip)
 
 
