@@ -38,7 +38,7 @@ from zoo.data.synthetic import random_texture, render_motion
 from zoo.data.views import TrainClipSpec
 from zoo.train.dataset import TrainClipDataset, collate_clips
 from zoo.train.loop import default_workers
-from zoo.train.distributed import DistEnv
+from zoo.distributed import DistEnv
 from zoo.train.sampler import ClipSampler
 
 

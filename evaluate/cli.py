@@ -13,7 +13,7 @@ from tqdm import tqdm
 
 import zoo
 from zoo.evaluate.aggregate import AGGREGATIONS
-from zoo.evaluate.distributed import init_from_env, local_device
+from zoo.distributed import init_distributed
 from zoo.evaluate.loading import check_classes, checkpoint_source, parse_resize, resolve_protocol
 from zoo.evaluate.memory import parse_size
 from zoo.evaluate.predictors import AMP_DTYPES, OnnxPredictor, TorchPredictor
@@ -78,11 +78,9 @@ def load_samples(data_path: str, split: str | None, classes: list[str] | None, l
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    device = local_device(args.device)
     try:
-        rank, _world = init_from_env(device)
-        if torch.device(device).type == "cuda":
-            torch.cuda.set_device(torch.device(device))
+        env = init_distributed(args.device)      # torchrun / srun / one process; cuda -> cuda:LOCAL_RANK
+        device, rank = str(env.device), env.rank
         ckpt, entry = checkpoint_source(args.checkpoint, args.weights)
         meta = zoo.read_checkpoint_meta(ckpt)
         protocol = resolve_protocol(meta, entry, _overrides(args))

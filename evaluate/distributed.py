@@ -1,26 +1,9 @@
-"""Sharding videos across ``torchrun`` ranks and collecting their results on rank 0."""
+"""Sharding videos across ranks and collecting their results on rank 0 (process groups: :mod:`zoo.distributed`)."""
 from __future__ import annotations
 
-import os
 from typing import Any, Sequence
 
-import torch
 import torch.distributed as dist
-
-
-def init_from_env(device: str | torch.device | None = None) -> tuple[int, int]:
-    """Join the process group ``torchrun`` describes (``WORLD_SIZE`` > 1); return ``(rank, world_size)``.
-
-    Uses NCCL when the device is CUDA, gloo otherwise. Without torchrun this is ``(0, 1)``.
-    """
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_rank(), dist.get_world_size()
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1 or not dist.is_available():
-        return 0, 1
-    cuda = device is not None and torch.device(device).type == "cuda"
-    dist.init_process_group(backend="nccl" if cuda else "gloo")
-    return dist.get_rank(), dist.get_world_size()
 
 
 def rank_and_world() -> tuple[int, int]:
@@ -28,13 +11,6 @@ def rank_and_world() -> tuple[int, int]:
     if dist.is_available() and dist.is_initialized():
         return dist.get_rank(), dist.get_world_size()
     return 0, 1
-
-
-def local_device(device: str) -> str:
-    """``cuda`` becomes ``cuda:<LOCAL_RANK>`` under torchrun; other devices are returned unchanged."""
-    if device == "cuda" and "LOCAL_RANK" in os.environ:
-        return f"cuda:{int(os.environ['LOCAL_RANK'])}"
-    return device
 
 
 def shard(items: Sequence, rank: int, world_size: int) -> list:

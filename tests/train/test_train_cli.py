@@ -43,7 +43,7 @@ def test_lr_multipliers_and_frozen_batchnorm():
 
 
 def test_fine_tuning_a_checkpoint_gets_a_new_head_for_the_dataset(small_dataset, tmp_path):
-    from zoo.train.distributed import DistEnv
+    from zoo.distributed import DistEnv
     from zoo.train.loop import Trainer
 
     from train_helpers import TINY

@@ -6,7 +6,7 @@ from zoo.data.encode import encode_video
 from zoo.data.views import TrainClipSpec
 from zoo.train.cli import main, parse_args
 from zoo.train.dataset import TrainClipDataset, collate_clips
-from zoo.train.distributed import DistEnv
+from zoo.distributed import DistEnv
 from zoo.train.loop import Trainer
 from zoo.train.sampler import ClipKey
 

@@ -12,7 +12,7 @@ import torch
 import zoo
 from zoo.data.datasets import discover
 from zoo.train.cli import main, parse_args
-from zoo.train.distributed import DistEnv
+from zoo.distributed import DistEnv
 from zoo.train.loop import Trainer
 
 from train_helpers import TINY

@@ -34,7 +34,7 @@ from zoo.train.checkpointing import (BEST_MODEL, LAST_MODEL, STATE_FILE, capture
                                      restore_rng_state, save_model, save_training_state)
 from zoo.train.cli import LR_PER_PROCESS
 from zoo.train.dataset import TrainBatch, TrainClipDataset, collate_clips
-from zoo.train.distributed import DistEnv, all_reduce_sum, barrier, init_distributed, shutdown
+from zoo.distributed import DistEnv, all_reduce_sum, barrier, init_distributed, shutdown
 from zoo.train.finetune import TrainConfigError, freeze_batchnorm, param_groups, set_train_mode
 from zoo.train.logs import EpochLog, ProgressBar
 from zoo.train.sampler import ClipSampler

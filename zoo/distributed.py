@@ -1,11 +1,13 @@
-"""Process-group set-up for ``zoo-train``: torchrun (single or multi-node), SLURM ``srun``, or one process.
+"""Process-group set-up shared by ``zoo-train`` and ``zoo-test``: torchrun (single or multi-node), SLURM ``srun``,
+or one process.
 
 torchrun (``--nproc_per_node``, ``--nnodes`` with the c10d rendezvous, ``--max-restarts``) exports ``RANK``,
 ``WORLD_SIZE``, ``LOCAL_RANK``, ``MASTER_ADDR`` and ``MASTER_PORT``; ``srun`` without torchrun exports
 ``SLURM_PROCID``/``SLURM_NTASKS``/``SLURM_LOCALID`` (``MASTER_ADDR``/``MASTER_PORT`` must then be exported by
 the batch script). Without either the trainer runs as a single process. The backend is NCCL on CUDA and
 gloo on CPU. Under torchrun each restart attempt gets its own store namespace (see :func:`attempt_store`), so
-``--max-restarts`` can bring crashed workers back; they resume from the last checkpoint.
+``--max-restarts`` can bring crashed workers back (the trainer resumes from its last checkpoint, the evaluator
+from its per-video records).
 """
 from __future__ import annotations
 
@@ -96,7 +98,7 @@ def attempt_store(rank: int, world_size: int, timeout: datetime.timedelta):
     agent_hosts = os.environ.get("TORCHELASTIC_USE_AGENT_STORE") == "True"
     store = dist.TCPStore(os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]), world_size,
                           is_master=not agent_hosts and rank == 0, timeout=timeout, multi_tenant=not agent_hosts)
-    return dist.PrefixStore(f"zoo-train/attempt_{attempt}/", store)
+    return dist.PrefixStore(f"zoo/attempt_{attempt}/", store)
 
 
 def shutdown() -> None:
