@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 from zoo._io import atomic_write_text
+from zoo.paths import data_cache_root
 from zoo.data.errors import ClassMismatchError
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".webm", ".mov", ".m4v", ".mpg", ".mpeg", ".flv", ".ogv", ".3gp")
@@ -220,13 +221,12 @@ def read_video_lmdb(db: str | os.PathLike, classes: Sequence[str] | None = None,
     database's path, size and modification time), because the single-pass decoder seeks in them; later calls
     reuse that copy. Class names: ``classes`` when given, else the label numbers.
     """
-    from zoo.data.index import default_cache_dir      # lazy: index and prepare import this module
-    from zoo.data.prepare.lmdb_videos import export_lmdb
+    from zoo.data.prepare.lmdb_videos import export_lmdb   # lazy: prepare imports this module
 
     db = Path(db).resolve()
     stat = (db / "data.mdb").stat()
     key = hashlib.sha1(f"{db}|{stat.st_size}|{stat.st_mtime_ns}".encode()).hexdigest()[:16]
-    root = Path(cache_dir) if cache_dir is not None else default_cache_dir().parent / "lmdb"
+    root = Path(cache_dir) if cache_dir is not None else data_cache_root() / "lmdb"
     out = root / f"{db.name}-{key}"
     done = out / ".complete"
     if not done.is_file():

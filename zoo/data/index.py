@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import Iterable, Union
 
 import av
-import platformdirs
 from filelock import FileLock
 from tqdm import tqdm
 
 from zoo._io import atomic_write_text
+from zoo.paths import data_cache_root
 from zoo.data.errors import VideoError
 from zoo.data.prepare.parallel import imap_unordered
 from zoo.data.probe import VideoInfo, open_video, probe_video
@@ -30,8 +30,7 @@ CACHE_VERSION = 1
 
 def default_cache_dir() -> Path:
     """``$ZOO_CACHE_DIR/index`` if set, else the platform's user cache dir for video-model-zoo."""
-    root = os.environ.get("ZOO_CACHE_DIR") or platformdirs.user_cache_dir("video-model-zoo")
-    return Path(root, "index")
+    return data_cache_root() / "index"
 
 
 def probe_entry(path: str, decode: bool = False) -> IndexEntry:

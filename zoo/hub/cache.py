@@ -18,16 +18,16 @@ import re
 from pathlib import Path
 
 import filelock
-import platformdirs
 
-APP_NAME = "video-model-zoo"
+from zoo.paths import user_cache_dir
+
 _UNSAFE = re.compile(r"_*[^A-Za-z0-9._+-]+_*")
 
 
 def zoo_home() -> Path:
     """Root of the project's cache: ``$ZOO_HOME`` or the user cache folder."""
     env = os.environ.get("ZOO_HOME")
-    return Path(env).expanduser() if env else Path(platformdirs.user_cache_dir(APP_NAME))
+    return Path(env).expanduser() if env else user_cache_dir()
 
 
 def weights_root() -> Path:

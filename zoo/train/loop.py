@@ -34,6 +34,7 @@ from zoo.train.checkpointing import (BEST_MODEL, LAST_MODEL, STATE_FILE, capture
                                      restore_rng_state, save_model, save_training_state)
 from zoo.train.cli import LR_PER_PROCESS
 from zoo.train.dataset import TrainBatch, TrainClipDataset, collate_clips
+from zoo.paths import data_cache_root
 from zoo.distributed import DistEnv, all_reduce_sum, barrier, init_distributed, shutdown
 from zoo.train.finetune import TrainConfigError, freeze_batchnorm, param_groups, set_train_mode
 from zoo.train.logs import EpochLog, ProgressBar
@@ -83,12 +84,9 @@ def default_workers(env: DistEnv) -> int:
 
 def default_data_path(env: DistEnv) -> Path:
     """The built-in synthetic motion dataset, generated once (by rank 0) in the user cache dir."""
-    import platformdirs
-
     from zoo.data.synthetic import generate
 
-    root = Path(os.environ.get("ZOO_CACHE_DIR") or platformdirs.user_cache_dir("video-model-zoo"),
-                "synthetic-4x16")
+    root = data_cache_root() / "synthetic-4x16"
     if env.is_main:
         print(f"zoo-train: no --data-path: using the synthetic motion dataset in {root}")
         generate(root, classes=4, videos_per_class=16, seed=0)
