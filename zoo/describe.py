@@ -16,9 +16,8 @@ from torch import nn
 def _meta_copy(model: nn.Module) -> nn.Module:
     config = getattr(model, "zoo_config", None)
     if config is not None:
-        from zoo.models import build_model
-        with torch.device("meta"):
-            return build_model(config["arch"], config["num_classes"], **config["options"])
+        from zoo.models import build_meta_model
+        return build_meta_model(config["arch"], config["num_classes"], **config["options"])
     return copy.deepcopy(model).to("meta")
 
 

@@ -12,8 +12,7 @@ TINY = dict(channel_multiplier=0.125)
 
 
 def _meta(name, **kw):
-    with torch.device("meta"):
-        return zoo.create_model(name, **kw)
+    return zoo.models.build_meta_model(name, **kw)
 
 
 def _weights(model):
@@ -22,6 +21,32 @@ def _weights(model):
 
 def _params(model):
     return sum(p.numel() for p in model.parameters())
+
+
+@pytest.mark.parametrize("name", zoo.list_models())
+def test_meta_model_has_the_real_models_names_shapes_and_dtypes(name):
+    meta = _meta(name, num_classes=5, **TINY).state_dict()
+    real = zoo.create_model(name, num_classes=5, **TINY).state_dict()
+    assert all(t.is_meta for t in meta.values())
+    assert [(k, t.shape, t.dtype) for k, t in meta.items()] == [(k, t.shape, t.dtype) for k, t in real.items()]
+
+
+def test_meta_build_leaves_later_and_other_thread_builds_initialised():
+    import threading
+
+    from zoo.models.layers import shapes_only
+    seen = {}
+    with shapes_only():
+        inside = zoo.create_model("r3d_10", **TINY)
+        worker = threading.Thread(target=lambda: seen.update(m=zoo.create_model("r3d_10", **TINY)))
+        worker.start()
+        worker.join()
+    assert inside.stem[0].weight.is_meta
+    _meta("r3d_10", **TINY)
+    for model in (seen["m"], zoo.create_model("r3d_10", **TINY)):   # other threads and later builds: real
+        conv, bn = model.stem[0].weight, model.stem[1]
+        assert conv.device.type == "cpu" and conv.std() > 0     # He-initialised, not empty or zero
+        assert torch.equal(bn.running_var, torch.ones_like(bn.running_var)) and type(bn) is nn.BatchNorm3d
 
 
 @pytest.mark.parametrize("name", zoo.list_models())
@@ -129,7 +154,7 @@ def test_csn_block_structure():
     dw = ir.layer2[0].conv2[0]
     assert isinstance(dw, nn.Conv3d) and dw.groups == dw.in_channels == 128 and dw.stride == (2, 2, 2)
     unit = ip.layer2[0].conv2[0]
-    assert [type(m) for m in unit] == [nn.Conv3d, nn.BatchNorm3d, nn.Conv3d]   # 1x1x1, BN, no ReLU, depthwise
+    assert len(unit) == 3 and all(map(isinstance, unit, (nn.Conv3d, nn.BatchNorm3d, nn.Conv3d)))  # no ReLU
     assert unit[0].kernel_size == (1, 1, 1) and unit[2].groups == 128 and unit[2].stride == (2, 2, 2)
     # the first bottleneck block projects 64 -> 256 with stride 1
     assert ir.layer1[0].downsample[0].stride == (1, 1, 1)

@@ -43,12 +43,10 @@ def cmd_list(args) -> int:
 
 def describe_entry(entry: dict) -> dict:
     """Parameters and multiply-adds of the entry's model at its clip length and crop (built on 'meta')."""
-    import torch
-
     import zoo
+    from zoo.models import build_meta_model
 
-    with torch.device("meta"):
-        model = zoo.create_model(entry["arch"], num_classes=entry["num_classes"], **(entry.get("options") or {}))
+    model = build_meta_model(entry["arch"], entry["num_classes"], **(entry.get("options") or {}))
     crop = entry.get("crop_size") or 112
     return zoo.describe(model, (1, 3, entry.get("clip_len") or 8, crop, crop))
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from zoo.models.layers import bn3d
+from zoo.models.layers import bn3d, conv, linear
 
 #: (name, in, out) for every conv, in order; the pool after each group is in _POOL_AFTER
 _CONVS = (("conv1a", 3, 64), ("conv2a", 64, 128), ("conv3a", 128, 256), ("conv3b", 256, 256),
@@ -29,14 +29,14 @@ class C3D(nn.Module):
 
         self._order: list[str] = []
         for name, cin, cout in _CONVS:
-            setattr(self, name, nn.Conv3d(w(cin), w(cout), 3, padding=1, bias=True))
+            setattr(self, name, conv(w(cin), w(cout), 3, padding=1, bias=True))
             setattr(self, f"{name}_bn", bn3d(w(cout), bn_eps))
             self._order.append(name)
         self.pool5_fit = nn.AdaptiveAvgPool3d((1, 3, 3))
         hidden = w(4096)
-        self.fc6 = nn.Linear(w(512) * 9, hidden)
-        self.fc7 = nn.Linear(hidden, hidden)
-        self.fc = nn.Linear(hidden, num_classes)
+        self.fc6 = linear(w(512) * 9, hidden)
+        self.fc7 = linear(hidden, hidden)
+        self.fc = linear(hidden, num_classes)
         self.relu = nn.ReLU(inplace=True)
         self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
         self.feature_dim = hidden

@@ -11,6 +11,7 @@ import re
 
 from torch import nn
 
+from zoo._gc import paused_gc
 from zoo.models.c3d import build_c3d
 from zoo.models.resnet import FAMILIES, build_video_resnet
 
@@ -59,10 +60,11 @@ def build_model(name: str, num_classes: int = 400, **options) -> nn.Module:
         raise TypeError(f"{name}: unknown option(s) {', '.join(unknown)}; valid options: {', '.join(sorted(valid))}")
     if not isinstance(num_classes, int) or num_classes < 1:
         raise ValueError(f"num_classes must be a positive integer, not {num_classes!r}")
-    if family == "c3d":
-        model = build_c3d(num_classes, **options)
-    else:
-        model = build_video_resnet(family, depth, num_classes, **options)
+    with paused_gc():
+        if family == "c3d":
+            model = build_c3d(num_classes, **options)
+        else:
+            model = build_video_resnet(family, depth, num_classes, **options)
     resolved = {**valid, **options}
     model.zoo_config = {"arch": name, "num_classes": num_classes, "options": resolved}
     return model

@@ -68,7 +68,7 @@ class VideoResNet(nn.Module):
         self.layer1, self.layer2, self.layer3, self.layer4 = stages
         self.avgpool = nn.AdaptiveAvgPool3d(1)
         self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
-        self.fc = nn.Linear(feature_dim, num_classes)
+        self.fc = layers.linear(feature_dim, num_classes)
         self.feature_dim = feature_dim
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
@@ -108,12 +108,12 @@ def _stem(spec: FamilySpec, width: int, mid_width: int, kernel_t: int, stride_t:
     pad_t = 0 if spec.collapse_time else kernel_t // 2
     if spec.stem == "2.5d":
         mods: list[nn.Module] = [
-            nn.Conv3d(in_channels, mid_width, (1, 7, 7), stride=(1, 2, 2), padding=(0, 3, 3), bias=False),
+            layers.conv(in_channels, mid_width, (1, 7, 7), stride=(1, 2, 2), padding=(0, 3, 3)),
             bn3d(mid_width, bn_eps), nn.ReLU(inplace=True),
-            nn.Conv3d(mid_width, width, (kernel_t, 1, 1), stride=(stride_t, 1, 1), padding=(pad_t, 0, 0), bias=False),
+            layers.conv(mid_width, width, (kernel_t, 1, 1), stride=(stride_t, 1, 1), padding=(pad_t, 0, 0)),
             bn3d(width, bn_eps), nn.ReLU(inplace=True)]
     else:
-        mods = [nn.Conv3d(in_channels, width, (kernel_t, 7, 7), stride=(stride_t, 2, 2), padding=(pad_t, 3, 3), bias=False),
+        mods = [layers.conv(in_channels, width, (kernel_t, 7, 7), stride=(stride_t, 2, 2), padding=(pad_t, 3, 3)),
                 bn3d(width, bn_eps), nn.ReLU(inplace=True)]
     if use_pool1:
         mods.append(nn.MaxPool3d((1, 3, 3), stride=(1, 2, 2), padding=(0, 1, 1)))

@@ -6,10 +6,9 @@ at 8x112x112 (C3D: its fixed 16x112x112 input; CSN rows with pool1 at 32x224x224
 """
 from __future__ import annotations
 
-import torch
-
 from zoo.describe import describe
-from zoo.models.registry import build_model, list_models
+from zoo.models.meta import build_meta_model
+from zoo.models.registry import list_models
 
 
 def _input_for(name: str) -> tuple[tuple[int, ...], dict]:
@@ -25,8 +24,7 @@ def rows() -> list[tuple[str, str, int, int, float]]:
     out = []
     for name in list_models():
         shape, options = _input_for(name)
-        with torch.device("meta"):
-            model = build_model(name, 400, **options)
+        model = build_meta_model(name, 400, **options)
         info = describe(model, shape)
         label = "x".join(map(str, shape[2:])) + (" pool1" if options else "")
         out.append((name, label, info["params"], info["weights"], info["macs"] / 1e9))

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import multiprocessing
-from typing import Callable, Iterable, Iterator, TypeVar
+from typing import Callable, Iterator, TypeVar
 
 T = TypeVar("T")
 R = TypeVar("R")
