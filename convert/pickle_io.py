@@ -19,6 +19,7 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
+from zoo._gc import paused_gc
 from zoo._io import atomic_path
 
 
@@ -97,7 +98,8 @@ def loads_pickle(data: bytes, source: str = "<bytes>") -> Any:
 
 def _load(fh: BinaryIO, source: str) -> Any:
     try:
-        return RestrictedUnpickler(fh, source).load()
+        with paused_gc():       # thousands of tuples/arrays, no cycles: the collector would only slow it down
+            return RestrictedUnpickler(fh, source).load()
     except UnsafePickleError:
         raise
     except (EOFError, pickle.UnpicklingError) as exc:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import logging
+import mmap
 import os
 import threading
 import warnings
@@ -22,17 +23,22 @@ from zoo.convert.blobmap import (ArchGuess, BlobMappingError, blob_name_map, fam
                                  match_blobs, num_classes_of, state_to_blobs)
 from zoo.convert.minidb import read_minidb_contents, unscope_blobs, write_minidb
 from zoo.convert.pickle_io import blobs_from_pickle, load_pickle, save_pickle
+from zoo.models import build_meta_model
 
 log = logging.getLogger(__name__)
 
 
-def sha256_of(path: str | os.PathLike, block: int = 1 << 22) -> str:
-    """Hex SHA-256 of a file."""
-    h = hashlib.sha256()
+def sha256_of(path: str | os.PathLike) -> str:
+    """Hex SHA-256 of a file.
+
+    Hashes a read-only memory map in one call: no copies, and the GIL is released for the whole file, so it
+    runs in a thread beside busy Python code without slowing either.
+    """
     with open(path, "rb") as fh:
-        while chunk := fh.read(block):
-            h.update(chunk)
-    return h.hexdigest()
+        if os.fstat(fh.fileno()).st_size == 0:
+            return hashlib.sha256().hexdigest()
+        with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+            return hashlib.sha256(mapped).hexdigest()
 
 
 def provenance(path: str | os.PathLike, fmt: str, tool: str, extra: Mapping[str, Any] | None = None,
@@ -66,12 +72,6 @@ class _BackgroundHash:
 
 
 # --------------------------------------------------------------------------------------- blobs -> model
-def _meta_model(arch: str, num_classes: int, options: Mapping[str, Any]) -> nn.Module:
-    import zoo
-    with torch.device("meta"):
-        return zoo.create_model(arch, num_classes=num_classes, **options)
-
-
 def _tensor(arr: np.ndarray, like: torch.Tensor, copy: bool) -> torch.Tensor:
     if copy or not arr.flags.writeable:
         if not copy:   # read-only buffers (pickle bytes) are safe to alias for a one-shot save
@@ -132,7 +132,7 @@ def _validated_state(blobs: Mapping[str, np.ndarray], arch: str, options: Mappin
         guess = resolve_arch(blobs, arch, options)
     except BlobMappingError as exc:
         raise BlobMappingError(f"{source}: {exc}") from None
-    model = _meta_model(guess.arch, guess.num_classes, guess.options)
+    model = build_meta_model(guess.arch, guess.num_classes, **guess.options)
     meta_state = model.state_dict()
     names = blob_name_map(meta_state.keys(), guess.arch, guess.num_classes)
     match_blobs(blobs, {blob: tuple(meta_state[key].shape) for key, blob in names.items()}, source, guess.arch)
@@ -230,7 +230,7 @@ def checkpoint_blobs(ckpt: str | os.PathLike) -> dict[str, np.ndarray]:
     meta = zoo.read_checkpoint_meta(ckpt)
     state = load_file(str(ckpt))
     # construction order (safetensors stores keys sorted), as VMZ's tools listed them
-    order = [k for k in _meta_model(meta["arch"], meta["num_classes"], meta.get("options", {})).state_dict()
+    order = [k for k in build_meta_model(meta["arch"], meta["num_classes"], **meta.get("options", {})).state_dict()
              if k in state]
     state = {**{k: state[k] for k in order}, **state}
     return state_to_blobs(state, meta["arch"], int(meta["num_classes"]))
@@ -305,7 +305,7 @@ def torchvision_to_safetensors(in_path: str | os.PathLike, out_path: str | os.Pa
     elif flavor != "vmz":
         raise ValueError(f"flavor must be 'auto', 'torchvision' or 'vmz', not {flavor!r}")
     opts.update(options or {})
-    model = _meta_model(arch, guess.num_classes, opts)
+    model = build_meta_model(arch, guess.num_classes, **opts)
     expected = model.state_dict()
     check_weights(expected, state, source, optional=("num_batches_tracked",))
     assign_state(model, {k: v.to(expected[k].dtype) for k, v in state.items()})

@@ -1,6 +1,8 @@
 """Blob-name mapping: every family round-trips bit-exactly, documented inventories, independent forward, strictness."""
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 import pytest
 import torch
@@ -31,6 +33,7 @@ def test_family_round_trip_bit_exact_with_auto_arch(tmp_path, arch, options):
     back = zoo.load_checkpoint(pickle_to_safetensors(pkl, tmp_path / "b.safetensors", clip_len=4))
     assert back.zoo_config["arch"] == arch
     assert back.zoo_meta["clip_len"] == 4 and back.zoo_meta["provenance"]["format"] == "c2_pickle"
+    assert back.zoo_meta["provenance"]["sha256"] == hashlib.sha256(pkl.read_bytes()).hexdigest()
     assert_same_state(model, back)
     x = _input(arch)
     with torch.no_grad():

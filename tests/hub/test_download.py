@@ -79,6 +79,9 @@ def test_hash_prefix_in_torch_hub_names(tmp_path):
     with pytest.raises(ChecksumError, match="deadbeef"):
         check_file(bad)
     assert not bad.exists()
+    empty = tmp_path / "empty.bin"                # zero bytes cannot be memory-mapped: still hashed
+    empty.write_bytes(b"")
+    assert check_file(empty) == hashlib.sha256(b"").hexdigest()
 
 
 def test_hash_lock_keeps_the_first_seen_hash(tmp_path):
