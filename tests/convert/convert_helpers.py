@@ -1,5 +1,10 @@
-"""Shared helpers for the converter tests: tiny models with non-trivial BN statistics."""
+"""Shared helpers for the converter tests: tiny models with non-trivial BN statistics, a Python 2 to talk to."""
 from __future__ import annotations
+
+import glob
+import os
+import shutil
+import subprocess
 
 import torch
 
@@ -33,3 +38,14 @@ def assert_same_state(a: torch.nn.Module, b: torch.nn.Module) -> None:
     assert keys == [k for k in sb if not k.endswith("num_batches_tracked")]
     for k in keys:
         assert sa[k].dtype == sb[k].dtype and torch.equal(sa[k], sb[k]), k
+
+
+def python2() -> str | None:
+    """A working Python 2.7 interpreter (on PATH or installed by pyenv), or None."""
+    candidates = [shutil.which("python2.7"), shutil.which("python2"),
+                  *sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/2.7*/bin/python")))]
+    for exe in filter(None, candidates):
+        probe = subprocess.run([exe, "-c", "import cPickle"], capture_output=True)   # pyenv shims may just fail
+        if probe.returncode == 0:
+            return exe
+    return None

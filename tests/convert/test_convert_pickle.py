@@ -1,15 +1,22 @@
 """Restricted unpickler and the Python-2-compatible protocol-2 writer."""
 from __future__ import annotations
 
+import hashlib
 import io
+import json
 import os
 import pickle
 import pickletools
+import subprocess
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+import zoo
+from convert_helpers import assert_same_state, python2, tiny_model
 from zoo.convert import pickle_to_safetensors
+from zoo.convert.pipelines import model_to_blobs
 from zoo.convert.pickle_io import (PickleFormatError, UnsafePickleError, blobs_from_pickle, dump_pickle, load_pickle,
                                    loads_pickle, save_pickle)
 
@@ -54,6 +61,43 @@ def test_writer_emits_python2_layout(tmp_path):
     strings = [arg for op, arg, _ in ops if op.name in ("SHORT_BINSTRING", "BINSTRING")]
     assert "blobs" in strings and "comp_0_conv_1_w" in strings
     assert not any(op.name in ("BINUNICODE", "SHORT_BINBYTES", "BINBYTES") for op, _, _ in ops)
+
+
+PY2 = python2()
+PY2_SCRIPT = Path(__file__).parent / "py2" / "numpy_stub_pickle.py"
+needs_python2 = pytest.mark.skipif(PY2 is None, reason="no Python 2.7 interpreter on this machine")
+
+
+@needs_python2
+def test_python2_cpickle_reads_our_pickles(tmp_path):
+    """Python 2.7's cPickle (numpy stubbed with numpy 1.x's rebuild protocol) reads every blob we write."""
+    blobs = model_to_blobs(tiny_model("ir_csn_26"))
+    pkl = save_pickle(tmp_path / "w.pkl", {"blobs": blobs})
+    subprocess.run([PY2, str(PY2_SCRIPT), "read", str(pkl), str(tmp_path / "seen.json")], check=True)
+    seen = json.loads((tmp_path / "seen.json").read_text())
+    assert seen["keys"] == ["blobs"] and set(seen["blobs"]) == set(blobs)
+    for name, arr in blobs.items():
+        assert seen["blobs"][name] == {"shape": list(arr.shape), "dtype": "<f4",
+                                       "sha1": hashlib.sha1(arr.tobytes()).hexdigest()}, name
+
+
+@needs_python2
+def test_we_read_what_python2_cpickle_wrote(tmp_path):
+    """A pickle written by Python 2.7's cPickle (memo references, str names) converts bit-exactly."""
+    model = tiny_model("r2plus1d_10")
+    blobs = model_to_blobs(model)
+    spec = {name: [list(arr.shape), "f4", arr.tobytes().hex()] for name, arr in blobs.items()}
+    (tmp_path / "spec.json").write_text(json.dumps(spec))
+    pkl = tmp_path / "py2.pkl"
+    subprocess.run([PY2, str(PY2_SCRIPT), "write", str(tmp_path / "spec.json"), str(pkl)], check=True)
+    ops = {op.name for op, _, _ in pickletools.genops(pkl.read_bytes())}
+    assert {"BINGET", "BINSTRING", "SHORT_BINSTRING"} <= ops and "BINUNICODE" not in ops
+    loaded = load_pickle(pkl)["blobs"]
+    assert list(loaded) != [] and set(loaded) == set(blobs)
+    for name, arr in blobs.items():
+        assert loaded[name].dtype == np.float32 and np.array_equal(loaded[name], arr), name
+    back = zoo.load_checkpoint(pickle_to_safetensors(pkl, tmp_path / "w.safetensors"))
+    assert_same_state(model, back)
 
 
 @pytest.mark.parametrize("protocol", range(0, pickle.HIGHEST_PROTOCOL + 1))
