@@ -6,9 +6,7 @@ than needed: the model is built on the ``meta`` device and the loaded arrays are
 from __future__ import annotations
 
 import datetime as _dt
-import hashlib
 import logging
-import mmap
 import os
 import threading
 import warnings
@@ -23,22 +21,10 @@ from zoo.convert.blobmap import (ArchGuess, BlobMappingError, blob_name_map, fam
                                  match_blobs, num_classes_of, state_to_blobs)
 from zoo.convert.minidb import read_minidb_contents, unscope_blobs, write_minidb
 from zoo.convert.pickle_io import blobs_from_pickle, load_pickle, save_pickle
+from zoo._io import sha256_of
 from zoo.models import build_meta_model
 
 log = logging.getLogger(__name__)
-
-
-def sha256_of(path: str | os.PathLike) -> str:
-    """Hex SHA-256 of a file.
-
-    Hashes a read-only memory map in one call: no copies, and the GIL is released for the whole file, so it
-    runs in a thread beside busy Python code without slowing either.
-    """
-    with open(path, "rb") as fh:
-        if os.fstat(fh.fileno()).st_size == 0:
-            return hashlib.sha256().hexdigest()
-        with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
-            return hashlib.sha256(mapped).hexdigest()
 
 
 def provenance(path: str | os.PathLike, fmt: str, tool: str, extra: Mapping[str, Any] | None = None,
@@ -315,4 +301,4 @@ def torchvision_to_safetensors(in_path: str | os.PathLike, out_path: str | os.Pa
 
 __all__ = ["assign_state", "blobs_to_model", "checkpoint_blobs", "minidb_to_pickle", "minidb_to_safetensors",
            "model_to_blobs", "pickle_to_safetensors", "provenance", "read_minidb_blobs", "resolve_arch",
-           "safetensors_to_minidb", "safetensors_to_pickle", "sha256_of", "torchvision_to_safetensors"]
+           "safetensors_to_minidb", "safetensors_to_pickle", "torchvision_to_safetensors"]

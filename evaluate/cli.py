@@ -12,6 +12,7 @@ import torch
 from tqdm import tqdm
 
 import zoo
+from zoo._io import sha256_of
 from zoo.evaluate.aggregate import AGGREGATIONS
 from zoo.distributed import init_distributed
 from zoo.evaluate.loading import check_classes, checkpoint_source, parse_resize, resolve_protocol
@@ -88,7 +89,10 @@ def main(argv=None) -> int:
         classes = protocol.classes or classes
         protocol.classes = classes
         check_classes(protocol, int(meta["num_classes"]), str(ckpt))
-        settings = {"checkpoint": str(ckpt.resolve()), "weights": args.weights, "data_path": str(args.data_path),
+        # the checkpoint's hash, not just its path: training rewrites best.safetensors in place, and a resumed
+        # run must not mix scores of two models
+        settings = {"checkpoint": str(ckpt.resolve()), "checkpoint_sha256": sha256_of(ckpt),
+                    "weights": args.weights, "data_path": str(args.data_path),
                     "split": args.split, "aggregate": args.aggregate, "backend": args.backend, "amp": args.amp,
                     "num_classes": len(classes), **protocol.settings()}
         with contextlib.ExitStack() as stack:

@@ -14,6 +14,7 @@ import argparse
 import importlib.util
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 import time
@@ -41,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m zoo.demo", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default="demo-output",
-                        help="output folder; a second run reuses the data and resumes training")
+                        help="output folder; a second run reuses the data, resumes training and re-evaluates")
     parser.add_argument("--epochs", type=int, default=6)
     args = parser.parse_args(argv)
     out = Path(args.out)
@@ -70,6 +71,9 @@ def main(argv: list[str] | None = None) -> int:
           str(checkpoint), "--large", "--crops", "3", "--clips", "4", "--resize", "40", "--crop-size", "40",
           "--workers", "1", "--output", str(out / "test")]),
     ]
+    # a second run reuses the data and resumes (or skips) training; the evaluation starts afresh, since zoo-test
+    # refuses to write over the results of an earlier run
+    shutil.rmtree(out / "test", ignore_errors=True)
     start = time.perf_counter()
     for title, module, command in steps:
         if not _available(module):

@@ -4,8 +4,10 @@ import shutil
 
 import numpy as np
 import pytest
+import torch
 from safetensors.numpy import load_file
 
+import zoo
 from evaluate_helpers import LEVELS, BrightnessModel
 from zoo.data.datasets import discover
 from zoo.data.views import ViewSpec
@@ -115,6 +117,20 @@ def test_resume_guards(known_dataset, tmp_path):
     with pytest.raises(ResumeMismatchError, match="clips: 4 -> 10"):
         evaluate(brightness_predictor(), samples, classes, SPEC, output=tmp_path, resume=True,
                  settings={"clips": 10}, **QUIET)
+
+
+def test_resume_refuses_a_checkpoint_rewritten_in_place(known_dataset, tiny_checkpoint, tmp_path, capsys):
+    ckpt = tmp_path / "best.safetensors"                       # as training rewrites best.safetensors
+    shutil.copyfile(tiny_checkpoint, ckpt)
+    assert _zoo_test(known_dataset, ckpt, tmp_path / "out", "--limit", "2") == 0
+    assert _zoo_test(known_dataset, ckpt, tmp_path / "out", "--limit", "2", "--resume") == 0   # same file: fine
+    model = zoo.load_checkpoint(ckpt)
+    with torch.no_grad():
+        model.fc.bias.add_(1.0)
+    zoo.save_checkpoint(model, ckpt)
+    capsys.readouterr()
+    assert _zoo_test(known_dataset, ckpt, tmp_path / "out", "--limit", "2", "--resume") == 2
+    assert "checkpoint_sha256" in capsys.readouterr().err
 
 
 def test_bad_videos_are_skipped_and_listed(bad_dataset, tiny_checkpoint, tmp_path):

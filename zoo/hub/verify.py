@@ -10,7 +10,7 @@ from pathlib import Path
 import filelock
 
 from zoo._io import atomic_write_text
-from zoo.convert.pipelines import sha256_of as sha256_file  # one hashing helper for the project
+from zoo._io import sha256_of as sha256_file
 from zoo.hub.errors import ChecksumError
 
 # torch.hub convention: ``name-<first hex digits of sha256>.ext`` (e.g. ``r3d_18-b3b3357e.pth``).
