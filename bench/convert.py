@@ -111,8 +111,11 @@ def bench_onnx(tmp: Path, clip_len: int, crop: int, repeats: int) -> None:
         def onnxrt():
             session.run(None, {"x": x})
 
-        rates = {name: 1.0 / time_call(fn, torch.device("cpu"), repeats)
-                 for name, fn in (("eager", eager), ("onnxruntime", onnxrt))}
+        times: dict[str, list[float]] = {"eager": [], "onnxruntime": []}
+        for _ in range(repeats):    # alternated, so a burst of machine load hits both alike
+            for name, fn in (("eager", eager), ("onnxruntime", onnxrt)):
+                times[name].append(time_call(fn, torch.device("cpu"), 1, warmup=0 if times[name] else 1))
+        rates = {name: 1.0 / statistics.median(t) for name, t in times.items()}
         print(f"{arch} 1x3x{clip_len}x{crop}x{crop}: eager {rates['eager']:.2f} clips/s, onnxruntime "
               f"{rates['onnxruntime']:.2f} clips/s, ratio ort/eager {rates['onnxruntime'] / rates['eager']:.2f}x")
 
