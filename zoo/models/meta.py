@@ -14,12 +14,11 @@ from typing import Any
 from torch import nn
 
 from zoo.models.layers import shapes_only
+from zoo.models.registry import build_model
 
 
 def build_meta_model(name: str, num_classes: int = 400, **options: Any) -> nn.Module:
     """:func:`~zoo.models.build_model` with every tensor on ``meta`` and no initialisation (shapes only)."""
-    from zoo.models.registry import build_model
-
     with shapes_only():
         return build_model(name, num_classes, **options)
 
