@@ -13,12 +13,15 @@ import torch
 from torch import nn
 
 
-def _meta_copy(model: nn.Module) -> nn.Module:
+def _shape_only(model: nn.Module) -> nn.Module:
+    """``model`` itself when it already lives on ``meta`` (tracing leaves it as it was), else a twin on ``meta``."""
+    if all(p.is_meta for p in model.parameters()):
+        return model
     config = getattr(model, "zoo_config", None)
     if config is not None:
         from zoo.models import build_meta_model
-        return build_meta_model(config["arch"], config["num_classes"], **config["options"])
-    return copy.deepcopy(model).to("meta")
+        return build_meta_model(config["arch"], config["num_classes"], **config["options"]).eval()
+    return copy.deepcopy(model).to("meta").eval()
 
 
 def describe(model: nn.Module, input_shape: tuple[int, ...] = (1, 3, 8, 112, 112)) -> dict:
@@ -26,7 +29,7 @@ def describe(model: nn.Module, input_shape: tuple[int, ...] = (1, 3, 8, 112, 112
     ``input_shape`` (N, 3, T, H, W), and the output shape."""
     params = sum(p.numel() for p in model.parameters())
     weights = sum(m.weight.numel() for m in model.modules() if isinstance(m, (nn.Conv3d, nn.Linear)))
-    traced = _meta_copy(model).eval()
+    traced = _shape_only(model)
     total = [0]
 
     def hook(module: nn.Module, inputs, output) -> None:

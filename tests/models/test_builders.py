@@ -127,6 +127,16 @@ def test_published_multiply_adds(name, shape, gmacs):
     assert round(zoo.describe(_meta(name), shape)["macs"] / 1e9, 1) == gmacs
 
 
+def test_describe_counts_real_and_plain_models_like_their_meta_twins():
+    real = zoo.create_model("r3d_10", **TINY).train()
+    shape = (1, 3, 8, 32, 32)
+    expected = zoo.describe(_meta("r3d_10", **TINY), shape)
+    assert zoo.describe(real, shape) == expected
+    assert real.training and real.fc.weight.device.type == "cpu"      # the real model is left as it was
+    plain = nn.Sequential(nn.Conv3d(3, 4, 3, padding=1), nn.AdaptiveAvgPool3d(1), nn.Flatten(), nn.Linear(4, 2))
+    assert zoo.describe(plain, shape)["macs"] == 4 * 3 * 27 * 8 * 32 * 32 + 4 * 2
+
+
 def test_csn_152_gmacs_at_convolutional_testing_resolution():
     # The zoo's 96.7 G for ir-CSN-152 is measured at 32x256x256 with pool1 and 2x2 conv-pred positions;
     # global pooling differs only in the FC term (4 positions vs 1).
