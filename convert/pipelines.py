@@ -17,11 +17,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from zoo._io import sha256_of
 from zoo.convert.blobmap import (ArchGuess, BlobMappingError, blob_name_map, family_of, filter_blobs, infer_arch,
                                  match_blobs, num_classes_of, state_to_blobs)
 from zoo.convert.minidb import read_minidb_contents, unscope_blobs, write_minidb
 from zoo.convert.pickle_io import blobs_from_pickle, load_pickle, save_pickle
-from zoo._io import sha256_of
 from zoo.models import build_meta_model
 
 log = logging.getLogger(__name__)
