@@ -52,7 +52,9 @@ def run(args: argparse.Namespace) -> int:
     env = init_distributed(args.device, timeout_s=args.dist_timeout)
     try:
         trainer = Trainer(args, env)
-        return trainer.test() if args.test_only else trainer.fit()
+        status = trainer.test() if args.test_only else trainer.fit()
+        del trainer     # DDP and its reducer go before the process group they talk through
+        return status
     finally:
         shutdown()
 
