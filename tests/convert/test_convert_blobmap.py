@@ -257,8 +257,7 @@ def test_gpu_scoped_mdl_converts_after_unscoping(tmp_path):
 
 
 def test_infer_arch_reads_num_classes_and_options():
-    with torch.device("meta"):
-        model = zoo.create_model("r2plus1d_34", num_classes=487)
+    model = zoo.models.build_meta_model("r2plus1d_34", num_classes=487)
     names = blob_name_map(model.state_dict().keys(), "r2plus1d_34", 487)
     shapes = {blob: np.broadcast_to(np.float32(0), tuple(model.state_dict()[k].shape)) for k, blob in names.items()}
     guess = infer_arch(shapes)
