@@ -4,7 +4,9 @@
   are the sorted folder names unless a class list is given. Entries starting with ``.`` (hidden files,
   in-progress atomic writes) are ignored, as are files without a video extension.
 * VMZ list files: CSV ``org_video,label[,start_frm,video_id]`` (header optional); relative paths are
-  resolved against the list file's folder.
+  resolved against the list file's folder; a ``classes.txt`` beside the list names its labels. The per-fold
+  lists of ``zoo-prepare ucf101|hmdb51`` are ``ROOT/train_foldN.csv`` and ``ROOT/test_foldN.csv``
+  (:func:`fold_splits`).
 * Kinetics annotation CSVs (``label,youtube_id,time_start,time_end,split[,is_cc]``) over trimmed clips named
   ``{youtube_id}_{start:06d}_{end:06d}.mp4``, looked up in ``DIR/{split}/{label}/``, ``DIR/{label}/``,
   ``DIR/{split}/`` and ``DIR/`` (``DIR``: the CSV's folder). Rows without a label (test split) get label -1.
@@ -113,11 +115,35 @@ def _check_missing(samples: list[VideoSample], missing: list[str], source: Path,
     warnings.warn(text + " (skipped)", stacklevel=3)
 
 
+def read_classes(path: str | os.PathLike) -> list[str]:
+    """Class names of a ``classes.txt`` (one per line, index = line number)."""
+    names = [line.strip() for line in Path(path).read_text(encoding="utf-8").splitlines()]
+    return [n for n in names if n]
+
+
+def fold_splits(fold: int) -> tuple[str, str]:
+    """Split names of fold ``fold``: ``("train_foldN", "test_foldN")`` (``ROOT/{split}.csv`` list files)."""
+    return f"train_fold{fold}", f"test_fold{fold}"
+
+
+def check_fold(data_path: str | os.PathLike, fold: int) -> None:
+    """``FileNotFoundError`` naming the folds present when ``data_path`` has no list files for ``fold``."""
+    root = Path(data_path)
+    if all((root / f"{name}.csv").is_file() for name in fold_splits(fold)):
+        return
+    present = sorted(int(m[1]) for p in root.glob("test_fold*.csv")
+                     if (m := re.fullmatch(r"test_fold(\d+)\.csv", p.name)))
+    found = f"folds present: {', '.join(map(str, present))}" if present else "no fold list files there"
+    raise FileNotFoundError(f"{root}: no fold {fold} ({'/'.join(n + '.csv' for n in fold_splits(fold))}; {found}); "
+                            "zoo-prepare ucf101|hmdb51 writes them")
+
+
 def read_vmz_list(list_file: str | os.PathLike, classes: Sequence[str] | None = None,
                   on_missing: str = "error") -> tuple[list[VideoSample], list[str]]:
     """Samples of a VMZ list file ``org_video,label[,start_frm,video_id]``.
 
-    Class names: ``classes`` when given (labels must be < its length), else ``"0"``, ``"1"``, ...
+    Class names: ``classes`` when given (labels must be < its length), else those of a ``classes.txt`` beside
+    the list file, else ``"0"``, ``"1"``, ...
     """
     list_file = Path(list_file)
     rows = _read_csv(list_file)
@@ -146,7 +172,12 @@ def read_vmz_list(list_file: str | os.PathLike, classes: Sequence[str] | None = 
         samples.append(VideoSample(path, label, vid or str(path), start))
     _check_missing(samples, missing, list_file, on_missing)
     top = max((s.label for s in samples), default=-1)
-    if classes is None:
+    names_file = list_file.parent / "classes.txt"
+    if classes is None and names_file.is_file():
+        classes = read_classes(names_file)
+        if top >= len(classes):
+            raise ClassMismatchError(f"{list_file}: label {top} but {names_file} names {len(classes)} classes")
+    elif classes is None:
         classes = [str(i) for i in range(top + 1)]
     elif top >= len(classes):
         raise ClassMismatchError(f"{list_file}: label {top} but the class list has {len(classes)} classes")

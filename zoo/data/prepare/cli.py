@@ -7,6 +7,8 @@ Subcommands:
   from-lmdb  export a VMZ video LMDB (create_video_db.py) to the folder layout + list files
   index      build the per-video metadata cache used by --cache-dataset (--check: report bad videos)
   synthetic  write the built-in synthetic action dataset
+  ucf101     per-fold list files from the extracted UCF101 videos and the official ucfTrainTestlist/ files
+  hmdb51     per-fold list files from the extracted HMDB51 videos and the official *_test_splitN.txt files
 """
 from __future__ import annotations
 
@@ -118,6 +120,21 @@ def _synthetic(args) -> int:
     return run(args)
 
 
+def _official(args) -> int:
+    from zoo.data.prepare.folds import REPORT_FILE, write_folds
+    from zoo.data.prepare.official_splits import read_hmdb51_splits, read_ucf101_splits
+
+    reader = {"ucf101": read_ucf101_splits, "hmdb51": read_hmdb51_splits}[args.command]
+    splits = reader(args.splits)
+    report = write_folds(splits, args.videos, args.out, relative=args.relative)
+    print(report.summary())
+    print(f"lists in {args.out} (use --data-path {args.out} --fold N); report: {Path(args.out) / REPORT_FILE}")
+    if report.missing:
+        print(f"warning: {len(report.missing)} listed video(s) missing; the lists leave them out",
+              file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="zoo-prepare", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -181,6 +198,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_index)
 
+    for name, splits_help in (
+            ("ucf101", "the extracted ucfTrainTestlist/ folder (classInd.txt, trainlist01.txt, testlist01.txt, ...)"),
+            ("hmdb51", "the extracted testTrainMulti_7030_splits/ folder (<class>_test_split1.txt, ...)")):
+        p = sub.add_parser(name, help=f"{name.upper()} official splits -> per-fold list files",
+                           description=f"Read {name.upper()}'s official split files and write OUT/classes.txt, "
+                                       "OUT/train_foldN.csv and OUT/test_foldN.csv (VMZ list files) for every fold, "
+                                       "plus OUT/prepare_report.json counting missing and extra videos. Train "
+                                       "and test with --data-path OUT --fold N.")
+        p.add_argument("videos", help="folder of extracted videos, one sub-folder per class "
+                                      f"({'UCF-101/' if name == 'ucf101' else 'hmdb51_org/ after extracting the class .rar files'})")
+        p.add_argument("splits", help=splits_help)
+        p.add_argument("out", help="output folder for the list files")
+        p.add_argument("--relative", action="store_true", help="video paths relative to OUT (default: absolute)")
+        p.set_defaults(func=_official)
+
     from zoo.data.synthetic import add_arguments
     p = add_arguments(sub.add_parser("synthetic", help="write the synthetic action dataset"))
     p.set_defaults(func=_synthetic)
@@ -189,9 +221,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``zoo-prepare``."""
+    from zoo.data.prepare.official_splits import SplitFormatError
+
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
+    except SplitFormatError as err:   # the files exist but their content is wrong: a failure, not a usage error
+        print(f"error: {err}", file=sys.stderr)
+        return 1
     except (FileNotFoundError, ValueError, ImportError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

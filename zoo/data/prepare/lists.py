@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from zoo._io import atomic_write_text
-from zoo.data.datasets import VideoSample, discover_folder, read_vmz_list
+from zoo.data.datasets import VideoSample, discover_folder, read_classes, read_vmz_list  # noqa: F401 (re-export)
 
 CLIP_NAME = re.compile(r"^(?P<youtube_id>.+)_(?P<start>\d{6})_(?P<end>\d{6})$")
 
@@ -104,12 +104,6 @@ def write_list_file(path: str | os.PathLike, rows: list[ListRow]) -> None:
     for row in rows:
         writer.writerow([getattr(row, c) for c in columns])
     atomic_write_text(path, buf.getvalue())
-
-
-def read_classes(path: str | os.PathLike) -> list[str]:
-    """Class names of a ``classes.txt`` (one per line, index = line number)."""
-    names = [line.strip() for line in Path(path).read_text(encoding="utf-8").splitlines()]
-    return [n for n in names if n]
 
 
 def list_to_folder(list_file: str | os.PathLike, out_dir: str | os.PathLike, split: str,
