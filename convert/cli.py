@@ -7,6 +7,7 @@ import pickle
 import sys
 from typing import Any, Sequence
 
+from zoo import cli
 from zoo.convert import pipelines
 from zoo.convert.inspect import format_report, inspect_file
 from zoo.convert.onnx_export import to_onnx
@@ -119,15 +120,13 @@ def _run(args: argparse.Namespace) -> str | None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``zoo-convert``; returns the exit status (0 ok, 1 conversion error, 2 usage)."""
-    args = build_parser().parse_args(argv)
-    try:
+    def run(args: argparse.Namespace) -> int:
         out = _run(args)
-    except (ValueError, OSError, RuntimeError, TypeError, pickle.UnpicklingError, KeyError) as exc:
-        print(f"zoo-convert {args.command}: error: {exc}", file=sys.stderr)
-        return 1
-    if out is not None:
-        print(f"wrote {out}")
-    return 0
+        if out is not None:
+            print(f"wrote {out}")
+        return 0
+
+    return cli.run_tool("zoo-convert", build_parser(), run, argv, failures=(pickle.UnpicklingError,))
 
 
 if __name__ == "__main__":

@@ -80,6 +80,8 @@ def to_onnx(ckpt: str | os.PathLike, out_onnx: str | os.PathLike, clip_len: int 
     output scale it is an error and nothing is written.
     """
     import zoo
+    from zoo.guards import refuse_same_file
+    refuse_same_file(out_onnx, [ckpt])
     model = zoo.load_checkpoint(ckpt).eval()
     meta = model.zoo_meta
     is_c3d = meta["arch"] == "c3d"

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from zoo._io import sha256_of
+from zoo.guards import refuse_same_file
 from zoo.convert.blobmap import (ArchGuess, BlobMappingError, blob_name_map, family_of, filter_blobs, infer_arch,
                                  match_blobs, num_classes_of, state_to_blobs)
 from zoo.convert.minidb import read_minidb_contents, unscope_blobs, write_minidb
@@ -172,6 +173,7 @@ def pickle_to_safetensors(in_path: str | os.PathLike, out_path: str | os.PathLik
     ``arch='auto'`` infers the architecture (see :func:`infer_arch`); ``options`` override builder options
     (e.g. ``use_pool1``); ``meta`` (clip_len, crop_size, mean, std, classes, ...) goes into the checkpoint.
     """
+    refuse_same_file(out_path, [in_path])
     digest = _BackgroundHash(in_path)
     blobs = filter_blobs(blobs_from_pickle(load_pickle(in_path), str(in_path)), drop_momentum, ignore)
     return _blobs_to_checkpoint(
@@ -192,6 +194,7 @@ def read_minidb_blobs(in_path: str | os.PathLike, drop_momentum: bool = False, p
 def minidb_to_pickle(in_path: str | os.PathLike, out_path: str | os.PathLike, drop_momentum: bool = False,
                      progress: bool = False) -> Path:
     """VMZ's ``minidb_to_pickle`` without Caffe2: unscoped tensors as ``{'blobs': ...}``, protocol 2."""
+    refuse_same_file(out_path, [in_path])
     blobs, dropped = read_minidb_blobs(in_path, drop_momentum, progress)
     if dropped:
         log.info("%s: dropped %d blob(s): %s", in_path, len(dropped), ", ".join(dropped[:10]))
@@ -202,6 +205,7 @@ def minidb_to_safetensors(in_path: str | os.PathLike, out_path: str | os.PathLik
                           options: Mapping[str, Any] | None = None, drop_momentum: bool = False,
                           ignore: Iterable[str] = (), progress: bool = False, **meta: Any) -> Path:
     """:func:`minidb_to_pickle` and :func:`pickle_to_safetensors` in one step."""
+    refuse_same_file(out_path, [in_path])
     blobs, _ = read_minidb_blobs(in_path, drop_momentum, progress)
     blobs = filter_blobs(blobs, drop_momentum, ignore)
     return _blobs_to_checkpoint(blobs, arch, options, str(in_path), out_path,
@@ -210,26 +214,39 @@ def minidb_to_safetensors(in_path: str | os.PathLike, out_path: str | os.PathLik
 
 # --------------------------------------------------------------------------------- checkpoint -> legacy
 def checkpoint_blobs(ckpt: str | os.PathLike) -> dict[str, np.ndarray]:
-    """The Caffe2-named blobs of a zoo checkpoint (bit-exact copies of its tensors)."""
+    """The Caffe2-named blobs of a zoo checkpoint (bit-exact copies of its tensors).
+
+    The tensors are checked against the architecture in the metadata first (every tensor present, none
+    extra, every shape right): a :class:`~zoo.checkpoint.WeightMismatchError` means nothing is written.
+    """
     from safetensors.numpy import load_file
-    import zoo
-    meta = zoo.read_checkpoint_meta(ckpt)
-    state = load_file(str(ckpt))
+    from zoo.checkpoint import check_weights, read_checkpoint_meta
+    meta = read_checkpoint_meta(ckpt)
+    try:
+        state = load_file(str(ckpt))
+    except Exception as exc:   # safetensors raises SafetensorError for cut or corrupt files
+        raise ValueError(f"{ckpt}: cannot read the tensors ({exc})") from None
+    try:
+        expected = build_meta_model(meta["arch"], meta["num_classes"], **meta.get("options", {})).state_dict()
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{ckpt}: metadata does not describe a model ({exc})") from None
+    check_weights(expected, state, str(ckpt), optional=("num_batches_tracked",))
     # construction order (safetensors stores keys sorted), as VMZ's tools listed them
-    order = [k for k in build_meta_model(meta["arch"], meta["num_classes"], **meta.get("options", {})).state_dict()
-             if k in state]
+    order = [k for k in expected if k in state]
     state = {**{k: state[k] for k in order}, **state}
     return state_to_blobs(state, meta["arch"], int(meta["num_classes"]))
 
 
 def safetensors_to_pickle(ckpt: str | os.PathLike, out_pkl: str | os.PathLike) -> Path:
     """Write a zoo checkpoint as a VMZ-style ``{'blobs': ...}`` protocol-2 pickle (readable by Python 2)."""
+    refuse_same_file(out_pkl, [ckpt])
     return save_pickle(out_pkl, {"blobs": checkpoint_blobs(ckpt)})
 
 
 def safetensors_to_minidb(ckpt: str | os.PathLike, out_mdl: str | os.PathLike, progress: bool = False,
                           **writer_options: Any) -> Path:
     """Write a zoo checkpoint as a Caffe2 MiniDB (``!!META_NET_DEF`` + ``name#%N`` tensor records)."""
+    refuse_same_file(out_mdl, [ckpt])
     return write_minidb(out_mdl, checkpoint_blobs(ckpt), progress=progress, **writer_options)
 
 
@@ -269,6 +286,7 @@ def torchvision_to_safetensors(in_path: str | os.PathLike, out_path: str | os.Pa
     torchvision's per-block middle widths as torchvision (BN eps 1e-5, ``midplanes='torchvision'`` where it
     applies) and everything else as a VMZ/ig65m port (BN eps 1e-3).
     """
+    refuse_same_file(out_path, [in_path])
     from zoo.checkpoint import check_weights
     source = str(in_path)
     try:

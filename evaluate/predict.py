@@ -18,6 +18,7 @@ from zoo.evaluate.memory import ChunkRunner, ViewsOutOfMemory
 from zoo.evaluate.predictors import AMP_DTYPES, TorchPredictor
 from zoo.hub.errors import HubError
 from zoo._io import atomic_path
+from zoo.guards import check_writable, refuse_same_file
 
 FEATURE_FORMATS = (".npy", ".safetensors")
 
@@ -81,8 +82,11 @@ def main(argv=None) -> int:
         protocol = resolve_protocol(meta, entry, overrides)
         num_classes = int(meta["num_classes"])
         check_classes(protocol, num_classes, str(ckpt))
-        if args.features and Path(args.features).suffix not in FEATURE_FORMATS:
-            raise ValueError(f"--features {args.features}: use a .npy or .safetensors file name")
+        if args.features:
+            if Path(args.features).suffix not in FEATURE_FORMATS:
+                raise ValueError(f"--features {args.features}: use a .npy or .safetensors file name")
+            refuse_same_file(args.features, [ckpt, *args.videos], flag="--features")
+            check_writable(args.features, flag="--features")
         missing = [v for v in args.videos if not Path(v).is_file()]
         if missing:
             raise FileNotFoundError(f"no such video file(s): {', '.join(missing)}")

@@ -27,6 +27,7 @@ from typing import Iterable, Sequence
 from zoo._io import atomic_write_text
 from zoo.paths import data_cache_root
 from zoo.data.errors import ClassMismatchError
+from zoo.guards import kinetics_label_dir
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".webm", ".mov", ".m4v", ".mpg", ".mpeg", ".flv", ".ogv", ".3gp")
 KINETICS_CSV_COLUMNS = {"label", "youtube_id", "time_start", "time_end"}
@@ -191,7 +192,8 @@ def kinetics_clip_name(youtube_id: str, start: int, end: int, ext: str = ".mp4")
 
 def _find_clip(base: Path, split: str, label: str, stem: str) -> Path | None:
     dirs = [base / split / label, base / label, base / split, base] if label else [base / split, base]
-    dirs += [base / split / label.replace(" ", "_"), base / label.replace(" ", "_")] if label else []
+    folder = kinetics_label_dir(label)
+    dirs += [base / split / folder, base / folder] if label else []
     for d in dirs:
         for ext in VIDEO_EXTENSIONS:
             candidate = d / (stem + ext)

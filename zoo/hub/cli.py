@@ -5,6 +5,7 @@ import argparse
 import json
 import sys
 
+from zoo import cli
 from zoo.hub import cache
 from zoo.hub.errors import HubError
 
@@ -135,13 +136,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        return args.func(args)
-    except (HubError, KeyError, ValueError, FileNotFoundError) as err:
-        message = err.args[0] if isinstance(err, KeyError) and err.args else err
-        print(f"zoo-hub {args.command}: {message}", file=sys.stderr)
-        return 1
+    """Entry point of ``zoo-hub``."""
+    return cli.run_tool("zoo-hub", build_parser(), lambda args: args.func(args), argv, failures=(HubError,))
 
 
 if __name__ == "__main__":

@@ -100,7 +100,11 @@ def export_checkpoint(ckpt: str | os.PathLike, out_dir: str | os.PathLike, *,
     """
     from zoo.checkpoint import read_checkpoint_meta
 
+    from zoo.guards import refuse_same_file
+
     ckpt, out_dir = Path(ckpt), Path(out_dir)
+    for target in (out_dir, out_dir / "model.safetensors", out_dir / "config.json", out_dir / "README.md"):
+        refuse_same_file(target, [ckpt])
     meta = read_checkpoint_meta(ckpt)  # clear error for a file that is not a zoo checkpoint
     entry = _registry_entry(weights_name or (meta.get("provenance") or {}).get("source"))
     weights_name = weights_name or (entry or {}).get("name")

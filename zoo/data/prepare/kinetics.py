@@ -2,11 +2,14 @@
 from __future__ import annotations
 
 import csv
+import io
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from zoo.data.datasets import kinetics_clip_name
+from zoo.guards import kinetics_label_dir, safe_name
 
 #: number of classes of each Kinetics release (label sets of the official annotation files)
 KINETICS_NUM_CLASSES = {"400": 400, "600": 600, "700": 700}
@@ -31,18 +34,29 @@ class Segment:
         return kinetics_clip_name(self.youtube_id, self.time_start, self.time_end, "")
 
     def output_path(self, root: str | os.PathLike, ext: str = ".mp4") -> Path:
-        """``root/{split}/{label}/{clip_name}{ext}`` (no label folder when the label is unknown)."""
-        parts = [self.split or "unsplit"] + ([self.label] if self.label else [])
+        """``root/{split}/{label}/{clip_name}{ext}`` (no label folder when the label is unknown); the label folder
+        is named as the Kinetics tools name it (:func:`zoo.guards.kinetics_label_dir`)."""
+        parts = [self.split or "unsplit"] + ([kinetics_label_dir(self.label)] if self.label else [])
         return Path(root, *parts, self.clip_name + ext)
 
 
 def read_annotations(csv_path: str | os.PathLike, split: str | None = None) -> list[Segment]:
     """Read a Kinetics CSV (``label,youtube_id,time_start,time_end,split[,is_cc]``; ``label`` optional).
 
-    ``split`` overrides/fills the split column. Raises ``ValueError`` naming the file and line on bad rows.
+    ``split`` overrides/fills the split column. Raises ``ValueError`` naming the file and line on bad rows:
+    times that are not finite numbers or an empty segment, and labels, splits or ids that cannot name a folder
+    or file inside the output (path separators, ``..``, absolute paths, NUL: see :func:`zoo.guards.safe_name`).
     """
     csv_path = Path(csv_path)
-    with open(csv_path, newline="", encoding="utf-8") as fh:
+    if csv_path.is_dir():
+        raise ValueError(f"{csv_path}: is a folder; expected a Kinetics annotation CSV file")
+    try:
+        text = csv_path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as err:
+        line = csv_path.read_bytes()[:err.start].count(b"\n") + 1
+        raise ValueError(f"{csv_path}:{line}: not UTF-8 text (byte 0x{err.object[err.start]:02x}); "
+                         "save the CSV as UTF-8") from None
+    with io.StringIO(text, newline="") as fh:
         reader = csv.DictReader(fh)
         header = [c.strip() for c in (reader.fieldnames or [])]
         missing = [c for c in REQUIRED_COLUMNS if c not in header]
@@ -57,11 +71,20 @@ def read_annotations(csv_path: str | os.PathLike, split: str | None = None) -> l
             except ValueError:
                 raise ValueError(f"{csv_path}:{line}: time_start/time_end are not numbers: "
                                  f"{row['time_start']!r}, {row['time_end']!r}") from None
+            where = f"{csv_path}:{line}"
+            if not (math.isfinite(start) and math.isfinite(end)) or start < 0 or end <= start:
+                raise ValueError(f"{where}: time_start={row['time_start']}, time_end={row['time_end']} is not a "
+                                 "segment (finite seconds, 0 <= time_start < time_end)")
             if not row["youtube_id"]:
-                raise ValueError(f"{csv_path}:{line}: empty youtube_id")
+                raise ValueError(f"{where}: empty youtube_id")
+            safe_name(row["youtube_id"], "youtube_id", where)
+            seg_split = split or row.get("split", "") or csv_path.stem
+            safe_name(seg_split, "split", where)
+            label = row.get("label", "")
+            if label:
+                safe_name(kinetics_label_dir(label), "label", where)
             segments.append(Segment(youtube_id=row["youtube_id"], time_start=start, time_end=end,
-                                    split=split or row.get("split", "") or csv_path.stem,
-                                    label=row.get("label", ""), line=line))
+                                    split=seg_split, label=label, line=line))
     return segments
 
 

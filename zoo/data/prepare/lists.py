@@ -15,6 +15,7 @@ from pathlib import Path
 
 from zoo._io import atomic_write_text
 from zoo.data.datasets import VideoSample, discover_folder, read_classes, read_vmz_list  # noqa: F401 (re-export)
+from zoo.guards import safe_name
 
 CLIP_NAME = re.compile(r"^(?P<youtube_id>.+)_(?P<start>\d{6})_(?P<end>\d{6})$")
 
@@ -114,6 +115,9 @@ def list_to_folder(list_file: str | os.PathLike, out_dir: str | os.PathLike, spl
     A file listed several times (dense lists: one row per start frame) is linked once. Rows whose video is
     missing raise ``FileNotFoundError`` naming the list file.
     """
+    safe_name(split, "split")
+    for index, name in enumerate(classes or ()):
+        safe_name(name, "class name", f"classes.txt line {index + 1}")
     samples, _ = read_vmz_list(list_file, on_missing="error")
     width = len(str(max((s.label for s in samples), default=0)))
     made = 0

@@ -18,6 +18,7 @@ import numpy as np
 from zoo._io import atomic_write_bytes, atomic_write_text
 from zoo.data.prepare.lists import ListRow, write_list_file
 from zoo.data.prepare.tensorprotos import INT32, INT64, STRING, decode_tensor_protos, encode_tensor_protos
+from zoo.guards import safe_name
 
 MAP_SIZE = 1 << 40  # create_video_db.py's 1 TB map size (sparse; only used pages take space)
 
@@ -192,6 +193,9 @@ def export_lmdb(db: str | os.PathLike, out_dir: str | os.PathLike, split: str = 
     if classes is not None and labels and not 0 <= labels[0] <= labels[-1] < len(classes):
         raise ValueError(f"{db}: labels {labels[0]}..{labels[-1]} do not fit the {len(classes)} class names given")
     names = classes if classes is not None else [f"{i:0{width}d}" for i in range(labels[-1] + 1 if labels else 0)]
+    safe_name(split, "split")
+    for index, name in enumerate(names):
+        safe_name(name, "class name", f"classes.txt line {index + 1}")
     for record in records:
         identity = hashlib.sha1(record.data).hexdigest() if record.data is not None else record.path
         folder = out_dir / split / names[record.label]
@@ -200,7 +204,7 @@ def export_lmdb(db: str | os.PathLike, out_dir: str | os.PathLike, split: str = 
             duplicates += 1
         else:
             stem = f"{record.video_id:08d}" if record.video_id is not None else f"key{int(record.key):08d}" \
-                if record.key.isdigit() else record.key
+                if record.key.isdigit() else safe_name(record.key, "record key", str(db))
             if record.data is not None:
                 target = folder / (stem + guess_extension(record.data))
                 if not target.exists():

@@ -1,0 +1,348 @@
+"""The command-line convention shared by the six tools (zoo-train, zoo-test, zoo-predict, zoo-convert, zoo-hub,
+zoo-prepare). Importing it is cheap: no torch, so ``--help`` stays fast.
+
+How a tool uses it::
+
+    from zoo import cli
+
+    def build_parser():
+        parser = cli.make_parser("zoo-thing", __doc__)           # help shows every default
+        parser.add_argument("--clips", type=cli.positive_int, default=10, help="clips per video")
+        cli.add_model(parser)                                   # --model (alias --arch)
+        cli.add_model_options(parser)                           # --model-option KEY=VALUE (alias --option)
+        cli.add_device(parser)                                  # --device, default auto
+        cli.add_quiet(parser)                                   # -q/--quiet
+        sub = parser.add_subparsers(dest="command", required=True)
+        cli.add_subcommand(sub, "from-lmdb", help="...")       # also accepted as from_lmdb
+        return parser
+
+    def run(args):                                              # the work; heavy imports go in here
+        if args.clips > 100:
+            raise cli.UsageError("--clips: at most 100")        # exit 2
+        device = cli.resolve_device(args.device)                # 'auto' -> cuda or cpu, at run time
+        ...
+        return 0                                                # or 1 when every item failed
+
+    def main(argv=None):
+        return cli.run_tool("zoo-thing", build_parser(), run, argv)
+
+The rules:
+
+* exit status 0 success, 1 failure (the work went wrong, or every item failed), 2 usage error (a flag, name
+  or input file the user gave is wrong; nothing was written), 130 interrupted;
+* one message format on stderr: ``PROG: error: MESSAGE`` (one line, no traceback for a user's mistake);
+  :class:`UsageError` for usage errors; any ``ValueError``/``KeyError``/``OSError``/``RuntimeError``
+  raised by the work is a failure. ``OSError``\\ s are named by what they mean (no space left on device,
+  permission denied, read-only file system) with the file;
+* subcommands are kebab-case; the snake_case spelling is accepted as an alias (``minidb_to_pickle``);
+* every argument has help text and the help shows its default;
+* ``-q/--quiet`` turns progress bars and chatter off; :func:`progress_bar` draws a live bar on a terminal and
+  writes one line every few seconds otherwise (logs have no carriage returns).
+"""
+from __future__ import annotations
+
+import argparse
+import errno
+import json
+import os
+import sys
+from typing import Any, Callable, Sequence
+
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+#: seconds between two progress lines when stderr is not a terminal
+LOG_PROGRESS_INTERVAL = 10.0
+
+
+class UsageError(ValueError):
+    """A mistake in the command line (bad flag value, unknown name, wrong input file): exit status 2."""
+
+
+# ---------------------------------------------------------------- argument types
+
+def _number(kind: type, minimum: float | None, strict: bool, text: str):
+    try:
+        value = kind(text)
+    except (TypeError, ValueError):
+        raise argparse.ArgumentTypeError(f"expected {'an integer' if kind is int else 'a number'}, "
+                                         f"got {text!r}") from None
+    if kind is float and value != value or value in (float("inf"), float("-inf")):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    if minimum is not None and (value <= minimum if strict else value < minimum):
+        raise argparse.ArgumentTypeError(f"must be {'>' if strict else '>='} {minimum:g}, got {text}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    return _number(int, 0, True, text)
+
+
+def non_negative_int(text: str) -> int:
+    """argparse type: an integer >= 0."""
+    return _number(int, 0, False, text)
+
+
+def positive_float(text: str) -> float:
+    """argparse type: a finite number > 0."""
+    return _number(float, 0, True, text)
+
+
+def non_negative_float(text: str) -> float:
+    """argparse type: a finite number >= 0."""
+    return _number(float, 0, False, text)
+
+
+def finite_float(text: str) -> float:
+    """argparse type: any finite number."""
+    return _number(float, None, False, text)
+
+
+def key_value(text: str) -> tuple[str, Any]:
+    """argparse type ``KEY=VALUE``; VALUE is parsed as JSON when it is JSON (``0.25``, ``true``, ``"vmz"``)."""
+    key, sep, value = text.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    try:
+        return key, json.loads(value)
+    except ValueError:
+        return key, value
+
+
+# ---------------------------------------------------------------- parsers
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Keeps the description's line breaks and appends ``(default: X)`` to every option that has one."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        if ("%(default)" in text or "default" in text.lower() or default is None or default is False
+                or default == [] or default is argparse.SUPPRESS or not action.option_strings):
+            return text
+        shown = " ".join(map(str, default)) if isinstance(default, (list, tuple)) else "%(default)s"
+        return f"{text} (default: {shown})" if text else f"default: {shown}"
+
+
+def make_parser(prog: str, description: str | None = None, **kwargs) -> argparse.ArgumentParser:
+    """An ``ArgumentParser`` with the convention's help formatter."""
+    return argparse.ArgumentParser(prog=prog, description=description, formatter_class=HelpFormatter, **kwargs)
+
+
+def add_subcommand(subparsers, name: str, help: str, description: str | None = None,
+                   aliases: Sequence[str] = (), **kwargs) -> argparse.ArgumentParser:
+    """Add a kebab-case subcommand; its snake_case spelling (and ``aliases``) are accepted too.
+
+    ``args.command`` is always the kebab-case name, whichever spelling was typed.
+    """
+    snake = name.replace("-", "_")
+    names = [a for a in (snake, *aliases) if a != name]
+    parser = subparsers.add_parser(name, help=help, description=description or help, aliases=names,
+                                   formatter_class=HelpFormatter, **kwargs)
+    parser.set_defaults(command=name)
+    return parser
+
+
+def add_quiet(parser: argparse.ArgumentParser) -> None:
+    """``-q/--quiet``: no progress bars, no chatter (results and errors are still printed)."""
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars or progress messages")
+
+
+def add_device(parser: argparse.ArgumentParser, default: str = "auto") -> None:
+    """``--device`` (``auto``: CUDA when available, else CPU; resolved when the command runs)."""
+    parser.add_argument("--device", default=default,
+                        help="auto (CUDA when available, else CPU), cpu, cuda or cuda:N")
+
+
+def add_model(parser, default: str | None = None, help: str = "model name (`zoo-hub list` and "
+              "zoo.list_models() show them)") -> None:
+    """``--model NAME`` with ``--arch`` as an alias (``args.model``)."""
+    parser.add_argument("--model", "--arch", dest="model", default=default, metavar="NAME", help=help)
+
+
+def add_model_options(parser) -> None:
+    """``--model-option KEY=VALUE`` (repeatable) with ``--option`` as an alias (``args.model_option``: list of
+    pairs; check them with :func:`check_model_options` when the command runs)."""
+    parser.add_argument("--model-option", "--option", dest="model_option", type=key_value, action="append",
+                        default=[], metavar="KEY=VALUE",
+                        help="builder option, e.g. channel_multiplier=0.25, use_pool1=true (repeatable)")
+
+
+def check_model_options(pairs: Sequence[tuple[str, Any]], model: str | None = None) -> dict:
+    """The ``--model-option`` pairs as a dict, each checked (name, and value type against the builder's default)
+    against ``model``'s builder options, or every builder's when ``model`` is None or ``auto``. Imports torch."""
+    from zoo.models.registry import model_options
+
+    options = dict(pairs)
+    if model and model != "auto":
+        try:
+            valid = model_options(model)
+        except ValueError as exc:
+            raise UsageError(f"--model: {exc}") from None
+    else:
+        valid = {}
+        for name in ("r2plus1d_18", "c3d"):
+            valid.update(model_options(name))
+    for key, value in options.items():
+        if key not in valid:
+            raise UsageError(f"--model-option {key}: unknown option; valid: {', '.join(sorted(valid))}")
+        default = valid[key]
+        if isinstance(default, bool):
+            ok = isinstance(value, bool)
+        elif isinstance(default, (int, float)):
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        elif isinstance(default, str):
+            ok = isinstance(value, str)
+        else:
+            ok = True
+        if not ok:
+            raise UsageError(f"--model-option {key}={json.dumps(value)}: expected {type(default).__name__} "
+                             f"like the default {json.dumps(default)}")
+    return options
+
+
+def resolve_device(device: str) -> str:
+    """``auto`` -> ``cuda`` when CUDA is available, else ``cpu``; ``cuda`` without CUDA is a :class:`UsageError`.
+    Imports torch (call it when the command runs, not while parsing)."""
+    import torch
+
+    text = (device or "auto").strip().lower()
+    if text == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        parsed = torch.device(text)
+    except (RuntimeError, ValueError):
+        raise UsageError(f"--device {device!r}: expected auto, cpu, cuda or cuda:N") from None
+    if parsed.type == "cuda":
+        if not torch.cuda.is_available():
+            raise UsageError(f"--device {device}: CUDA is not available on this machine (use --device cpu or auto)")
+        if parsed.index is not None and parsed.index >= torch.cuda.device_count():
+            raise UsageError(f"--device {device}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+    elif parsed.type not in ("cpu", "mps", "xpu"):
+        raise UsageError(f"--device {device!r}: expected auto, cpu, cuda or cuda:N")
+    return str(parsed)
+
+
+def default_workers(cap: int | None = None) -> int:
+    """Worker processes the machine offers: CPUs this process may use (``cap`` at most)."""
+    try:
+        count = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        count = os.cpu_count() or 1
+    return max(1, min(count, cap) if cap else count)
+
+
+# ---------------------------------------------------------------- errors
+
+_OS_ERRORS = {errno.ENOSPC: "no space left on device", errno.EACCES: "permission denied",
+              errno.EPERM: "operation not permitted", errno.EROFS: "read-only file system",
+              errno.EDQUOT: "disk quota exceeded", errno.ENOENT: "no such file or directory",
+              errno.EISDIR: "is a directory (a file was expected)", errno.ENOTDIR: "not a directory",
+              errno.EEXIST: "already exists"}
+
+#: errno values that mean the output cannot be written (a failure of the environment, never of one input item)
+WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EACCES, errno.EPERM, errno.EROFS, errno.EDQUOT})
+
+
+def find_os_error(exc: BaseException | None) -> OSError | None:
+    """The first ``OSError`` with an errno in ``exc``'s chain (``raise ... from``/context), or None."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, OSError) and exc.errno is not None:
+            return exc
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
+def describe_os_error(exc: OSError) -> str:
+    """One line for an ``OSError``: ``FILE: no space left on device (ENOSPC)``."""
+    what = _OS_ERRORS.get(exc.errno) or (exc.strerror or str(exc)).lower()
+    code = errno.errorcode.get(exc.errno, "") if exc.errno is not None else ""
+    names = [n for n in (exc.filename, exc.filename2) if n is not None]
+    where = f"{os.fsdecode(names[0])}: " if names else ""
+    return f"{where}{what}" + (f" ({code})" if code else "")
+
+
+def error_message(exc: BaseException) -> str:
+    """The user-facing text of an exception: KeyError without its quotes, OSError by meaning."""
+    if isinstance(exc, OSError) and exc.errno is not None:
+        return describe_os_error(exc)
+    if isinstance(exc, KeyError) and exc.args:
+        return str(exc.args[0])
+    return str(exc) or type(exc).__name__
+
+
+def print_error(prog: str, message: str) -> None:
+    """``PROG: error: MESSAGE`` on stderr (the one error format of every tool)."""
+    print(f"{prog}: error: {message}", file=sys.stderr)
+
+
+#: exceptions a tool reports in one line (exit 1) instead of a traceback
+FAILURES: tuple[type[BaseException], ...] = (ValueError, KeyError, OSError, RuntimeError, TypeError)
+
+
+def run_tool(prog: str, parser: argparse.ArgumentParser, run: Callable[[argparse.Namespace], int | None],
+             argv: Sequence[str] | None = None, failures: tuple[type[BaseException], ...] = ()) -> int:
+    """Parse ``argv`` and call ``run(args)``; map exceptions to the convention's exit statuses and messages.
+
+    ``failures`` adds the tool's own error classes (e.g. ``HubError``) to :data:`FAILURES`.
+    """
+    args = parser.parse_args(argv)
+    try:
+        status = run(args)
+    except UsageError as exc:
+        print_error(prog, str(exc))
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print_error(prog, "interrupted")
+        return EXIT_INTERRUPTED
+    except FAILURES + tuple(failures) as exc:
+        print_error(prog, error_message(exc))
+        return EXIT_FAILURE
+    return EXIT_OK if status is None else int(status)
+
+
+# ---------------------------------------------------------------- progress
+
+class _LineWriter:
+    """A stream for tqdm when stderr is not a terminal: each refresh becomes one line (no carriage returns)."""
+
+    def __init__(self, stream):
+        self.stream = stream
+
+    def write(self, text: str) -> None:
+        text = text.replace("\r", "").rstrip()
+        if text:
+            self.stream.write(text + "\n")
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+
+def is_terminal(stream=None) -> bool:
+    """True when ``stream`` (default stderr) is an interactive terminal."""
+    stream = stream or sys.stderr
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def progress_bar(iterable=None, *, enabled: bool = True, interval: float | None = None, **kwargs):
+    """A tqdm bar: live on a terminal; otherwise one line every ``interval`` seconds (default
+    :data:`LOG_PROGRESS_INTERVAL`) so logs stay readable. ``enabled=False`` gives a silent bar with the same API."""
+    from tqdm import tqdm
+
+    stream = kwargs.pop("file", None) or sys.stderr
+    if not enabled:
+        return tqdm(iterable, disable=True, **kwargs)
+    if is_terminal(stream):
+        kwargs.setdefault("dynamic_ncols", True)
+        return tqdm(iterable, file=stream, **kwargs)
+    kwargs.pop("dynamic_ncols", None)
+    wait = LOG_PROGRESS_INTERVAL if interval is None else interval
+    return tqdm(iterable, file=_LineWriter(stream), mininterval=wait, maxinterval=max(wait, 10.0), miniters=1,
+                ncols=100, **kwargs)
+

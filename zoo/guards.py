@@ -1,0 +1,115 @@
+"""Checks at the tools' boundary: untrusted names that become paths, outputs that would overwrite an input,
+outputs that cannot be written.
+
+Every tool calls these before any work starts:
+
+* :func:`safe_name` for text read from files users download (Kinetics labels and splits, YouTube ids,
+  ``classes.txt`` names, LMDB video ids) before it becomes a folder or file name: the result is one path
+  component that stays inside the output folder, or a ``UsageError`` naming the row.
+* :func:`refuse_same_file` before writing an output: refuses when it resolves to one of the inputs (the same
+  path, a symlink to it or a hard link of it).
+* :func:`check_writable` before long work whose result is written at the end.
+
+The errors are :class:`zoo.cli.UsageError` (a ``ValueError``): the tools exit with status 2 and write nothing.
+No heavy imports here: the command-line parsers use this module.
+"""
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Iterable
+
+from zoo.cli import UsageError
+
+_WHITESPACE = re.compile(r"\s+")
+_QUOTES = str.maketrans("", "", "\"'")
+
+
+def kinetics_label_dir(label: str) -> str:
+    """The folder name of a Kinetics label as the Kinetics download tools write it: spaces become
+    underscores and quotes are dropped (``"passing American football (in game)"`` ->
+    ``passing_American_football_(in_game)``). Not checked: use :func:`safe_name` on the result."""
+    return _WHITESPACE.sub("_", label.strip().translate(_QUOTES))
+
+
+def safe_name(text: str, what: str, where: str = "") -> str:
+    """``text`` if it is usable as one path component inside an output folder, else ``UsageError``.
+
+    Refused: empty names, ``.``/``..``, path separators (``/`` and ``\\``), absolute or drive paths, NUL and
+    other control characters. ``what`` names the field (``"label"``) and ``where`` the row
+    (``"train.csv:12"``) in the message.
+    """
+    prefix = f"{where}: " if where else ""
+    problem = None
+    if not text:
+        problem = "is empty"
+    elif text in (".", ".."):
+        problem = "is a relative folder reference"
+    elif "\x00" in text:
+        problem = "contains a NUL byte"
+    elif "/" in text or "\\" in text or os.sep in text or (os.altsep and os.altsep in text):
+        problem = "contains a path separator"
+    elif any(ord(ch) < 32 or ord(ch) == 127 for ch in text):
+        problem = "contains a control character"
+    elif os.path.isabs(text) or re.match(r"^[A-Za-z]:", text):
+        problem = "is an absolute path"
+    if problem:
+        raise UsageError(f"{prefix}{what} {text!r} {problem}; it cannot name a file or folder inside the output")
+    return text
+
+
+def inside(root: str | os.PathLike, *parts: str) -> Path:
+    """``root/part/...`` after checking that the joined path stays inside ``root`` (symlinks resolved)."""
+    root_path = Path(root)
+    path = root_path.joinpath(*parts)
+    real_root = os.path.realpath(root_path)
+    real = os.path.realpath(path)
+    if os.path.commonpath([real_root, real]) != real_root:
+        raise UsageError(f"{path}: resolves outside the output folder {root_path}")
+    return path
+
+
+def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
+    """True when ``a`` and ``b`` are the same file: equal resolved paths, a symlink, or a hard link."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one does not exist (yet): compare what the paths resolve to
+        return os.path.realpath(a) == os.path.realpath(b)
+
+
+def refuse_same_file(output: str | os.PathLike, inputs: Iterable[str | os.PathLike], flag: str = "output") -> None:
+    """``UsageError`` when ``output`` is (through symlinks or hard links) one of ``inputs``."""
+    for item in inputs:
+        if item is not None and same_file(output, item):
+            raise UsageError(f"{flag} {output} is the input file {item}; writing it would destroy the input. "
+                             "Choose another output path")
+
+
+def check_writable(path: str | os.PathLike, flag: str = "output") -> None:
+    """``UsageError`` unless a file can be created or replaced at ``path`` (checked before long work).
+
+    An existing directory, a missing or read-only parent folder are refused with the flag named.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise UsageError(f"{flag} {path}: is a directory; give a file name")
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:  # atomic writes create missing folders
+        parent = parent.parent
+    if not parent.is_dir():
+        raise UsageError(f"{flag} {path}: {parent} is not a folder")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise UsageError(f"{flag} {path}: folder {parent} is not writable")
+
+
+def check_writable_dir(path: str | os.PathLike, flag: str = "output") -> None:
+    """``UsageError`` unless ``path`` is (or can be created as) a writable folder."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"{flag} {path}: is a file, not a folder")
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise UsageError(f"{flag} {path}: folder {existing} is not writable")
