@@ -30,9 +30,10 @@ log = logging.getLogger(__name__)
 
 def provenance(path: str | os.PathLike, fmt: str, tool: str, extra: Mapping[str, Any] | None = None,
                sha256: str | None = None) -> dict:
-    """The ``provenance`` metadata entry for a converted file."""
+    """The ``provenance`` metadata entry for a converted file (``file``: its name; the hub adds ``weights``,
+    the registry name)."""
     path = Path(path)
-    return {"source": path.name, "format": fmt, "sha256": sha256 or sha256_of(path), "tool": f"zoo-convert {tool}",
+    return {"file": path.name, "format": fmt, "sha256": sha256 or sha256_of(path), "tool": f"zoo-convert {tool}",
             "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"), **(extra or {})}
 
 

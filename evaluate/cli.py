@@ -13,9 +13,9 @@ from tqdm import tqdm
 
 import zoo
 from zoo._io import sha256_of
-from zoo.evaluate.aggregate import AGGREGATIONS
+from zoo.weights import AGGREGATIONS, unalias_aggregation
 from zoo.distributed import init_distributed
-from zoo.evaluate.loading import check_classes, checkpoint_source, parse_resize, resolve_protocol
+from zoo.evaluate.loading import check_classes, checkpoint_source, parse_resize, resolve_settings
 from zoo.evaluate.memory import parse_size
 from zoo.evaluate.predictors import AMP_DTYPES, OnnxPredictor, TorchPredictor
 from zoo.evaluate.report import SCORE_FORMATS, summary_table
@@ -38,8 +38,10 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--frame-rate", type=float, help="resample videos to this fps first")
     g.add_argument("--resize", help="short side (256) or exact HEIGHTxWIDTH (128x171)")
     g.add_argument("--crop-size", type=int, help="crop size in pixels")
-    g.add_argument("--aggregate", choices=AGGREGATIONS, default="softmax_mean",
-                   help="view -> video score: mean softmax (VMZ, default), sum, max, or mean of logits")
+    g.add_argument("--aggregate", type=unalias_aggregation, choices=AGGREGATIONS,
+                   help="view -> video score: mean, sum or max of the softmaxes, or mean of the logits (default: "
+                        "the weights' protocol, else mean_softmax as VMZ; softmax_mean, sum, max, logit_mean "
+                        "are accepted as aliases)")
     r = p.add_argument_group("running")
     r.add_argument("--large", action="store_true",
                    help="one video at a time, views in chunks sized to --max-memory (VMZ test_net_large)")
@@ -63,7 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _overrides(args) -> dict:
     return {"clip_len": args.clip_len, "sampling_rate": args.sampling_rate, "frame_rate": args.frame_rate,
             "resize": parse_resize(args.resize) if args.resize else None, "crop_size": args.crop_size,
-            "clips": args.clips, "crops": args.crops}
+            "num_clips": args.clips, "num_crops": args.crops, "aggregation": args.aggregate}
 
 
 def load_samples(data_path: str, split: str | None, classes: list[str] | None, limit: int | None):
@@ -84,32 +86,32 @@ def main(argv=None) -> int:
         device, rank = str(env.device), env.rank
         ckpt, entry = checkpoint_source(args.checkpoint, args.weights)
         meta = zoo.read_checkpoint_meta(ckpt)
-        protocol = resolve_protocol(meta, entry, _overrides(args))
-        samples, classes = load_samples(args.data_path, args.split, protocol.classes, args.limit)
-        classes = protocol.classes or classes
-        protocol.classes = classes
-        check_classes(protocol, int(meta["num_classes"]), str(ckpt))
+        setup = resolve_settings(meta, entry, _overrides(args))
+        samples, classes = load_samples(args.data_path, args.split, setup.classes, args.limit)
+        classes = setup.classes or classes
+        setup.classes = classes
+        check_classes(setup, int(meta["num_classes"]), str(ckpt))
         # the checkpoint's hash, not just its path: training rewrites best.safetensors in place, and a resumed
         # run must not mix scores of two models
         settings = {"checkpoint": str(ckpt.resolve()), "checkpoint_sha256": sha256_of(ckpt),
                     "weights": args.weights, "data_path": str(args.data_path),
-                    "split": args.split, "aggregate": args.aggregate, "backend": args.backend, "amp": args.amp,
-                    "num_classes": len(classes), **protocol.settings()}
+                    "split": args.split, "aggregate": setup.aggregation, "backend": args.backend, "amp": args.amp,
+                    "num_classes": len(classes), **setup.settings()}
         with contextlib.ExitStack() as stack:
             if args.backend == "onnx":
                 from zoo.convert import to_onnx
 
                 tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="zoo-test-onnx-")))
-                onnx_path = to_onnx(ckpt, tmp / "model.onnx", clip_len=protocol.spec.clip_len,
-                                    crop_size=protocol.spec.crop_size, dynamic="batch")
-                predictor = OnnxPredictor(onnx_path, protocol.mean, protocol.std, device=device)
+                onnx_path = to_onnx(ckpt, tmp / "model.onnx", clip_len=setup.spec.clip_len,
+                                    crop_size=setup.spec.crop_size, dynamic="batch")
+                predictor = OnnxPredictor(onnx_path, setup.mean, setup.std, device=device)
                 run_device = "cpu"
             else:
                 model = zoo.load_checkpoint(ckpt, device=device)
-                predictor = TorchPredictor(model, protocol.mean, protocol.std, device=device, amp=args.amp)
+                predictor = TorchPredictor(model, setup.mean, setup.std, device=device, amp=args.amp)
                 run_device = device
             log = (lambda message: tqdm.write(message, file=sys.stderr)) if rank == 0 else (lambda message: None)
-            metrics = evaluate(predictor, samples, classes, protocol.spec, aggregate=args.aggregate,
+            metrics = evaluate(predictor, samples, classes, setup.spec, aggregate=setup.aggregation,
                                large=args.large, videos_per_batch=args.batch_videos, max_memory=args.max_memory,
                                workers=args.workers, device=run_device, output=args.output, resume=args.resume,
                                settings=settings, scores_format=args.scores_format,

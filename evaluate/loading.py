@@ -1,8 +1,10 @@
-"""Model and test protocol from ``--checkpoint FILE`` or ``--weights NAME``, with command-line overrides.
+"""Model and test settings from ``--checkpoint FILE`` or ``--weights NAME``, with command-line overrides.
 
-Protocol fields are looked up in this order: the command line, the ``weights.json`` entry (``--weights``),
-the checkpoint metadata, then VMZ's ``test_net.py`` defaults (10 clips x 1 centre crop, 16 frames,
-128x171 resize, 112 crop).
+Each setting is looked up in this order: the command line, the test protocol of the ``weights.json`` entry
+(:func:`zoo.weights.resolve_protocol`), the entry's preprocessing, the checkpoint metadata, then
+:data:`zoo.weights.DEFAULT_PROTOCOL` / :data:`zoo.weights.DEFAULT_PREPROCESSING` (VMZ ``test_net.py``: 10
+clips x 1 centre crop, 16 frames, 128x171 resize, 112 crop, mean of the softmaxes). A field a protocol leaves
+unknown stays unknown and takes the default.
 """
 from __future__ import annotations
 
@@ -10,27 +12,31 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import zoo
 from zoo.data.views import ViewSpec
+from zoo.weights import (DEFAULT_PREPROCESSING, DEFAULT_PROTOCOL, Preprocessing, TestProtocol, WeightsEntry,
+                         get_entry, resolve_protocol)
 
-#: torchvision / VMZ-PyTorch normalisation (Caffe2's 0-255 constants / 255), used when the metadata has none
-DEFAULT_MEAN = (0.43216, 0.394666, 0.37645)
-DEFAULT_STD = (0.22803, 0.22145, 0.216989)
-_DEFAULTS = {"clip_len": 16, "sampling_rate": 1, "frame_rate": None, "resize": [128, 171], "crop_size": 112,
-             "clips": 10, "crops": None, "mean": list(DEFAULT_MEAN), "std": list(DEFAULT_STD)}
-_CLIPS_RE = re.compile(r"(\d+)_?clips?", re.IGNORECASE)
-_CROPS_RE = re.compile(r"(\d+)_?crops?(\d+)?|(center|centre)(\d+)?", re.IGNORECASE)
+#: keys of the ``overrides`` mapping: the preprocessing and protocol fields the command line can set
+OVERRIDE_KEYS = ("clip_len", "sampling_rate", "frame_rate", "resize", "crop_size", "num_clips", "num_crops",
+                 "aggregation", "classes")
+_TEST_FIELDS = ("resize", "crop_size", "sampling_rate", "frame_rate")   # a protocol's test-time preprocessing
 
 
 @dataclass
-class Protocol:
-    """Everything needed to turn a video into model input, plus the class names."""
+class EvalSettings:
+    """Everything needed to turn a video into model input and score it, plus the class names."""
 
     spec: ViewSpec
     mean: list[float]
     std: list[float]
     classes: list[str] | None = None
+    protocol: TestProtocol = field(default_factory=TestProtocol)
     sources: dict = field(default_factory=dict)
+
+    @property
+    def aggregation(self) -> str:
+        """How view scores become a video score (one of :data:`zoo.weights.AGGREGATIONS`)."""
+        return self.protocol.aggregation
 
     def settings(self) -> dict:
         """JSON-ready description (stored in ``run.json`` / ``metrics.json``)."""
@@ -38,7 +44,8 @@ class Protocol:
         return {"clip_len": s.clip_len, "sampling_rate": s.sampling_rate, "frame_rate": s.frame_rate,
                 "resize": list(s.resize) if isinstance(s.resize, (list, tuple)) else s.resize,
                 "crop_size": s.crop_size, "clips": s.num_clips, "crops": s.num_crops,
-                "mean": list(self.mean), "std": list(self.std)}
+                "mean": list(self.mean), "std": list(self.std), "protocol": self.protocol.name,
+                "convolutional": self.protocol.convolutional}
 
 
 def parse_resize(text: str) -> int | list[int]:
@@ -55,62 +62,54 @@ def parse_resize(text: str) -> int | list[int]:
     raise ValueError(f"--resize {text!r}: expected SHORT_SIDE or HEIGHTxWIDTH")
 
 
-def _views_from_metrics(entry: dict) -> dict:
-    """Clips, crops and test crop size of the first published metric's protocol: a dict, or a protocol
-    name such as ``vmz_c2_10clip_3crop256_conv`` / ``vmz_c2_10clip_center112``."""
-    for metric in entry.get("metrics") or []:
-        protocol = metric.get("protocol")
-        if isinstance(protocol, dict):
-            return {k: protocol[k] for k in ("clips", "crops", "crop_size") if k in protocol}
-        if not isinstance(protocol, str):
-            continue
-        found = {}
-        if match := _CLIPS_RE.search(protocol):
-            found["clips"] = int(match.group(1))
-        if match := _CROPS_RE.search(protocol):
-            found["crops"] = int(match.group(1)) if match.group(1) else 1
-            size = match.group(2) or match.group(4)
-            if size:
-                found["crop_size"] = int(size)
-        if found:
-            return found
-    return {}
+def resolve_settings(meta: dict, entry: "dict | WeightsEntry | None" = None,
+                     overrides: dict | None = None) -> EvalSettings:
+    """Merge command line ``overrides`` > weights ``entry`` (its test protocol, then its preprocessing) >
+    checkpoint ``meta`` > defaults; ``overrides`` uses the keys in :data:`OVERRIDE_KEYS`.
 
-
-def resolve_protocol(meta: dict, entry: dict | None = None, overrides: dict | None = None) -> Protocol:
-    """Merge command line ``overrides`` > weights ``entry`` > checkpoint ``meta`` > VMZ defaults.
-
-    When nothing sets the crop count: 3 crops if the crop is as large as a short-side resize (the
-    CSN 10x3 protocol), else 1 centre crop.
+    When nothing sets the crop count: 3 crops if the crop is as large as a short-side resize (the CSN 10x3
+    protocol), else 1 centre crop.
     """
-    layers = [("default", _DEFAULTS), ("checkpoint", meta or {}),
-              ("weights", dict(entry or {}, **_views_from_metrics(entry or {}))), ("command line", overrides or {})]
-    merged, sources = {}, {}
+    overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
+    unknown = set(overrides) - set(OVERRIDE_KEYS)
+    if unknown:
+        raise ValueError(f"unknown evaluation settings {sorted(unknown)}; expected some of {OVERRIDE_KEYS}")
+    if entry is not None and not isinstance(entry, WeightsEntry):
+        entry = WeightsEntry.from_dict(entry.get("name", "<entry>"), entry)
+    protocol = resolve_protocol(entry) if entry is not None else TestProtocol()
+    layers = [("default", DEFAULT_PREPROCESSING),
+              ("checkpoint", Preprocessing.from_dict(meta or {}, "checkpoint metadata")),
+              ("weights", entry.preprocessing if entry is not None else Preprocessing()),
+              (f"protocol {protocol.name}", Preprocessing(**{k: getattr(protocol, k) for k in _TEST_FIELDS})),
+              ("command line", Preprocessing.from_dict(overrides, "command line"))]
+    prep, sources = Preprocessing(), {}
     for name, layer in layers:
-        for key in _DEFAULTS:
-            if layer.get(key) is not None:
-                merged[key], sources[key] = layer[key], name
-    resize = merged["resize"]
-    if merged.get("crops") is None:
-        merged["crops"] = 3 if isinstance(resize, int) and merged["crop_size"] == resize else 1
-    spec = ViewSpec(clip_len=int(merged["clip_len"]), sampling_rate=int(merged["sampling_rate"]),
-                    num_clips=int(merged["clips"]), num_crops=int(merged["crops"]),
-                    resize=resize if isinstance(resize, int) else tuple(resize),
-                    crop_size=None if merged["crop_size"] is None else int(merged["crop_size"]),
-                    frame_rate=merged.get("frame_rate"))
-    classes = (overrides or {}).get("classes") or (entry or {}).get("classes") or (meta or {}).get("classes")
-    return Protocol(spec, [float(v) for v in merged["mean"]], [float(v) for v in merged["std"]],
-                    list(classes) if classes else None, sources)
+        prep = prep.updated(layer)
+        sources.update({key: name for key, value in vars(layer).items() if value is not None})
+    view_fields = {k: overrides.get(k) for k in ("num_clips", "num_crops", "aggregation")}
+    merged = DEFAULT_PROTOCOL.updated(protocol.to_dict()).updated(view_fields)
+    merged = merged.updated({k: getattr(prep, k) for k in _TEST_FIELDS})
+    for key in ("num_clips", "num_crops", "aggregation", "convolutional"):
+        sources[key] = ("command line" if view_fields.get(key) is not None else
+                        f"protocol {protocol.name}" if getattr(protocol, key) is not None else "default")
+    if merged.num_crops is None:
+        merged = merged.updated({"num_crops": 3 if isinstance(prep.resize, int) and prep.crop_size == prep.resize
+                                 else 1})
+    spec = ViewSpec(clip_len=prep.clip_len, sampling_rate=prep.sampling_rate, num_clips=merged.num_clips,
+                    num_crops=merged.num_crops, resize=prep.resize, crop_size=prep.crop_size,
+                    frame_rate=prep.frame_rate)
+    return EvalSettings(spec, list(prep.mean), list(prep.std), list(prep.classes) if prep.classes else None,
+                        merged, sources)
 
 
-def checkpoint_source(checkpoint: str | None, weights: str | None) -> tuple[Path, dict | None]:
+def checkpoint_source(checkpoint: str | None, weights: str | None) -> tuple[Path, WeightsEntry | None]:
     """The checkpoint file (fetched and cached for ``--weights``) and the weights entry, if any."""
     if (checkpoint is None) == (weights is None):
         raise ValueError("give exactly one of --checkpoint FILE or --weights NAME")
     if weights is not None:
         from zoo.hub import fetch_checkpoint
 
-        entry = zoo.get_weights(weights)
+        entry = get_entry(weights)
         return Path(fetch_checkpoint(weights)), entry
     path = Path(checkpoint)
     if not path.is_file():
@@ -118,7 +117,7 @@ def checkpoint_source(checkpoint: str | None, weights: str | None) -> tuple[Path
     return path, None
 
 
-def check_classes(protocol: Protocol, num_classes: int, source: str) -> None:
+def check_classes(settings: EvalSettings, num_classes: int, source: str) -> None:
     """The class list must have one name per model output."""
-    if protocol.classes is not None and len(protocol.classes) != num_classes:
-        raise ValueError(f"{source}: the model has {num_classes} outputs but {len(protocol.classes)} class names")
+    if settings.classes is not None and len(settings.classes) != num_classes:
+        raise ValueError(f"{source}: the model has {num_classes} outputs but {len(settings.classes)} class names")

@@ -12,13 +12,14 @@ import torch
 import zoo
 from zoo.data.errors import VideoError
 from zoo.data.views import decode_views
-from zoo.evaluate.aggregate import AGGREGATIONS, aggregate_views
-from zoo.evaluate.loading import check_classes, checkpoint_source, parse_resize, resolve_protocol
+from zoo.evaluate.aggregate import aggregate_views
+from zoo.evaluate.loading import check_classes, checkpoint_source, parse_resize, resolve_settings
 from zoo.evaluate.memory import ChunkRunner, ViewsOutOfMemory
 from zoo.evaluate.predictors import AMP_DTYPES, TorchPredictor
 from zoo.hub.errors import HubError
 from zoo._io import atomic_path
 from zoo.guards import check_writable, refuse_same_file
+from zoo.weights import AGGREGATIONS, unalias_aggregation
 
 FEATURE_FORMATS = (".npy", ".safetensors")
 
@@ -40,7 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--frame-rate", type=float)
     p.add_argument("--resize", help="short side (256) or HEIGHTxWIDTH (128x171)")
     p.add_argument("--crop-size", type=int)
-    p.add_argument("--aggregate", choices=AGGREGATIONS, default="softmax_mean")
+    p.add_argument("--aggregate", type=unalias_aggregation, choices=AGGREGATIONS,
+                   help="view -> video score (default: the weights' protocol, else mean_softmax)")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--amp", choices=sorted(AMP_DTYPES))
     p.add_argument("--json", action="store_true", help="print one JSON object per video instead of text")
@@ -78,10 +80,10 @@ def main(argv=None) -> int:
         meta = zoo.read_checkpoint_meta(ckpt)
         overrides = {"clip_len": args.clip_len, "sampling_rate": args.sampling_rate, "frame_rate": args.frame_rate,
                      "resize": parse_resize(args.resize) if args.resize else None, "crop_size": args.crop_size,
-                     "clips": args.clips, "crops": args.crops}
-        protocol = resolve_protocol(meta, entry, overrides)
+                     "num_clips": args.clips, "num_crops": args.crops, "aggregation": args.aggregate}
+        setup = resolve_settings(meta, entry, overrides)
         num_classes = int(meta["num_classes"])
-        check_classes(protocol, num_classes, str(ckpt))
+        check_classes(setup, num_classes, str(ckpt))
         if args.features:
             if Path(args.features).suffix not in FEATURE_FORMATS:
                 raise ValueError(f"--features {args.features}: use a .npy or .safetensors file name")
@@ -93,22 +95,22 @@ def main(argv=None) -> int:
     except (FileNotFoundError, ValueError, KeyError, HubError) as exc:
         print(f"zoo-predict: error: {exc}", file=sys.stderr)
         return 2
-    classes = protocol.classes or [f"class_{i}" for i in range(num_classes)]
-    predictor = TorchPredictor(zoo.load_checkpoint(ckpt, device=args.device), protocol.mean, protocol.std,
+    classes = setup.classes or [f"class_{i}" for i in range(num_classes)]
+    predictor = TorchPredictor(zoo.load_checkpoint(ckpt, device=args.device), setup.mean, setup.std,
                                device=args.device, amp=args.amp)
     run = ChunkRunner(predictor.features_and_logits if args.features else predictor, 1 << 30, predictor.device)
     features: list[np.ndarray | None] = []
     failures = 0
     for video in args.videos:
         try:
-            outputs = run(decode_views(video, protocol.spec))
+            outputs = run(decode_views(video, setup.spec))
         except (VideoError, ViewsOutOfMemory) as exc:
             print(f"zoo-predict: {video}: skipped ({exc})", file=sys.stderr)
             failures += 1
             features.append(None)
             continue
         feats = outputs[:, :-num_classes].numpy() if args.features else None
-        scores = aggregate_views(outputs[:, -num_classes:], args.aggregate)
+        scores = aggregate_views(outputs[:, -num_classes:], setup.aggregation)
         if feats is not None:
             features.append(feats if args.feature_level == "clip" else feats.mean(axis=0))
         best = top_classes(scores, classes, args.topk)

@@ -22,6 +22,7 @@ from zoo.evaluate.metrics import compute_metrics, topk_hits
 from zoo.evaluate.records import (RecordLog, check_paths_match, check_run_settings, load_records,
                                   write_merged_records)
 from zoo.evaluate.report import plot_confusion, write_metrics, write_scores
+from zoo.weights import canonical_aggregation
 
 Predictor = Callable[[torch.Tensor], torch.Tensor]
 
@@ -133,7 +134,7 @@ def _write_report(output: Path, records: Sequence[dict], classes: Sequence[str],
 
 
 def evaluate(predictor: Predictor, samples: Sequence, classes: Sequence[str], spec, *,
-             aggregate: str = "softmax_mean", large: bool = False, videos_per_batch: int = 4,
+             aggregate: str = "mean_softmax", large: bool = False, videos_per_batch: int = 4,
              max_memory: int | None = None, workers: int = 0, device: str | torch.device = "cpu",
              output: str | os.PathLike | None = None, resume: bool = False, settings: dict | None = None,
              scores_format: str = "npz", progress: bool = True, save_every: float = 60.0,
@@ -145,6 +146,7 @@ def evaluate(predictor: Predictor, samples: Sequence, classes: Sequence[str], sp
     ``save_every`` seconds; ``resume=True`` skips the videos already recorded there. Under ``torchrun``
     the remaining videos are sharded across ranks. Returns the metrics dict on rank 0, ``None`` elsewhere.
     """
+    aggregate = canonical_aggregation(aggregate)
     rank, world = rank_and_world()
     device = torch.device(device)
     output = Path(output) if output is not None else None

@@ -1,9 +1,11 @@
 """Safetensors checkpoints whose metadata fully describes the model.
 
 The file's metadata has one key, ``"zoo"``, holding JSON: ``format_version``, ``arch``, ``num_classes``,
-``options`` (the builder options) and any preprocessing/provenance fields (``clip_len``, ``sampling_rate``,
-``frame_rate``, ``resize``, ``crop_size``, ``mean``, ``std`` in 0-1 scale, ``classes``, ``label_set``,
-``provenance``...). :func:`load_checkpoint` rebuilds the model from the file alone.
+``options`` (the builder options), the fields of a :class:`zoo.weights.Preprocessing` record (``clip_len``,
+``sampling_rate``, ``frame_rate``, ``resize``, ``crop_size``, ``mean``, ``std`` in 0-1 scale, ``classes``,
+``label_set``; checked on writing, read back with :func:`read_preprocessing`) and ``provenance`` (``file``:
+the converted file's name, ``weights``: the registry name, ``sha256``, ``tool``...).
+:func:`load_checkpoint` rebuilds the model from the file alone.
 """
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ from safetensors.torch import save_file
 from torch import nn
 
 from zoo._io import atomic_path
+from zoo.weights import Preprocessing
 
 META_KEY = "zoo"
 FORMAT_VERSION = 1
@@ -87,6 +90,7 @@ def write_checkpoint(tensors: Mapping[str, torch.Tensor | np.ndarray], path: str
     clash = _RESERVED & set(meta)
     if clash:
         raise ValueError(f"{path}: metadata keys {sorted(clash)} are set from the model and cannot be overridden")
+    Preprocessing.from_dict(meta, str(path))    # a malformed preprocessing field is an error now, not at reading
     document = {**meta, "format_version": FORMAT_VERSION, **config}
     metadata = {META_KEY: _json_ready(document, path), "format": "pt"}
     with atomic_path(path) as tmp:
@@ -131,6 +135,11 @@ def read_checkpoint_meta(path: str | os.PathLike) -> dict:
         if key not in meta:
             raise ValueError(f"{path}: zoo metadata lacks {key!r}")
     return meta
+
+
+def read_preprocessing(path: str | os.PathLike) -> Preprocessing:
+    """The preprocessing record stored in a zoo checkpoint."""
+    return Preprocessing.from_dict(read_checkpoint_meta(path), str(path))
 
 
 def read_state_dict(path: str | os.PathLike, device: str | torch.device = "cpu") -> dict[str, torch.Tensor]:

@@ -3,6 +3,16 @@
 ``list_weights`` / ``get_weights`` read the registry; ``validate_registry`` checks it against
 ``weights.schema.json`` (with jsonschema when installed) and against the rules the schema cannot
 express: the naming scheme, cross-references and unique file names.
+
+The typed records every other module reads instead of picking keys out of dicts:
+
+* :class:`Preprocessing` -- how a clip is made for a model (clip length, sampling rate, frame rate, resize,
+  crop, mean/std, class names/label set). A ``weights.json`` entry and a checkpoint's metadata store the same
+  fields under the same keys; :meth:`Preprocessing.from_dict` reads either, :meth:`Preprocessing.to_dict`
+  writes them.
+* :class:`TestProtocol` -- how published numbers were measured (clips, crops, test resize/crop, aggregation,
+  convolutional testing); :func:`resolve_protocol` gives the one behind a weights entry.
+* :class:`WeightsEntry` -- one entry of ``weights.json`` with its preprocessing.
 """
 from __future__ import annotations
 
@@ -12,7 +22,9 @@ import functools
 import json
 import re
 from collections import defaultdict
+from dataclasses import dataclass, field, fields, replace
 from importlib import resources
+from typing import Any, Mapping
 
 REGISTRY_FILE = "weights.json"
 SCHEMA_FILE = "weights.schema.json"
@@ -23,6 +35,241 @@ _NAME = re.compile(r"^(?P<arch>[a-z0-9_]+)\.(?P<pretrain>[a-z0-9]+)(?:_ft_(?P<fi
 
 class RegistryError(ValueError):
     """weights.json (or a registry passed in) breaks the schema or the registry's rules."""
+
+
+# ------------------------------------------------------------------------------------------ aggregation
+#: How per-view outputs become one video score (the names used by weights.json and ``--aggregate``):
+#: mean / sum / element-wise max of the per-view softmax, or mean of the raw logits.
+AGGREGATIONS = ("mean_softmax", "sum_softmax", "max_softmax", "mean_logits")
+#: Earlier command-line spellings, still accepted.
+AGGREGATION_ALIASES = {"softmax_mean": "mean_softmax", "sum": "sum_softmax", "max": "max_softmax",
+                       "logit_mean": "mean_logits"}
+
+
+def unalias_aggregation(name: str) -> str:
+    """``name`` with an earlier spelling translated (unknown names are returned as they are)."""
+    return AGGREGATION_ALIASES.get(name, name)
+
+
+def canonical_aggregation(name: str) -> str:
+    """The canonical aggregation name for ``name`` (an alias is translated); ValueError if unknown."""
+    name = unalias_aggregation(name)
+    if name not in AGGREGATIONS:
+        raise ValueError(f"unknown aggregation {name!r}; choose one of {', '.join(AGGREGATIONS)}")
+    return name
+
+
+# ------------------------------------------------------------------------------------------- records
+#: torchvision / VMZ-PyTorch normalisation (Caffe2's 0-255 constants / 255, RGB)
+DEFAULT_MEAN = (0.43216, 0.394666, 0.37645)
+DEFAULT_STD = (0.22803, 0.22145, 0.216989)
+
+def _resize(value: Any, what: str) -> int | tuple[int, int] | None:
+    """int = short side (aspect kept); [h, w] = exact frame size."""
+    if value is None:
+        return None
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return value
+    if isinstance(value, (list, tuple)) and len(value) == 2 and all(
+            isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value):
+        return (int(value[0]), int(value[1]))
+    raise ValueError(f"{what}: resize must be a positive int (short side) or [height, width], not {value!r}")
+
+
+def _positive(value: Any, what: str, kind=int):
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0 or (
+            kind is int and int(value) != value):
+        raise ValueError(f"{what}: expected a positive {kind.__name__}, not {value!r}")
+    return kind(value)
+
+
+def _floats(value: Any, what: str) -> tuple[float, ...] | None:
+    if value is None:
+        return None
+    try:
+        out = tuple(float(v) for v in value)
+    except (TypeError, ValueError):
+        out = ()
+    if len(out) != 3:
+        raise ValueError(f"{what}: expected 3 per-channel values, not {value!r}")
+    return out
+
+
+def _json(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """How input clips are made for a model; ``None`` = not known.
+
+    The same fields (same keys) live in a ``weights.json`` entry and in a checkpoint's metadata. ``resize`` is
+    an int (short side, aspect kept) or ``(height, width)`` (exact size); ``crop_size`` is the training crop;
+    ``mean``/``std`` are RGB in 0-1 pixel scale; ``frame_rate`` ``None`` = the video's own frames.
+    """
+
+    clip_len: int | None = None
+    sampling_rate: int | None = None
+    frame_rate: float | None = None
+    resize: int | tuple[int, int] | None = None
+    crop_size: int | None = None
+    mean: tuple[float, float, float] | None = None
+    std: tuple[float, float, float] | None = None
+    classes: tuple[str, ...] | None = None
+    label_set: str | None = None
+
+    @classmethod
+    def keys(cls) -> tuple[str, ...]:
+        """The metadata keys of the record."""
+        return tuple(f.name for f in fields(cls))
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], source: str = "metadata") -> "Preprocessing":
+        """The record held by a weights entry or checkpoint metadata (other keys ignored); ValueError naming
+        ``source`` on a malformed value."""
+        get = data.get
+        classes = get("classes")
+        if classes is not None and (isinstance(classes, str) or not all(isinstance(c, str) for c in classes)):
+            raise ValueError(f"{source}: classes must be a list of names")
+        label_set = get("label_set")
+        if label_set is not None and not isinstance(label_set, str):
+            raise ValueError(f"{source}: label_set must be a string, not {label_set!r}")
+        return cls(clip_len=_positive(get("clip_len"), f"{source}: clip_len"),
+                   sampling_rate=_positive(get("sampling_rate"), f"{source}: sampling_rate"),
+                   frame_rate=_positive(get("frame_rate"), f"{source}: frame_rate", float),
+                   resize=_resize(get("resize"), source), crop_size=_positive(get("crop_size"), f"{source}: crop_size"),
+                   mean=_floats(get("mean"), f"{source}: mean"), std=_floats(get("std"), f"{source}: std"),
+                   classes=None if classes is None else tuple(classes), label_set=label_set)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready metadata with the known fields (unknown ones left out)."""
+        return {f.name: _json(getattr(self, f.name)) for f in fields(self) if getattr(self, f.name) is not None}
+
+    def updated(self, other: "Preprocessing") -> "Preprocessing":
+        """This record with every field ``other`` knows taken from ``other``."""
+        return replace(self, **{k: v for k, v in vars(other).items() if v is not None})
+
+
+@dataclass(frozen=True)
+class TestProtocol:
+    """How a model is tested: a ``protocols`` entry of ``weights.json``; ``None`` = not stated upstream.
+
+    ``num_clips`` uniformly spaced clips x ``num_crops`` crops (1 = centre, 3 = along the longer side) of
+    ``crop_size`` from frames resized to ``resize``, at ``sampling_rate`` (and ``frame_rate``); video score by
+    ``aggregation`` (:data:`AGGREGATIONS`); ``convolutional`` = Caffe2 convolutional prediction.
+    New fields are added with a ``None`` default and read from the registry by name.
+    """
+
+    __test__ = False  # not a pytest test class
+
+    name: str | None = None
+    num_clips: int | None = None
+    num_crops: int | None = None
+    resize: int | tuple[int, int] | None = None
+    crop_size: int | None = None
+    sampling_rate: int | None = None
+    frame_rate: float | None = None
+    aggregation: str | None = None
+    convolutional: bool | None = None
+    description: str = ""
+    reference: str = ""
+
+    @classmethod
+    def from_dict(cls, name: str | None, data: Mapping[str, Any]) -> "TestProtocol":
+        """The record of protocol ``name`` from its registry fields; ValueError on malformed values."""
+        what = f"protocol {name}"
+        aggregation = data.get("aggregation")
+        convolutional = data.get("convolutional")
+        if convolutional is not None and not isinstance(convolutional, bool):
+            raise ValueError(f"{what}: convolutional must be true, false or null")
+        known = {f.name for f in fields(cls)}
+        extra = {k: v for k, v in data.items() if k in known and k not in _PROTOCOL_CHECKED}
+        return cls(**{**extra, "name": name,
+                      "num_clips": _positive(data.get("num_clips"), f"{what}: num_clips"),
+                      "num_crops": _positive(data.get("num_crops"), f"{what}: num_crops"),
+                      "resize": _resize(data.get("resize"), what),
+                      "crop_size": _positive(data.get("crop_size"), f"{what}: crop_size"),
+                      "sampling_rate": _positive(data.get("sampling_rate"), f"{what}: sampling_rate"),
+                      "frame_rate": _positive(data.get("frame_rate"), f"{what}: frame_rate", float),
+                      "aggregation": None if aggregation is None else canonical_aggregation(aggregation),
+                      "convolutional": convolutional,
+                      "description": data.get("description") or "", "reference": data.get("reference") or ""})
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready fields (``None`` kept: it means "not stated")."""
+        return {f.name: _json(getattr(self, f.name)) for f in fields(self)}
+
+    def updated(self, values: Mapping[str, Any]) -> "TestProtocol":
+        """This protocol with the fields in ``values`` that are not ``None`` replaced."""
+        return replace(self, **{k: v for k, v in values.items() if v is not None})
+
+
+_PROTOCOL_CHECKED = {"name", "num_clips", "num_crops", "resize", "crop_size", "sampling_rate", "frame_rate",
+                     "aggregation", "convolutional", "description", "reference"}
+
+#: What the evaluator uses for a field no protocol, entry, checkpoint or command line states: VMZ Caffe2
+#: ``test_net.py``'s defaults (10 uniform clips of 16 frames at rate 1, frames resized to 128x171, 112 centre
+#: crop, mean of the clip softmaxes). When the crop count is unknown too, it is 3 if the crop is as large as a
+#: short-side resize (the CSN 10x3 protocol) and 1 centre crop otherwise.
+DEFAULT_PROTOCOL = TestProtocol(name="default", num_clips=10, num_crops=None, resize=(128, 171), crop_size=112,
+                                sampling_rate=1, frame_rate=None, aggregation="mean_softmax", convolutional=False,
+                                description="VMZ Caffe2 test_net.py defaults")
+DEFAULT_PREPROCESSING = Preprocessing(clip_len=16, sampling_rate=1, resize=(128, 171), crop_size=112,
+                                      mean=DEFAULT_MEAN, std=DEFAULT_STD)
+
+
+@dataclass(frozen=True)
+class WeightsEntry:
+    """One entry of ``weights.json`` (the counterpart of timm's ``PretrainedCfg``)."""
+
+    name: str
+    arch: str
+    num_classes: int
+    options: Mapping[str, Any] = field(default_factory=dict)
+    preprocessing: Preprocessing = field(default_factory=Preprocessing)
+    modality: str = "rgb"
+    pretrain: str | None = None
+    finetune: str | None = None
+    release: str | None = None
+    sources: tuple[Mapping[str, Any], ...] = ()
+    exports: tuple[Mapping[str, Any], ...] = ()
+    metrics: tuple[Mapping[str, Any], ...] = ()
+    gflops: float | None = None
+    gflops_input: str | None = None
+    params_m: float | None = None
+    paper: str | None = None
+    notes: str | None = None
+
+    @classmethod
+    def from_dict(cls, name: str, data: Mapping[str, Any]) -> "WeightsEntry":
+        """The record of a registry entry (or a registered one, see ``zoo.hub.register_weights``)."""
+        for key in ("arch", "num_classes"):
+            if data.get(key) is None:
+                raise RegistryError(f"weights {name}: entry lacks {key!r}")
+        return cls(name=name, arch=data["arch"], num_classes=int(data["num_classes"]),
+                   options=copy.deepcopy(dict(data.get("options") or {})),
+                   preprocessing=Preprocessing.from_dict(data, f"weights {name}"),
+                   modality=data.get("modality", "rgb"), pretrain=data.get("pretrain"), finetune=data.get("finetune"),
+                   release=data.get("release"), sources=tuple(data.get("sources") or ()),
+                   exports=tuple(data.get("exports") or ()), metrics=tuple(data.get("metrics") or ()),
+                   gflops=data.get("gflops"), gflops_input=data.get("gflops_input"), params_m=data.get("params_m"),
+                   paper=data.get("paper"), notes=data.get("notes"))
+
+    @property
+    def head_dataset(self) -> str | None:
+        """The dataset the head classifies: its fine-tuning data, else its pretraining data."""
+        return self.finetune or self.pretrain
+
+    @property
+    def protocol_name(self) -> str | None:
+        """The protocol of the entry's first published metric (the upstream release's own), or ``None``."""
+        return next((m["protocol"] for m in self.metrics if m.get("protocol")), None)
+
+    def checkpoint_meta(self) -> dict[str, Any]:
+        """Metadata a checkpoint of these weights carries: the preprocessing and the registry name."""
+        return {**self.preprocessing.to_dict(), "provenance": {"weights": self.name}}
 
 
 @functools.lru_cache(maxsize=None)
@@ -52,6 +299,35 @@ def arch_family(arch: str) -> str:
 def head_dataset(entry: dict) -> str:
     """The dataset the entry's head classifies: its fine-tuning data, else its pretraining data."""
     return entry["finetune"] or entry["pretrain"]
+
+
+def get_entry(name: str) -> WeightsEntry:
+    """The typed record of registry entry ``name`` (KeyError with suggestions if unknown)."""
+    data = get_weights(name)
+    return WeightsEntry.from_dict(data.pop("name"), data)
+
+
+def get_protocol(name: str, protocols: Mapping[str, Any] | None = None) -> TestProtocol:
+    """The record of protocol ``name`` (from ``protocols``, default the registry's); KeyError if unknown."""
+    table = load_registry()["protocols"] if protocols is None else protocols
+    if name not in table:
+        raise KeyError(f"unknown test protocol {name!r}" + _suggest(name, table, "weights.json protocols"))
+    return TestProtocol.from_dict(name, table[name])
+
+
+def resolve_protocol(weights: "str | WeightsEntry | Mapping[str, Any]") -> TestProtocol:
+    """The test protocol behind the published numbers of ``weights`` (a name, record or entry dict).
+
+    It is the protocol of the entry's first metric, read from the registry's ``protocols`` table. Weights
+    without published metrics get an empty protocol (every field ``None``): the caller falls back to
+    :data:`DEFAULT_PROTOCOL`, never to numbers parsed from names.
+    """
+    if isinstance(weights, str):
+        weights = get_entry(weights)
+    elif not isinstance(weights, WeightsEntry):
+        weights = WeightsEntry.from_dict(weights.get("name", "<entry>"), weights)
+    name = weights.protocol_name
+    return TestProtocol() if name is None else get_protocol(name)
 
 
 def _suggest(name: str, choices, what: str) -> str:

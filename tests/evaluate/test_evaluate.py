@@ -55,7 +55,7 @@ def test_metrics_on_known_dataset(known_dataset, tmp_path):
     assert (tmp_path / "out/confusion_matrix.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-@pytest.mark.parametrize("method", ["max", "logit_mean"])
+@pytest.mark.parametrize("method", ["max_softmax", "mean_logits"])
 def test_other_aggregations_change_scores_not_ranking(known_dataset, method):
     samples, classes = discover(known_dataset, split="val")
     m = evaluate(brightness_predictor(), samples, classes, SPEC, aggregate=method, **QUIET)

@@ -29,15 +29,18 @@ def test_confusion_and_metrics():
 def test_aggregations():
     logits = torch.tensor([[2.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
     probs = torch.softmax(logits, 1)
-    assert torch.allclose(aggregate_views(logits, "softmax_mean"), probs.mean(0))
-    assert torch.allclose(aggregate_views(logits, "sum"), probs.sum(0))
-    assert torch.allclose(aggregate_views(logits, "max"), probs.max(0).values)
-    assert torch.allclose(aggregate_views(logits, "logit_mean"), torch.tensor([1.0, 2 / 3]))
+    assert torch.allclose(aggregate_views(logits, "mean_softmax"), probs.mean(0))
+    assert torch.allclose(aggregate_views(logits, "sum_softmax"), probs.sum(0))
+    assert torch.allclose(aggregate_views(logits, "max_softmax"), probs.max(0).values)
+    assert torch.allclose(aggregate_views(logits, "mean_logits"), torch.tensor([1.0, 2 / 3]))
+    for old, new in {"softmax_mean": "mean_softmax", "sum": "sum_softmax", "max": "max_softmax",
+                     "logit_mean": "mean_logits"}.items():   # the earlier spellings still work
+        assert torch.equal(aggregate_views(logits, old), aggregate_views(logits, new))
     with pytest.raises(ValueError, match="unknown aggregation"):
         aggregate_views(logits, "median")
 
 
-@pytest.mark.parametrize("method", ["softmax_mean", "sum", "max", "logit_mean"])
+@pytest.mark.parametrize("method", ["mean_softmax", "sum_softmax", "max_softmax", "mean_logits"])
 def test_combine_aggregates_equals_aggregate_of_union(method):
     logits = torch.randn(7, 5, generator=torch.Generator().manual_seed(1))
     parts = [logits[:3], logits[3:4], logits[4:]]
@@ -46,15 +49,19 @@ def test_combine_aggregates_equals_aggregate_of_union(method):
     np.testing.assert_allclose(combined, aggregate_views(logits, method).numpy(), rtol=1e-6, atol=1e-7)
 
 
-def test_protocol_resolution_order():
-    from zoo.evaluate.loading import resolve_protocol
+def test_settings_resolution_order():
+    from zoo.evaluate.loading import resolve_settings
 
     meta = {"clip_len": 8, "resize": [128, 171], "crop_size": 112, "classes": ["a", "b"]}
-    entry = {"clip_len": 32, "sampling_rate": 2, "resize": 256, "crop_size": 224,
-             "metrics": [{"protocol": "vmz_c2_10clip_3crop256_conv"}]}
-    p = resolve_protocol(meta, entry, {"clips": 4, "sampling_rate": None})
+    entry = {"arch": "ir_csn_152", "num_classes": 2, "clip_len": 32, "sampling_rate": 2, "resize": 256,
+             "crop_size": 224, "metrics": [{"protocol": "vmz_c2_10clip_3crop256_conv"}]}
+    p = resolve_settings(meta, entry, {"num_clips": 4, "sampling_rate": None})
     s = p.spec
     assert (s.clip_len, s.sampling_rate, s.resize, s.crop_size, s.num_clips, s.num_crops) == (32, 2, 256, 256, 4, 3)
-    assert p.classes == ["a", "b"] and p.sources["clips"] == "command line"
-    centre = resolve_protocol(meta, {"metrics": [{"protocol": "vmz_c2_10clip_center112"}]}).spec
+    assert p.classes == ["a", "b"] and p.sources["num_clips"] == "command line"
+    assert p.protocol.convolutional is True and p.aggregation == "mean_softmax"
+    centre = resolve_settings(meta, {"arch": "r2plus1d_18", "num_classes": 2,
+                                     "metrics": [{"protocol": "vmz_c2_10clip_center112"}]}).spec
     assert (centre.num_clips, centre.num_crops, centre.crop_size, centre.resize) == (10, 1, 112, (128, 171))
+    with pytest.raises(ValueError, match="unknown evaluation settings"):
+        resolve_settings(meta, None, {"clips": 4})

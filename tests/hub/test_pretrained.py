@@ -43,7 +43,7 @@ def test_caffe2_pickle_is_downloaded_converted_and_loaded(fake_hub, tiny, regist
     x = torch.randn(1, 3, 4, 32, 32)
     assert torch.equal(model(x), tiny.model.eval()(x))
     meta = zoo.read_checkpoint_meta(cache.checkpoint_path(NAME))
-    assert meta["clip_len"] == 4 and meta["label_set"] == "tiny3" and meta["provenance"]["source"] == NAME
+    assert meta["clip_len"] == 4 and meta["label_set"] == "tiny3" and meta["provenance"]["weights"] == NAME and meta["provenance"]["file"] == "tiny_f123.pkl"
     assert meta["provenance"]["sha256"] == hashlib.sha256(tiny.pickle_bytes).hexdigest()
     assert HashLock(cache.hash_lock_path()).get("tiny_f123.pkl") == meta["provenance"]["sha256"]
     assert (cache.weights_dir(NAME) / "tiny_f123.pkl").read_bytes() == tiny.pickle_bytes  # original next to it

@@ -9,8 +9,9 @@ from pathlib import Path
 
 from zoo._io import atomic_path, atomic_write_text
 from zoo.hub.fetch import lookup_entry
+from zoo.weights import Preprocessing, WeightsEntry
 
-PREPROCESSING_KEYS = ("clip_len", "sampling_rate", "frame_rate", "resize", "crop_size", "mean", "std")
+_CARD_FIELDS = ("clip_len", "sampling_rate", "frame_rate", "resize", "crop_size", "mean", "std")
 
 
 def _registry_entry(weights_name: str | None) -> dict | None:
@@ -37,14 +38,17 @@ def _protocol_text(protocol: str | None) -> str:
 def build_config(meta: dict, entry: dict | None = None, weights_name: str | None = None) -> dict:
     """``config.json`` contents: architecture, builder options, head, preprocessing, provenance."""
     entry = entry or {}
+    known = WeightsEntry.from_dict(weights_name or "<entry>", entry).preprocessing if entry else Preprocessing()
+    prep = known.updated(Preprocessing.from_dict(meta, "checkpoint metadata"))
+    values = prep.to_dict()
     return {
         "library_name": "video-model-zoo",
         "architecture": meta["arch"],
         "num_classes": meta["num_classes"],
         "options": meta.get("options", {}),
-        "preprocessing": {key: meta.get(key, entry.get(key)) for key in PREPROCESSING_KEYS},
-        "label_set": meta.get("label_set", entry.get("label_set")),
-        "classes": meta.get("classes"),
+        "preprocessing": {key: values.get(key) for key in _CARD_FIELDS},
+        "label_set": prep.label_set,
+        "classes": values.get("classes"),
         "weights_name": weights_name,
         "pretrain": entry.get("pretrain"),
         "finetune": entry.get("finetune"),
@@ -96,7 +100,7 @@ def export_checkpoint(ckpt: str | os.PathLike, out_dir: str | os.PathLike, *,
     """Write ``out_dir`` with ``model.safetensors``, ``config.json`` and ``README.md``; return ``out_dir``.
 
     Metrics and protocol come from the registry entry ``weights_name`` (default: the checkpoint's
-    ``provenance.source`` when that is a registry name).
+    ``provenance.weights``).
     """
     from zoo.checkpoint import read_checkpoint_meta
 
@@ -106,7 +110,9 @@ def export_checkpoint(ckpt: str | os.PathLike, out_dir: str | os.PathLike, *,
     for target in (out_dir, out_dir / "model.safetensors", out_dir / "config.json", out_dir / "README.md"):
         refuse_same_file(target, [ckpt])
     meta = read_checkpoint_meta(ckpt)  # clear error for a file that is not a zoo checkpoint
-    entry = _registry_entry(weights_name or (meta.get("provenance") or {}).get("source"))
+    provenance = meta.get("provenance") or {}
+    # checkpoints written before provenance had two fields kept the registry name under "source"
+    entry = _registry_entry(weights_name or provenance.get("weights") or provenance.get("source"))
     weights_name = weights_name or (entry or {}).get("name")
     config = build_config(meta, entry, weights_name)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -13,9 +13,8 @@ from zoo.hub.download import download
 from zoo.hub.errors import ChecksumError, ConversionError, DownloadError, HubError, OfflineError
 from zoo.hub.hf import hf_download
 from zoo.hub.verify import HashLock, check_file
+from zoo.weights import WeightsEntry
 
-# Entry fields copied into the converted checkpoint's metadata (zoo.save_checkpoint meta keys).
-META_KEYS = ("clip_len", "sampling_rate", "frame_rate", "resize", "crop_size", "mean", "std", "classes", "label_set")
 # Legacy format -> converter function in zoo.convert (each: fn(in_path, out_path, arch=..., **meta) -> Path).
 CONVERTERS = {"c2_pickle": "pickle_to_safetensors", "c2_minidb": "minidb_to_safetensors",
               "pth": "torchvision_to_safetensors"}
@@ -140,8 +139,8 @@ def _obtain(name: str, source: dict, *, offline: bool, progress: bool) -> tuple[
 def _convert(name: str, entry: dict, source: dict, original: Path, actual: str, ckpt: Path) -> None:
     """Write ``ckpt`` from ``original`` (atomically, checked against the entry); record a first-seen hash."""
     fmt = source.get("format")
-    meta: dict[str, Any] = {key: entry[key] for key in META_KEYS if entry.get(key) is not None}
-    meta["provenance"] = {"source": name, "url": source.get("url") or source.get("hf_repo_id"), "sha256": actual}
+    meta: dict[str, Any] = WeightsEntry.from_dict(name, entry).checkpoint_meta()
+    meta["provenance"].update(url=source.get("url") or source.get("hf_repo_id"), sha256=actual)
     sha256 = source.get("sha256")
     lock = HashLock(cache.hash_lock_path())
     try:

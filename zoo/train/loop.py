@@ -28,7 +28,6 @@ from zoo.data.errors import ClassMismatchError, VideoError
 from zoo.data.transforms import normalize
 from zoo.data.views import TrainClipSpec, ViewSpec
 from zoo.evaluate.distributed import broadcast_from_rank0, gather_to_rank0
-from zoo.evaluate.loading import DEFAULT_MEAN, DEFAULT_STD
 from zoo.train.checkpointing import (BEST_MODEL, LAST_MODEL, STATE_FILE, capture_rng_state, epoch_model_name,
                                      find_resume_state, load_training_state, remove_stale_temp_files,
                                      restore_rng_state, save_model, save_training_state)
@@ -41,6 +40,7 @@ from zoo.train.logs import EpochLog, ProgressBar
 from zoo.train.sampler import ClipSampler
 from zoo.train.schedule import LRSchedule, build_scheduler
 from zoo.train.syncbn import convert_sync_batchnorm
+from zoo.weights import DEFAULT_MEAN, DEFAULT_STD, Preprocessing, get_entry
 
 DEFAULT_MODEL = "r2plus1d_18"
 STATE_FORMAT = "zoo-train/1"
@@ -137,8 +137,9 @@ class Trainer:
         self._load_data()
         self._build_model()
         seed_everything(args.seed + env.rank)
-        self.mean = list(self.model_meta.get("mean") or DEFAULT_MEAN)
-        self.std = list(self.model_meta.get("std") or DEFAULT_STD)
+        known = Preprocessing.from_dict(self.model_meta, "model metadata")
+        self.mean = list(known.mean or DEFAULT_MEAN)
+        self.std = list(known.std or DEFAULT_STD)
         self.failed_videos: dict[str, str] = {}
         self.global_step = 0
 
@@ -182,16 +183,19 @@ class Trainer:
         """Class names that fix the label order: the resumed run's, or the starting checkpoint's (same head)."""
         if self.state is not None:
             return list(self.state["classes"])
-        meta = self._source_meta()
-        if meta and meta.get("classes") and self.args.num_classes in (None, meta["num_classes"]):
-            return list(meta["classes"])
+        source = self._source()
+        if source and source[2].classes and self.args.num_classes in (None, source[1]):
+            return list(source[2].classes)
         return None
 
-    def _source_meta(self) -> dict | None:
+    def _source(self) -> tuple[str, int, Preprocessing] | None:
+        """Architecture, head size and preprocessing of ``--checkpoint`` / ``--weights`` (None without)."""
         if self.args.checkpoint:
-            return zoo.read_checkpoint_meta(self.args.checkpoint)
+            meta = zoo.read_checkpoint_meta(self.args.checkpoint)
+            return meta["arch"], int(meta["num_classes"]), Preprocessing.from_dict(meta, str(self.args.checkpoint))
         if self.args.weights:
-            return zoo.get_weights(self.args.weights)
+            entry = get_entry(self.args.weights)
+            return entry.arch, entry.num_classes, entry.preprocessing
         return None
 
     def _indexed(self, samples: list) -> tuple[list, dict]:
@@ -256,8 +260,7 @@ class Trainer:
             model.zoo_meta = dict(self.state.get("model_meta") or {})
         elif args.checkpoint or args.weights:
             source = args.checkpoint or args.weights
-            meta = self._source_meta()
-            arch = meta["arch"]
+            arch = self._source()[0]
             if args.model and args.model != arch:
                 raise TrainConfigError(f"--model {args.model} but {source} holds a {arch}")
             model = zoo.create_model(arch, num_classes, weights=source, **options)
@@ -478,18 +481,19 @@ class Trainer:
         provenance = dict(self.model_meta.get("provenance") or {})
         provenance.update(tool="zoo-train", date=datetime.datetime.now(datetime.timezone.utc).isoformat(),
                           data_path=str(self.data_path))
-        meta = {"clip_len": args.clip_len, "sampling_rate": args.sampling_rate, "frame_rate": self.frame_rate,
-                "resize": list(spec.resize) if isinstance(spec.resize, tuple) else spec.resize,
-                "crop_size": spec.crop_size, "mean": self.mean, "std": self.std, "classes": list(self.classes),
-                "provenance": provenance,
+        label_set = None
+        if args.kinetics_version:
+            label_set = f"kinetics{args.kinetics_version}"
+        elif self.model_meta.get("label_set") and len(self.classes) == self.model.zoo_config["num_classes"]:
+            label_set = self.model_meta["label_set"]
+        prep = Preprocessing(clip_len=args.clip_len, sampling_rate=args.sampling_rate, frame_rate=self.frame_rate,
+                             resize=spec.resize, crop_size=spec.crop_size, mean=tuple(self.mean),
+                             std=tuple(self.std), classes=tuple(self.classes), label_set=label_set)
+        meta = {**prep.to_dict(), "provenance": provenance,
                 "training": {"epoch": epoch, "global_step": self.global_step, "args": _jsonable(vars(args)),
                              "val": _jsonable({k: val[k] for k in ("clip_top1", "clip_top5", "video_top1",
                                                                    "video_top5", "num_videos") if k in val})
                              if val else None}}
-        if args.kinetics_version:
-            meta["label_set"] = f"kinetics{args.kinetics_version}"
-        elif self.model_meta.get("label_set") and len(self.classes) == self.model.zoo_config["num_classes"]:
-            meta["label_set"] = self.model_meta["label_set"]
         return meta
 
     def save(self, epoch: int, step_in_epoch: int, finished_epoch: int | None = None, improved: bool = False,
