@@ -87,25 +87,37 @@ def to_onnx(ckpt: str | os.PathLike, out_onnx: str | os.PathLike, clip_len: int 
     is_c3d = meta["arch"] == "c3d"
     clip_len = clip_len or meta.get("clip_len") or (16 if is_c3d else 8)
     crop = crop_size or meta.get("crop_size") or 112
+    shape = (batch_size, 3, int(clip_len), int(crop), int(crop))
+    return export_module(model, out_onnx, shape, opset=opset, dynamic=dynamic, verify=verify, tolerance=tolerance,
+                         source=str(ckpt))
+
+
+def export_module(model: torch.nn.Module, out_onnx: str | os.PathLike, shape: tuple[int, ...], opset: int = 18,
+                  dynamic: Iterable[str] | str | None = None, verify: bool = True, tolerance: float = 1e-4,
+                  output_name: str = "logits", source: str | None = None) -> Path:
+    """Export any module taking one ``shape`` input ``x`` and returning one tensor to ONNX (see :func:`to_onnx`
+    for ``dynamic``, ``verify`` and ``tolerance``); ``source`` names the model in errors."""
+    model = model.eval()
+    source = source or type(model).__name__
+    batch_size = shape[0]
     if isinstance(dynamic, str):
         dynamic = [d for d in dynamic.split(",") if d]
     dynamic = list(dynamic or [])
-    shape = (batch_size, 3, int(clip_len), int(crop), int(crop))
     # torch.export specialises axes of size 1, so a dynamic batch is traced with 2 samples
-    x = torch.randn((max(batch_size, 2),) + shape[1:] if "batch" in dynamic else shape)
+    x = torch.randn((max(batch_size, 2),) + tuple(shape[1:]) if "batch" in dynamic else shape)
     out_onnx = Path(out_onnx)
     with atomic_path(out_onnx) as tmp, warnings.catch_warnings():
         warnings.simplefilter("ignore")
         logging.getLogger("torch.onnx._internal.exporter._registration").setLevel(logging.ERROR)
         try:
             program = torch.onnx.export(model, (x,), dynamo=True, opset_version=opset, input_names=["x"],
-                                        output_names=["logits"], dynamic_shapes=_dynamic_shapes(dynamic),
+                                        output_names=[output_name], dynamic_shapes=_dynamic_shapes(dynamic),
                                         external_data=False, verbose=False)
         except Exception as exc:   # torch.export raises many types; keep the first line and add a hint
             hint = (" With dynamic axes the example input must be large enough that no feature map shrinks to "
                     "size 1 (use a larger --clip-len/--crop-size)." if dynamic else "")
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise RuntimeError(f"{ckpt}: ONNX export of input {shape} failed: {first}.{hint}") from exc
+            raise RuntimeError(f"{source}: ONNX export of input {tuple(shape)} failed: {first}.{hint}") from exc
         program.save(str(tmp))
         if verify:
             check = check_onnx(tmp, model, shape, tolerance)
@@ -124,4 +136,4 @@ def to_onnx(ckpt: str | os.PathLike, out_onnx: str | os.PathLike, clip_len: int 
     return out_onnx
 
 
-__all__ = ["OnnxCheck", "OnnxMismatchError", "check_onnx", "to_onnx"]
+__all__ = ["OnnxCheck", "OnnxMismatchError", "check_onnx", "export_module", "to_onnx"]

@@ -45,13 +45,16 @@ class VideoViewsDataset(Dataset):
         video_id = str(getattr(sample, "video_id", None) or sample.path)
         try:
             views = decode_views(sample.path, self.spec, start_frame=getattr(sample, "start_frame", None))
-        except VideoError as exc:
-            reason = exc.reason + (f": {exc.detail}" if exc.detail else "")
-            return VideoViews(index, str(sample.path), video_id, label, None, reason)
         except Exception as exc:  # noqa: BLE001 - any decoder failure makes this one video bad, not the run
-            reason = f"undecodable: {type(exc).__name__}: {exc}"
-            return VideoViews(index, str(sample.path), video_id, label, None, reason)
+            return VideoViews(index, str(sample.path), video_id, label, None, failure_reason(exc))
         return VideoViews(index, str(sample.path), video_id, label, views)
+
+
+def failure_reason(exc: Exception) -> str:
+    """Why a video could not be decoded, for records and reports: ``reason[: detail]``."""
+    if isinstance(exc, VideoError):
+        return exc.reason + (f": {exc.detail}" if exc.detail else "")
+    return f"undecodable: {type(exc).__name__}: {exc}"
 
 
 def _keep_list(items: list) -> list:

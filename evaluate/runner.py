@@ -73,8 +73,9 @@ def summarize(records: Sequence[dict], classes: Sequence[str], aggregate: str) -
     return metrics
 
 
-class _Runner:
-    """Builds the chunked model runner at the first decoded video (the probe needs real views)."""
+class BudgetRunner:
+    """Runs views through a predictor in chunks: one pass (halved on OOM), or with ``large`` chunks sized to
+    ``max_memory`` by a probe at the first call (the probe needs real views)."""
 
     def __init__(self, predictor: Predictor, device: torch.device, large: bool, max_memory: int | None,
                  log: Callable[[str], None]):
@@ -171,7 +172,7 @@ def evaluate(predictor: Predictor, samples: Sequence, classes: Sequence[str], sp
         log(f"--resume: {len(done_indices)} videos already done, {len(todo)} to go")
 
     loader = views_loader(VideoViewsDataset(samples, spec, mine), 1 if large else videos_per_batch, workers)
-    runner = _Runner(predictor, device, large, max_memory, log)
+    runner = BudgetRunner(predictor, device, large, max_memory, log)
     record_log = RecordLog(output, rank) if output is not None else None
     new_records: list[dict] = []
     bar = tqdm(total=len(mine), unit="video", disable=not progress or rank != 0, dynamic_ncols=True)

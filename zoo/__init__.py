@@ -7,6 +7,7 @@ Public API::
     zoo.save_checkpoint(model, path, **meta) / zoo.load_checkpoint(path)
     zoo.describe(model, input_shape)       # params, weights, multiply-adds
     zoo.list_weights() / zoo.get_weights(name)
+    zoo.extract_features(model, video, layers="pool5", window=16, stride=8)   # arrays + window times
 """
 from __future__ import annotations
 
@@ -30,5 +31,11 @@ def get_weights(name: str) -> dict:
     return _get(name)
 
 
-__all__ = ["create_model", "list_models", "save_checkpoint", "load_checkpoint", "read_checkpoint_meta",
+def extract_features(model, video, layers="pool5", **options):
+    """Features of ``layers`` for every window of ``video`` (see :func:`zoo.extract.extract_features`)."""
+    from zoo.extract import extract_features as _extract
+    return _extract(model, video, layers, **options)
+
+
+__all__ = ["create_model", "extract_features", "list_models", "save_checkpoint", "load_checkpoint", "read_checkpoint_meta",
            "describe", "list_weights", "get_weights", "WeightMismatchError", "__version__"]

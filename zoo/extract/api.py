@@ -1,0 +1,94 @@
+"""``zoo.extract_features``: features of one video from any layers, in Python."""
+from __future__ import annotations
+
+import contextlib
+import os
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from zoo.data.errors import VIDEO_ERROR_REASONS, VideoError
+from zoo.data.transforms import Size
+from zoo.evaluate.loading import resolve_protocol
+from zoo.extract.dataset import VideoJob
+from zoo.extract.engine import VideoFeatures, extract_windows
+from zoo.extract.layers import parse_layers
+from zoo.extract.predictor import layer_predictor
+from zoo.extract.windows import WindowSpec
+
+
+@dataclass
+class Features:
+    """``arrays[layer]``: ``(W, ...)`` per window (reduced with ``reduce``); ``start``/``end``: the windows'
+    ``[start, end)`` in seconds."""
+
+    arrays: dict[str, np.ndarray]
+    start: np.ndarray
+    end: np.ndarray
+
+    def __getitem__(self, layer: str) -> np.ndarray:
+        return self.arrays[layer]
+
+
+def window_spec_from(meta: dict | None, *, window: int | None = None, sampling_rate: int | None = None,
+                     stride: int | None = None, stride_sec: float | None = None, frame_rate: float | None = None,
+                     clips: int | None = None, crops: int | None = None, resize: Size = None,
+                     crop_size: int | None = None, full_frame: bool = False, pad_last: bool = True,
+                     classes: Sequence[str] | None = None, entry: dict | None = None):
+    """``(WindowSpec, protocol)``: the evaluator's protocol resolution (arguments > weights entry > checkpoint
+    metadata > VMZ defaults) turned into windows. ``full_frame``: no crop, the whole resized frame."""
+    if clips is None and crops not in (None, 1):
+        raise ValueError("several crops need test views: give clips as well (sliding windows use one crop)")
+    protocol = resolve_protocol(meta or {}, entry, {"clip_len": window, "sampling_rate": sampling_rate,
+                                                    "frame_rate": frame_rate, "resize": resize,
+                                                    "crop_size": crop_size, "clips": clips, "crops": crops,
+                                                    "classes": classes})
+    view = protocol.spec
+    spec = WindowSpec(window=view.clip_len, sampling_rate=view.sampling_rate, stride=stride, stride_sec=stride_sec,
+                      frame_rate=view.frame_rate, clips=clips, crops=view.num_crops if clips is not None else 1,
+                      resize=view.resize, crop_size=None if full_frame else view.crop_size, pad_last=pad_last)
+    return spec, protocol
+
+
+def extract_features(model: nn.Module, video: str | os.PathLike, layers: str | Sequence[str] = "pool5", *,
+                     window: int | None = None, stride: int | None = None, stride_sec: float | None = None,
+                     sampling_rate: int | None = None, frame_rate: float | None = None, clips: int | None = None,
+                     crops: int | None = None, resize: Size = None, crop_size: int | None = None,
+                     full_frame: bool = False, pool_spatial: str | None = None, reduce: str = "none",
+                     mean: Sequence[float] | None = None, std: Sequence[float] | None = None,
+                     device: str | torch.device = "cpu", amp: str | None = None, batch_windows: int = 32,
+                     backend: str = "torch") -> Features:
+    """Features of ``layers`` (names or aliases such as ``pool5``, ``logits``, ``layer3``) for every window of
+    ``video``, from one forward pass per batch of windows.
+
+    Windows: ``window`` frames at ``sampling_rate`` every ``stride`` frames (default: back to back) or
+    ``stride_sec`` seconds, or the evaluator's ``clips`` x ``crops`` test views. Defaults (window, rate,
+    resize, crop, mean/std) come from ``model.zoo_meta`` (checkpoints) and otherwise VMZ's test protocol.
+    """
+    meta = dict(getattr(model, "zoo_meta", None) or {})
+    spec, protocol = window_spec_from(meta, window=window, sampling_rate=sampling_rate, stride=stride,
+                                      stride_sec=stride_sec, frame_rate=frame_rate, clips=clips, crops=crops,
+                                      resize=resize, crop_size=crop_size, full_frame=full_frame)
+    mean = list(mean) if mean is not None else protocol.mean
+    std = list(std) if std is not None else protocol.std
+    results: list[VideoFeatures] = []
+    was_training = model.training
+    with contextlib.ExitStack() as stack:
+        predictor, tap = layer_predictor(model, parse_layers(layers), mean, std, pool_spatial=pool_spatial,
+                                         device=device, amp=amp, backend=backend,
+                                         input_shape=(spec.window, spec.crop_size, spec.crop_size), stack=stack)
+        stack.callback(tap.remove)
+        extract_windows(predictor, lambda: tap.layout, [VideoJob(0, str(video), str(video))], spec, results.append,
+                        reduce=reduce, batch_windows=batch_windows, device=device, progress=False,
+                        log=lambda message: None)
+    model.train(was_training)
+    result = results[0]
+    if result.error is not None:
+        reason, _, detail = result.error.partition(": ")
+        if reason in VIDEO_ERROR_REASONS:
+            raise VideoError(str(video), reason, detail)
+        raise RuntimeError(f"{video}: {result.error}")
+    return Features(result.features, result.start, result.end)

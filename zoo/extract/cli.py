@@ -1,0 +1,168 @@
+"""``zoo-extract``: features from any layers of a model for a whole dataset, windowed over time, one file per
+video with the window times, an index, resumable and sharded over torchrun ranks."""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import sys
+from pathlib import Path
+
+from tqdm import tqdm
+
+import zoo
+from zoo._io import sha256_of
+from zoo.distributed import init_distributed, shutdown
+from zoo.evaluate.loading import check_classes, checkpoint_source, parse_resize
+from zoo.evaluate.memory import parse_size
+from zoo.evaluate.predictors import AMP_DTYPES
+from zoo.extract.api import window_spec_from
+from zoo.extract.dataset import VideoJob
+from zoo.extract.engine import REDUCTIONS
+from zoo.extract.folder import extract_to_folder
+from zoo.extract.layers import POOL_SPATIAL, parse_layers
+from zoo.extract.output import FORMATS
+from zoo.extract.predictor import BACKENDS, layer_predictor
+from zoo.hub.errors import HubError
+
+EPILOG = """examples:
+  zoo-extract --data-path kinetics400/ --split val --weights r2plus1d_34.ig65m_ft_kinetics400_32f \\
+      --layers pool5,logits --window 32 --stride 16 --output feats/ --workers 8
+  zoo-extract videos/*.mp4 --checkpoint mine.safetensors --clips 10 --crops 3 --reduce mean --output feats/
+  torchrun --nproc_per_node=8 -m zoo.extract --data-path ... --checkpoint ... --output feats/
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="zoo-extract", description=__doc__, epilog=EPILOG,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("videos", nargs="*", metavar="VIDEO", help="video files, or one .txt file listing video paths")
+    p.add_argument("--data-path", help="dataset: ROOT/{split}/{class}/{video}, VMZ list file (dense start_frm "
+                                       "rows too), Kinetics CSV or VMZ video LMDB")
+    p.add_argument("--split", help="split under --data-path (folder or {split}.csv)")
+    p.add_argument("--limit", type=int, help="only the first N videos")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--checkpoint", help="zoo checkpoint (.safetensors)")
+    src.add_argument("--weights", help="released weights name from weights.json")
+    f = p.add_argument_group("features")
+    f.add_argument("--layers", default="pool5", help="comma-separated module names or aliases: stem, layer1..layer4, "
+                                                    "pool5/avgpool/final_avg, logits/fc/last_out_L<N>, softmax "
+                                                    "(default pool5)")
+    f.add_argument("--pool-spatial", choices=POOL_SPATIAL, help="pool spatial maps over H and W: (N, C, T)")
+    f.add_argument("--reduce", choices=REDUCTIONS, default="none", help="over the windows of a video (default none)")
+    t = p.add_argument_group("windows (defaults: weights entry, then checkpoint metadata, then VMZ test_net)")
+    t.add_argument("--window", type=int, help="frames per window (the clip length)")
+    t.add_argument("--sampling-rate", type=int, help="frame step inside a window")
+    t.add_argument("--stride", type=int, help="frames between window starts (default: window x sampling rate)")
+    t.add_argument("--stride-sec", type=float, help="seconds between window starts (variable frame rate safe)")
+    t.add_argument("--frame-rate", type=float, help="resample videos to this fps first")
+    t.add_argument("--drop-last", action="store_true", help="drop the last partial window instead of padding it")
+    t.add_argument("--clips", type=int, help="instead of sliding windows: the evaluator's uniformly placed clips")
+    t.add_argument("--crops", type=int, choices=(1, 3), help="crops per clip with --clips")
+    s = p.add_argument_group("frames")
+    s.add_argument("--resize", help="short side (256) or HEIGHTxWIDTH (128x171)")
+    s.add_argument("--crop-size", type=int, help="centre crop in pixels")
+    s.add_argument("--full-frame", action="store_true", help="no crop: the whole resized frame (fully convolutional)")
+    o = p.add_argument_group("output")
+    o.add_argument("--output", required=True, help="folder for the per-video files, index.jsonl/csv and run.json")
+    o.add_argument("--format", choices=[x.lstrip(".") for x in FORMATS], default="safetensors")
+    o.add_argument("--resume", action="store_true", help="continue the run in --output (a plain re-run does too; "
+                                                         "--resume also insists that there is one)")
+    r = p.add_argument_group("running")
+    r.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda, cuda:N")
+    r.add_argument("--workers", type=int, default=2, help="decoding processes (0: in-process; default 2)")
+    r.add_argument("--batch-windows", type=int, default=32, help="windows per forward pass, across videos")
+    r.add_argument("--max-memory", type=parse_size, help="memory budget per forward, e.g. 8GiB: windows run in "
+                                                         "chunks measured to fit (zoo-test --large)")
+    r.add_argument("--amp", choices=sorted(AMP_DTYPES), help="autocast dtype (torch backend)")
+    r.add_argument("--backend", choices=BACKENDS, default="torch", help="onnx: export the layers, run onnxruntime")
+    r.add_argument("-q", "--quiet", action="store_true", help="no progress bar, only errors and the summary")
+    return p
+
+
+def read_video_list(path: Path) -> list[Path]:
+    """Paths listed one per line in a text file (relative ones are relative to its folder; # comments)."""
+    lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
+    return [(Path(x) if Path(x).is_absolute() else path.parent / x) for x in lines if x and not x.startswith("#")]
+
+
+def collect_jobs(args, classes) -> list[VideoJob]:
+    """Jobs from ``--data-path`` (dense rows of one video grouped into one job) or the video arguments."""
+    if args.data_path and args.videos:
+        raise ValueError("give either --data-path or video files, not both")
+    if args.data_path:
+        from zoo.data.datasets import discover
+
+        samples, _ = discover(args.data_path, split=args.split or None, classes=classes, on_missing="error")
+        grouped: dict[str, list] = {}
+        for sample in samples:
+            grouped.setdefault(str(sample.path), []).append(sample)
+        jobs = []
+        for i, (path, rows) in enumerate(grouped.items()):
+            dense = [r.start_frame for r in rows if r.start_frame is not None]
+            if dense and len(dense) != len(rows):
+                raise ValueError(f"{args.data_path}: {path} has rows with and without start_frm")
+            jobs.append(VideoJob(i, path, rows[0].video_id, rows[0].label, tuple(dense) if dense else None))
+    else:
+        if not args.videos:
+            raise ValueError("no input: give video files, a .txt list of them, or --data-path")
+        paths = [Path(v) for v in args.videos]
+        if len(paths) == 1 and paths[0].suffix.lower() == ".txt":
+            paths = read_video_list(paths[0])
+        missing = [str(p) for p in paths if not p.is_file()]
+        if missing:
+            raise FileNotFoundError(f"no such video file(s): {', '.join(missing[:5])}")
+        jobs = [VideoJob(i, str(p), str(p)) for i, p in enumerate(dict.fromkeys(paths))]
+    return jobs[:args.limit] if args.limit is not None else jobs
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    env = None
+    try:
+        env = init_distributed(args.device)
+        log = (lambda m: tqdm.write(m, file=sys.stderr)) if env.rank == 0 else (lambda m: None)
+        ckpt, entry = checkpoint_source(args.checkpoint, args.weights)
+        meta = zoo.read_checkpoint_meta(ckpt)
+        layers = parse_layers(args.layers)
+        spec, protocol = window_spec_from(
+            meta, entry=entry, window=args.window, sampling_rate=args.sampling_rate, stride=args.stride,
+            stride_sec=args.stride_sec, frame_rate=args.frame_rate, clips=args.clips, crops=args.crops,
+            resize=parse_resize(args.resize) if args.resize else None, crop_size=args.crop_size,
+            full_frame=args.full_frame, pad_last=not args.drop_last)
+        check_classes(protocol, int(meta["num_classes"]), str(ckpt))
+        jobs = collect_jobs(args, protocol.classes)
+        fmt = "." + args.format
+        settings = {"layers": layers, "pool_spatial": args.pool_spatial, "reduce": args.reduce, "format": fmt,
+                    "backend": args.backend, "amp": args.amp, "checkpoint_sha256": sha256_of(ckpt),
+                    "mean": protocol.mean, "std": protocol.std, **spec.settings()}
+        with contextlib.ExitStack() as stack:
+            model = zoo.load_checkpoint(ckpt, device=str(env.device) if args.backend == "torch" else "cpu")
+            predictor, tap = layer_predictor(model, layers, protocol.mean, protocol.std,
+                                             pool_spatial=args.pool_spatial, device=env.device, amp=args.amp,
+                                             backend=args.backend,
+                                             input_shape=(spec.window, spec.crop_size, spec.crop_size), stack=stack)
+            result = extract_to_folder(predictor, lambda: tap.layout, jobs, spec, args.output, settings,
+                                       layers=layers, fmt=fmt, resume=args.resume, reduce=args.reduce,
+                                       batch_windows=args.batch_windows, workers=args.workers,
+                                       device=env.device if args.backend == "torch" else "cpu",
+                                       max_memory=args.max_memory, progress=not args.quiet, log=log)
+    except (FileNotFoundError, ValueError, KeyError, HubError) as exc:
+        print(f"zoo-extract: error: {exc.args[0] if isinstance(exc, KeyError) and exc.args else exc}",
+              file=sys.stderr)
+        return 2
+    finally:
+        shutdown()
+    if result is None:
+        return 0
+    records = result["records"]
+    ok = sum(r["status"] == "ok" for r in records)
+    skipped = [r for r in records if r["status"] != "ok"]
+    total = result["total"]
+    rate = total["windows"] / total["total_s"] if total["total_s"] else 0.0
+    print(f"{ok} of {len(records)} videos have features in {args.output} ({total['windows']} windows extracted "
+          f"now, {rate:.1f} windows/s); {len(skipped)} skipped" + (" (see index.csv)" if skipped else ""))
+    return 1 if records and not ok else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
