@@ -12,7 +12,7 @@ from torch import nn
 
 from zoo.data.errors import VIDEO_ERROR_REASONS, VideoError
 from zoo.data.transforms import Size
-from zoo.evaluate.loading import resolve_protocol
+from zoo.evaluate.loading import resolve_settings
 from zoo.extract.dataset import VideoJob
 from zoo.extract.engine import VideoFeatures, extract_windows
 from zoo.extract.layers import parse_layers
@@ -38,13 +38,13 @@ def window_spec_from(meta: dict | None, *, window: int | None = None, sampling_r
                      clips: int | None = None, crops: int | None = None, resize: Size = None,
                      crop_size: int | None = None, full_frame: bool = False, pad_last: bool = True,
                      classes: Sequence[str] | None = None, entry: dict | None = None):
-    """``(WindowSpec, protocol)``: the evaluator's protocol resolution (arguments > weights entry > checkpoint
+    """``(WindowSpec, EvalSettings)``: the evaluator's settings resolution (arguments > weights entry > checkpoint
     metadata > VMZ defaults) turned into windows. ``full_frame``: no crop, the whole resized frame."""
     if clips is None and crops not in (None, 1):
         raise ValueError("several crops need test views: give clips as well (sliding windows use one crop)")
-    protocol = resolve_protocol(meta or {}, entry, {"clip_len": window, "sampling_rate": sampling_rate,
+    protocol = resolve_settings(meta or {}, entry, {"clip_len": window, "sampling_rate": sampling_rate,
                                                     "frame_rate": frame_rate, "resize": resize,
-                                                    "crop_size": crop_size, "clips": clips, "crops": crops,
+                                                    "crop_size": crop_size, "num_clips": clips, "num_crops": crops,
                                                     "classes": classes})
     view = protocol.spec
     spec = WindowSpec(window=view.clip_len, sampling_rate=view.sampling_rate, stride=stride, stride_sec=stride_sec,
