@@ -1,7 +1,8 @@
 """Torch Dataset yielding every test view of one video (uint8) for the DataLoader workers.
 
 Decoding happens in the workers, so it overlaps with the model running in the main process. A video that
-cannot be decoded does not stop the run: its item carries ``views=None`` and the reason instead.
+cannot be decoded does not stop the run: its item carries ``views=None`` and the reason instead (a video
+shorter than one clip span too, under ``short_videos="skip"``); a padded one is flagged ``padded``.
 """
 from __future__ import annotations
 
@@ -12,12 +13,14 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from zoo.data.errors import VideoError
-from zoo.data.views import ViewSpec, decode_views
+from zoo.data.probe import probe_video
+from zoo.data.views import ViewSpec, decode_views, is_padded
 
 
 @dataclass
 class VideoViews:
-    """The decoded views of one video: ``views`` uint8 ``(V, T, H, W, 3)`` or ``None`` with ``error`` set."""
+    """The decoded views of one video: ``views`` uint8 ``(V, T, H, W, 3)`` or ``None`` with ``error`` set;
+    ``padded``: its clips repeat the last frame (the video is shorter than one clip span)."""
 
     index: int
     path: str
@@ -25,6 +28,7 @@ class VideoViews:
     label: int
     views: torch.Tensor | None
     error: str | None = None
+    padded: bool = False
 
 
 class VideoViewsDataset(Dataset):
@@ -43,11 +47,14 @@ class VideoViewsDataset(Dataset):
         sample = self.samples[index]
         label = int(sample.label) if sample.label is not None else -1
         video_id = str(getattr(sample, "video_id", None) or sample.path)
+        start_frame = getattr(sample, "start_frame", None)
         try:
-            views = decode_views(sample.path, self.spec, start_frame=getattr(sample, "start_frame", None))
+            info = probe_video(sample.path)
+            views = decode_views(sample.path, self.spec, info, start_frame=start_frame)
         except Exception as exc:  # noqa: BLE001 - any decoder failure makes this one video bad, not the run
             return VideoViews(index, str(sample.path), video_id, label, None, failure_reason(exc))
-        return VideoViews(index, str(sample.path), video_id, label, views)
+        return VideoViews(index, str(sample.path), video_id, label, views,
+                          padded=is_padded(info, self.spec, start_frame))
 
 
 def failure_reason(exc: Exception) -> str:

@@ -2,7 +2,8 @@
 
 :class:`TorchPredictor` runs a zoo model (optionally under bf16/fp16 autocast); :class:`OnnxPredictor`
 runs an exported model with onnxruntime. Both normalise with the checkpoint's mean/std (0-1 scale) only
-when a chunk runs, so decoded views stay uint8 until then.
+when a chunk runs, so decoded views stay uint8 until then. ``TorchPredictor(..., train_crop_size=N)`` uses
+Caffe2's convolutional test head (:mod:`zoo.models.conv_head`) instead of the global pool.
 """
 from __future__ import annotations
 
@@ -13,17 +14,24 @@ import numpy as np
 import torch
 
 from zoo.data.transforms import normalize
+from zoo.models.conv_head import convolutional_logits, position_logits, scores_from_positions
 
 AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 class TorchPredictor:
-    """A zoo ``nn.Module`` on ``device`` in eval mode; ``__call__`` -> logits, ``features`` -> pooled features."""
+    """A zoo ``nn.Module`` on ``device`` in eval mode; ``__call__`` -> logits, ``features`` -> pooled features.
+
+    With ``train_crop_size`` (the crop the model was trained on) the logits come from the convolutional test
+    head: stride-1 pooling with the training kernel and the classifier at every position."""
 
     def __init__(self, model: torch.nn.Module, mean: Sequence[float], std: Sequence[float],
-                 device: str | torch.device = "cpu", amp: str | None = None):
+                 device: str | torch.device = "cpu", amp: str | None = None, train_crop_size: int | None = None):
         if amp is not None and amp not in AMP_DTYPES:
             raise ValueError(f"unknown --amp {amp!r}; choose bf16 or fp16")
+        if train_crop_size is not None and not hasattr(model, "forward_map"):
+            raise ValueError(f"{type(model).__name__} has no convolutional test mode (VideoResNet families only)")
+        self.train_crop_size = train_crop_size
         self.device = torch.device(device)
         self.model = model.to(self.device).eval()
         self.mean, self.std = list(mean), list(std)
@@ -41,7 +49,9 @@ class TorchPredictor:
     @torch.inference_mode()
     def __call__(self, views: torch.Tensor) -> torch.Tensor:
         with self._autocast():
-            logits = self.model(self._input(views))
+            x = self._input(views)
+            logits = self.model(x) if self.train_crop_size is None else \
+                convolutional_logits(self.model, x, self.train_crop_size)
         return logits.float().cpu()
 
     @torch.inference_mode()
@@ -54,10 +64,17 @@ class TorchPredictor:
     @torch.inference_mode()
     def features_and_logits(self, views: torch.Tensor) -> torch.Tensor:
         """``(N, D + C)``: pooled features then logits from one forward pass (logits = ``model.fc(features)``,
-        exact for zoo models in eval mode)."""
+        exact for zoo models in eval mode, or the convolutional head's)."""
         with self._autocast():
-            feats = self.model.forward_features(self._input(views))
-            logits = self.model.fc(feats)
+            x = self._input(views)
+            if self.train_crop_size is None:
+                feats = self.model.forward_features(x)
+                logits = self.model.fc(feats)
+            else:
+                fmap = self.model.forward_map(x)
+                feats = torch.flatten(self.model.avgpool(fmap), 1)
+                logits = scores_from_positions(position_logits(self.model, fmap, x.shape[-1],
+                                                               self.train_crop_size))
         return torch.cat([feats, logits], dim=1).float().cpu()
 
 

@@ -57,6 +57,7 @@ def summary_table(metrics: dict) -> str:
     """Plain-text table of the headline numbers (percentages)."""
     rows = [("videos evaluated", str(metrics["num_videos"])),
             ("videos skipped", str(len(metrics.get("skipped", [])))),
+            ("videos padded (shorter than a clip)", str(metrics.get("num_padded", 0))),
             ("views (clips x crops)", str(metrics["num_clips"])),
             ("clip top-1 %", _pct(metrics["clip_top1"])),
             ("clip top-5 %", _pct(metrics["clip_top5"])),

@@ -30,7 +30,7 @@ Predictor = Callable[[torch.Tensor], torch.Tensor]
 def video_record(item: VideoViews, logits: torch.Tensor, aggregate: str, rank: int) -> dict:
     """The result of one video from its per-view logits ``(V, C)``."""
     record = {"index": item.index, "path": item.path, "video_id": item.video_id, "label": item.label,
-              "status": "ok", "rank": rank, "views": int(logits.shape[0])}
+              "status": "ok", "rank": rank, "views": int(logits.shape[0]), "padded": bool(item.padded)}
     if item.label >= 0:
         labels = np.full(logits.shape[0], item.label)
         record["clip_top1"] = int(topk_hits(logits.numpy(), labels, 1).sum())
@@ -70,6 +70,8 @@ def summarize(records: Sequence[dict], classes: Sequence[str], aggregate: str) -
     skipped = sorted((r for r in records if r["status"] == "skipped"), key=lambda r: r["index"])
     metrics["num_skipped"] = len(skipped)
     metrics["skipped"] = [{"path": r["path"], "reason": r["reason"]} for r in skipped]
+    # videos shorter than one clip span whose clips repeat their last frame (--short-videos pad)
+    metrics["num_padded"] = sum(1 for r in records if r["status"] == "ok" and r.get("padded"))
     return metrics
 
 
@@ -221,6 +223,7 @@ def evaluate(predictor: Predictor, samples: Sequence, classes: Sequence[str], sp
     records = list(done.values()) + gathered
     metrics = summarize(records, classes, aggregate)
     metrics["aggregate"] = aggregate
+    metrics["short_videos"] = spec.short_videos
     metrics["world_size"] = world
     metrics["views_per_second"] = num_views / max(time.monotonic() - start, 1e-9)
     if large:

@@ -45,12 +45,13 @@ def index_frames(n: int, height: int, width: int) -> np.ndarray:
     return np.stack([index_frame(i, height, width) for i in range(n)])
 
 
-def full_decode(path, size=None) -> list[np.ndarray]:
-    """Reference: decode every frame with plain PyAV (no seeking, no threads), in display order."""
+def full_decode(path, size=None, interpolation: str = "BILINEAR") -> list[np.ndarray]:
+    """Reference: decode every frame with plain PyAV (no seeking, no threads), in display order, resized to
+    ``size`` (h, w) by libswscale with ``interpolation``."""
     frames = []
     with av.open(str(path)) as container:
         for frame in container.decode(video=0):
-            kwargs = {} if size is None else {"width": size[1], "height": size[0], "interpolation": "BILINEAR"}
+            kwargs = {} if size is None else {"width": size[1], "height": size[0], "interpolation": interpolation}
             frames.append((frame.pts, frame.to_ndarray(format="rgb24", **kwargs)))
     frames.sort(key=lambda item: item[0])
     return [f for _, f in frames]

@@ -39,6 +39,48 @@ def test_crop_positions_follow_vmz():
         crop_positions(100, 120, 112, 1)
 
 
+# (width, height, short side) -> (h, w) per rounding: Caffe2's C round in single precision vs Python's round
+@pytest.mark.parametrize("w, h, short, caffe2, python", [
+    (341, 256, 128, (128, 171), (128, 170)),   # 170.5: half away from zero vs half to even
+    (455, 256, 128, (128, 228), (128, 228)),   # 227.5: both round up (228 is even)
+    (455, 256, 256, (256, 455), (256, 455)),
+    (256, 256, 128, (128, 128), (128, 128)),   # square
+    (256, 341, 128, (171, 128), (170, 128)),   # portrait: the width is the short side
+    (198, 192, 112, (112, 115), (112, 116)),   # 112/192 in float32 times 198 = 115.49999: Caffe2 gives 115
+])
+def test_short_side_rounding_rules(w, h, short, caffe2, python):
+    assert resized_shape(h, w, short, "half_away_from_zero") == caffe2
+    assert resized_shape(h, w, short, "half_to_even") == python
+    with pytest.raises(ValueError, match="rounding"):
+        resized_shape(h, w, short, "nearest")
+
+
+@pytest.mark.parametrize("h, w, crop, n, rule, expected", [
+    # 341x256 at short side 256 (Caffe2 rounding): three 256 crops across the width
+    (256, 341, 256, 3, "caffe2", [(0, 0), (0, 42), (0, 85)]),
+    (256, 341, 256, 1, "caffe2", [(0, 42)]),
+    (256, 341, 256, 1, "torchvision", [(0, 43)]),
+    (256, 455, 256, 3, "caffe2", [(0, 0), (0, 99), (0, 199)]),
+    (256, 455, 256, 1, "torchvision", [(0, 100)]),
+    # square frame, crop smaller than the side: Caffe2 spreads the crops vertically (height >= width)
+    (128, 128, 112, 3, "caffe2", [(0, 8), (8, 8), (16, 8)]),
+    (256, 256, 256, 3, "caffe2", [(0, 0), (0, 0), (0, 0)]),
+    # portrait 256x341 at short side 128 -> 171x128: crops down the height
+    (171, 128, 128, 3, "caffe2", [(0, 0), (21, 0), (43, 0)]),
+    (171, 128, 112, 1, "torchvision", [(30, 8)]),
+    # torchvision's 128x171 -> centre 112: x = int((171 - 112 + 1) * 0.5) = 30, Caffe2 (171 - 112) // 2 = 29
+    (128, 171, 112, 1, "torchvision", [(8, 30)]),
+    (128, 171, 112, 1, "caffe2", [(8, 29)]),
+])
+def test_crop_rules(h, w, crop, n, rule, expected):
+    assert crop_positions(h, w, crop, n, rule) == expected
+
+
+def test_unknown_crop_rule_is_an_error():
+    with pytest.raises(ValueError, match="crop rule"):
+        crop_positions(128, 171, 112, 1, "mmaction")
+
+
 def test_crops_and_flip():
     x = torch.arange(2 * 6 * 8 * 3, dtype=torch.int32).reshape(2, 6, 8, 3).to(torch.uint8)
     assert torch.equal(center_crop(x, 4), x[:, 1:5, 2:6])

@@ -9,18 +9,19 @@ import torch
 
 from zoo.data.errors import VideoError
 from zoo.data.probe import probe_video
-from zoo.data.views import TrainClipSpec, ViewSpec, decode_train_clip, decode_views, view_clip_indices
+from zoo.data.views import (TrainClipSpec, ViewSpec, decode_train_clip, decode_views, is_padded,
+                            view_clip_indices)
 
 from data_videos import full_decode, read_index
 
 
 def test_views_are_crops_of_the_full_decode_at_the_sampled_frames(videos):
-    # 80x60 video, short side 48 -> 64x48, three 48x48 crops at x = 0, 8, 16
+    # 80x60 video, short side 48 -> 64x48, three 48x48 crops at x = 0, 8, 16; Caffe2's FAST_BILINEAR by default
     path = videos["mpeg4_25fps"]
     spec = ViewSpec(clip_len=4, sampling_rate=2, num_clips=5, num_crops=3, resize=48, crop_size=48)
     views = decode_views(path, spec)
     assert views.dtype == torch.uint8 and views.shape == (15, 4, 48, 48, 3)
-    reference = full_decode(path, size=(48, 64))
+    reference = full_decode(path, size=(48, 64), interpolation="FAST_BILINEAR")
     starts = [0, 10, 21, 32, 43]  # k * (50 - 7) // 4
     for k, start in enumerate(starts):
         for j, x in enumerate([0, 8, 16]):
@@ -34,7 +35,7 @@ def test_portrait_crops_run_along_the_height(videos):
     path = videos["h264_portrait_15fps"]
     spec = ViewSpec(clip_len=2, sampling_rate=1, num_clips=2, num_crops=3, resize=(64, 48), crop_size=40)
     views = decode_views(path, spec).numpy()
-    reference = full_decode(path, size=(64, 48))
+    reference = full_decode(path, size=(64, 48), interpolation="FAST_BILINEAR")
     for j, y in enumerate([0, 12, 24]):
         np.testing.assert_array_equal(views[j][0], reference[0][y:y + 40, 4:44])  # clip 0
         np.testing.assert_array_equal(views[3 + j][1], reference[39][y:y + 40, 4:44])  # clip 1 ends last
@@ -62,6 +63,20 @@ def test_short_video_views_are_padded(videos):
     assert views.shape == (2, 16, 48, 96, 3)
     expected = [min(4 * t, 29) for t in range(16)]
     assert [read_index(f) for f in views[0]] == expected == [read_index(f) for f in views[1]]
+
+
+def test_short_videos_can_be_skipped_instead(videos):
+    path = videos["mpeg4_12fps_mp4"]  # 30 frames; a 16x2 clip spans 31
+    info = probe_video(path)
+    padded = ViewSpec(clip_len=16, sampling_rate=2, num_clips=2, resize=None, crop_size=None)
+    assert is_padded(info, padded) and not is_padded(info, ViewSpec(clip_len=15, sampling_rate=2))
+    assert is_padded(info, ViewSpec(clip_len=4, sampling_rate=1), start_frame=27)
+    with pytest.raises(VideoError) as err:
+        decode_views(path, ViewSpec(clip_len=16, sampling_rate=2, num_clips=2, resize=None, crop_size=None,
+                                    short_videos="skip"), info)
+    assert err.value.reason == "too_short"
+    assert decode_views(path, ViewSpec(clip_len=15, sampling_rate=2, num_clips=1, resize=None, crop_size=None,
+                                       short_videos="skip"), info).shape == (1, 15, 48, 96, 3)
 
 
 def test_vfr_views_pick_frames_by_timestamp(videos):

@@ -21,7 +21,8 @@ from zoo.data.errors import VideoError
 from zoo.data.probe import VideoInfo, open_video, probe_video
 from zoo.data.transforms import Size, resized_shape
 
-#: libswscale interpolation used for resizing (bilinear, as Caffe2/VMZ's OpenCV-free decoder path)
+#: default libswscale interpolation for resizing. Caffe2's video decoder (the VMZ test protocols) used
+#: ``FAST_BILINEAR``, which views select through their resize filter (:data:`zoo.data.transforms.RESIZE_FILTERS`)
 INTERPOLATION = "BILINEAR"
 
 
@@ -38,10 +39,12 @@ def _tolerance(times: Sequence[float]) -> float:
 
 
 def iter_frames(path: str | os.PathLike, frame_indices: Iterable[int], info: VideoInfo | None = None,
-                size: Size = None, threads: int = 0) -> Iterator[tuple[int, np.ndarray]]:
+                size: Size = None, threads: int = 0,
+                interpolation: str = INTERPOLATION) -> Iterator[tuple[int, np.ndarray]]:
     """Yield ``(index, frame)`` once per distinct index in ``frame_indices``, in ascending order.
 
-    ``frame`` is RGB uint8 ``(H, W, 3)``, resized per ``size``; it is a fresh array the caller may keep.
+    ``frame`` is RGB uint8 ``(H, W, 3)``, resized per ``size`` with the libswscale ``interpolation``
+    (``BILINEAR``, ``FAST_BILINEAR``, ...); it is a fresh array the caller may keep.
     Same arguments and errors as :func:`decode_frames`; raises :class:`VideoError` ("truncated") after
     the last frame it could deliver when some requested frames are not in the file.
     """
@@ -61,10 +64,12 @@ def iter_frames(path: str | os.PathLike, frame_indices: Iterable[int], info: Vid
         start = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
         times = frame_times_of(info, start)
         found: set[int] = set()
-        yield from _decode_pass(container, stream, times, wanted, found, (out_h, out_w), path, seek=wanted[0] > 0)
+        yield from _decode_pass(container, stream, times, wanted, found, (out_h, out_w), path, interpolation,
+                                seek=wanted[0] > 0)
         if len(found) < len(wanted) and wanted[0] > 0:  # a bad index can make seeking overshoot: retry
             container.seek(0, stream=stream)
-            yield from _decode_pass(container, stream, times, wanted, found, (out_h, out_w), path, seek=False)
+            yield from _decode_pass(container, stream, times, wanted, found, (out_h, out_w), path, interpolation,
+                                    seek=False)
     if len(found) < len(wanted):
         missing = [i for i in wanted if i not in found]
         raise VideoError(path, "truncated", f"{len(missing)} of {len(wanted)} needed frames never decoded "
@@ -72,13 +77,13 @@ def iter_frames(path: str | os.PathLike, frame_indices: Iterable[int], info: Vid
 
 
 def decode_frames(path: str | os.PathLike, frame_indices: Sequence[int], info: VideoInfo | None = None,
-                  size: Size = None, threads: int = 0) -> np.ndarray:
+                  size: Size = None, threads: int = 0, interpolation: str = INTERPOLATION) -> np.ndarray:
     """Frames ``frame_indices`` of ``path`` as RGB uint8 ``(N, H, W, 3)``, in the order asked.
 
     ``frame_indices`` index the frames in display order (``info.frame_times``); repeats are allowed and
     decoded once. ``size``: ``None`` (native), an int short side or ``(h, w)`` (see
-    :mod:`zoo.data.transforms`). ``threads``: decoder threads, 0 = FFmpeg's choice (use 1 inside DataLoader
-    workers on small machines). Raises :class:`VideoError` when the file cannot deliver the frames and
+    :mod:`zoo.data.transforms`), resized with the libswscale ``interpolation``. ``threads``: decoder threads,
+    0 = FFmpeg's choice (use 1 inside DataLoader workers on small machines). Raises :class:`VideoError` when the file cannot deliver the frames and
     ``IndexError`` for indices outside the video.
     """
     if info is None:
@@ -88,14 +93,14 @@ def decode_frames(path: str | os.PathLike, frame_indices: Sequence[int], info: V
     slot = {idx: k for k, idx in enumerate(wanted)}
     out_h, out_w = resized_shape(info.height, info.width, size)
     buffer = np.empty((len(wanted), out_h, out_w, 3), np.uint8)
-    for idx, frame in iter_frames(path, wanted, info, size, threads):
+    for idx, frame in iter_frames(path, wanted, info, size, threads, interpolation):
         buffer[slot[idx]] = frame
     if indices == wanted:
         return buffer
     return buffer[[slot[i] for i in indices]]
 
 
-def _decode_pass(container, stream, times, wanted, found, out_size, path, seek: bool):
+def _decode_pass(container, stream, times, wanted, found, out_size, path, interpolation: str, seek: bool):
     """Decode forward from (a seek to) the first wanted frame, yielding each wanted frame not yet found."""
     tol = _tolerance(times)
     tb = stream.time_base
@@ -116,7 +121,7 @@ def _decode_pass(container, stream, times, wanted, found, out_size, path, seek: 
             j = k if k < len(times) and (k == 0 or times[k] - t < t - times[k - 1]) else k - 1
             if abs(times[j] - t) <= tol and j in wanted_set and j not in found:
                 found.add(j)
-                rgb = reformatter.reformat(frame, out_w, out_h, "rgb24", interpolation=INTERPOLATION, threads=1)
+                rgb = reformatter.reformat(frame, out_w, out_h, "rgb24", interpolation=interpolation, threads=1)
                 yield j, rgb.to_ndarray()
                 if len(found) == len(wanted):
                     return

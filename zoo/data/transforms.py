@@ -8,6 +8,18 @@ reproducible.
 Size conventions (``size`` arguments): an ``int`` S resizes the short side to S keeping the aspect ratio
 (long side rounded to the nearest pixel, so 320x240 -> 171x128 as in VMZ's 128x171); a pair ``(h, w)``
 resizes to exactly h x w; ``None`` keeps the size.
+
+Test protocols name three rules (see docs/protocols.md):
+
+* the **resize filter** (:data:`RESIZE_FILTERS`): libswscale's ``FAST_BILINEAR`` (Caffe2's video decoder),
+  libswscale's ``BILINEAR``, or torch's bilinear interpolation without antialiasing on the decoded uint8
+  frame (torchvision's video weights);
+* the **rounding** of the long side of a short-side resize (:data:`ROUNDINGS`): Caffe2 computes it in
+  single precision and rounds half away from zero (C ``round``: 341x256 -> 171x128), Python rounds half to
+  even (-> 170x128);
+* the **crop rule** (:data:`CROP_RULES`): Caffe2 centres at ``(side - crop) // 2`` and spreads several crops
+  along the width only when ``height < width`` (along the height otherwise, square frames included);
+  torchvision centres at ``int((side - crop + 1) * 0.5)``.
 """
 from __future__ import annotations
 
@@ -19,6 +31,19 @@ import torch
 import torch.nn.functional as F
 
 Size = int | Sequence[int] | None
+
+#: resize filter name -> libswscale interpolation (``None``: torch bilinear, no antialias, on uint8 frames)
+RESIZE_FILTERS = {"swscale_fast_bilinear": "FAST_BILINEAR", "swscale_bilinear": "BILINEAR", "torch_bilinear": None}
+#: rounding of the long side of a short-side resize
+ROUNDINGS = ("half_away_from_zero", "half_to_even")
+#: placement of test crops
+CROP_RULES = ("caffe2", "torchvision")
+
+
+def _check_choice(value: str, choices, what: str) -> str:
+    if value not in choices:
+        raise ValueError(f"unknown {what} {value!r}; choose one of {', '.join(choices)}")
+    return value
 
 
 def randint(rng, low: int, high: int) -> int:
@@ -45,15 +70,25 @@ def uniform(rng) -> float:
     return float(rng.random())
 
 
-def resized_shape(height: int, width: int, size: Size) -> tuple[int, int]:
-    """Output ``(h, w)`` for a ``height x width`` frame resized according to ``size`` (see module doc)."""
+def _scaled_side(side: int, short: int, target: int, rounding: str) -> int:
+    """``side * target / short`` rounded per ``rounding`` (Caffe2: single precision, half away from zero)."""
+    if rounding == "half_away_from_zero":
+        exact = float(np.float32(np.float32(target) / np.float32(short)) * np.float32(side))
+        return max(1, int(np.floor(exact + 0.5)))
+    return max(1, int(round(side * target / short)))
+
+
+def resized_shape(height: int, width: int, size: Size, rounding: str = "half_to_even") -> tuple[int, int]:
+    """Output ``(h, w)`` for a ``height x width`` frame resized according to ``size`` (see module doc);
+    ``rounding`` (:data:`ROUNDINGS`) rounds the long side of a short-side resize."""
     if size is None:
         return int(height), int(width)
     if isinstance(size, (int, np.integer)):
         s = int(size)
-        if height <= width:
-            return s, max(1, int(round(width * s / height)))
-        return max(1, int(round(height * s / width))), s
+        _check_choice(rounding, ROUNDINGS, "rounding")
+        if width < height:  # Caffe2's test: the width is the short side only when strictly smaller
+            return _scaled_side(height, width, s, rounding), s
+        return s, _scaled_side(width, height, s, rounding)
     h, w = (int(v) for v in size)
     return h, w
 
@@ -64,33 +99,44 @@ def sample_short_side(rng, scale_range: Sequence[int]) -> int:
     return randint(rng, lo, hi)
 
 
-def resize(clip: torch.Tensor, size: Size) -> torch.Tensor:
-    """Bilinearly resize a uint8 ``(..., H, W, 3)`` tensor (for frames decoded at native size)."""
-    h, w = resized_shape(clip.shape[-3], clip.shape[-2], size)
+def resize(clip: torch.Tensor, size: Size, antialias: bool = True, rounding: str = "half_to_even") -> torch.Tensor:
+    """Bilinearly resize a uint8 ``(..., H, W, 3)`` tensor (for frames decoded at native size).
+
+    The frames are interpolated in float32 (``align_corners=False``) and rounded half to even back to uint8;
+    ``antialias=False`` is torchvision's video-weights transform (``resize_filter="torch_bilinear"``).
+    """
+    h, w = resized_shape(clip.shape[-3], clip.shape[-2], size, rounding)
     if (h, w) == tuple(clip.shape[-3:-1]):
         return clip
     lead = clip.shape[:-3]
     x = clip.reshape(-1, *clip.shape[-3:]).permute(0, 3, 1, 2).float()
-    x = F.interpolate(x, size=(h, w), mode="bilinear", align_corners=False, antialias=True)
+    x = F.interpolate(x, size=(h, w), mode="bilinear", align_corners=False, antialias=antialias)
     x = x.round_().clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1)
     return x.reshape(*lead, h, w, 3)
 
 
-def crop_positions(height: int, width: int, crop_size: int, num_crops: int = 1) -> list[tuple[int, int]]:
+def crop_positions(height: int, width: int, crop_size: int, num_crops: int = 1,
+                   rule: str = "caffe2") -> list[tuple[int, int]]:
     """Top-left corners ``(y, x)`` of the test crops of a ``height x width`` frame.
 
-    One crop: the centre. ``n > 1`` crops: evenly placed along the long side (offsets
-    ``j * (long - crop) // (n - 1)``), centred on the short side (VMZ / SlowFast convention).
+    One crop: the centre, at ``(side - crop) // 2`` (``rule="caffe2"``) or ``int((side - crop + 1) * 0.5)``
+    (``rule="torchvision"``, torchvision's ``center_crop``). ``n > 1`` crops (either rule): offsets
+    ``j * (side - crop) // (n - 1)`` along the width when ``height < width``, else along the height (square
+    frames too), centred on the other side (Caffe2's ``VideoInputOp``).
     """
+    _check_choice(rule, CROP_RULES, "crop rule")
     if crop_size > height or crop_size > width:
         raise ValueError(f"crop {crop_size} does not fit in a {height}x{width} frame; resize to at least "
                          f"{crop_size} first")
-    cy, cx = (height - crop_size) // 2, (width - crop_size) // 2
+    if rule == "torchvision":
+        cy, cx = int((height - crop_size + 1) * 0.5), int((width - crop_size + 1) * 0.5)
+    else:
+        cy, cx = (height - crop_size) // 2, (width - crop_size) // 2
     if num_crops == 1:
         return [(cy, cx)]
     if num_crops < 1:
         raise ValueError(f"num_crops must be >= 1, got {num_crops}")
-    if width >= height:
+    if height < width:
         return [(cy, j * (width - crop_size) // (num_crops - 1)) for j in range(num_crops)]
     return [(j * (height - crop_size) // (num_crops - 1), cx) for j in range(num_crops)]
 

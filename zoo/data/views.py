@@ -2,7 +2,8 @@
 
 ``decode_views`` is the evaluator's input: ``num_clips`` uniformly placed clips (:mod:`zoo.data.sampling`)
 times ``num_crops`` spatial crops (:func:`zoo.data.transforms.crop_positions`), all from one open + one
-forward decode of the video, resized by libswscale. ``decode_train_clip`` is the trainer's: one random clip,
+forward decode of the video, resized by libswscale (or, for torchvision's rule, by torch after decoding) with
+the spec's resize filter, rounding and crop rule. ``decode_train_clip`` is the trainer's: one random clip,
 short-side jitter (or fixed) resize, random crop, random horizontal flip.
 """
 from __future__ import annotations
@@ -17,16 +18,24 @@ import torch
 from zoo.data.decode import decode_frames, iter_frames
 from zoo.data.errors import VideoError
 from zoo.data.probe import VideoInfo, probe_video
-from zoo.data.sampling import clip_frame_indices, random_clip_start, resample_frame_indices, uniform_clip_starts
-from zoo.data.transforms import (Size, crop_positions, random_crop, random_horizontal_flip, resized_shape,
-                                 sample_short_side)
+from zoo.data.sampling import (clip_frame_indices, clip_span, random_clip_start, resample_frame_indices,
+                               uniform_clip_starts)
+from zoo.data.transforms import (CROP_RULES, RESIZE_FILTERS, ROUNDINGS, Size, crop_positions, random_crop,
+                                 random_horizontal_flip, resize, resized_shape, sample_short_side)
+
+#: what to do with a video shorter than one clip span: repeat its last frame, or skip it (``too_short``)
+SHORT_VIDEO_RULES = ("pad", "skip")
 
 
 @dataclass
 class ViewSpec:
     """Test-time sampling: ``num_clips`` clips of ``clip_len`` frames every ``sampling_rate`` frames (at
     ``frame_rate`` fps if given, else the native rate), frames resized (``resize``: int short side or
-    ``(h, w)``) and cut into ``num_crops`` crops of ``crop_size`` (``None``: the whole resized frame)."""
+    ``(h, w)``) and cut into ``num_crops`` crops of ``crop_size`` (``None``: the whole resized frame).
+
+    ``resize_filter``, ``rounding`` and ``crop_rule`` name the rules of :mod:`zoo.data.transforms`
+    (defaults: Caffe2's, as VMZ's ``test_net.py``); ``short_videos`` is ``"pad"`` (repeat the last frame)
+    or ``"skip"`` (such a video raises :class:`VideoError` ``too_short``)."""
 
     clip_len: int = 8
     sampling_rate: int = 1
@@ -35,6 +44,17 @@ class ViewSpec:
     resize: Size = 128
     crop_size: int | None = 112
     frame_rate: float | None = None
+    resize_filter: str = "swscale_fast_bilinear"
+    rounding: str = "half_away_from_zero"
+    crop_rule: str = "caffe2"
+    short_videos: str = "pad"
+
+    def __post_init__(self):
+        for value, choices, what in ((self.resize_filter, RESIZE_FILTERS, "resize filter"),
+                                     (self.rounding, ROUNDINGS, "rounding"), (self.crop_rule, CROP_RULES, "crop rule"),
+                                     (self.short_videos, SHORT_VIDEO_RULES, "short-video rule")):
+            if value not in choices:
+                raise ValueError(f"unknown {what} {value!r}; choose one of {', '.join(choices)}")
 
     @property
     def num_views(self) -> int:
@@ -64,28 +84,54 @@ def view_clip_indices(info: VideoInfo, spec: ViewSpec, start_frame: int | None =
     return clip_indices(info, spec.clip_len, spec.sampling_rate, starts, spec.frame_rate)
 
 
+def is_padded(info: VideoInfo, spec: ViewSpec, start_frame: int | None = None) -> bool:
+    """Whether a test clip of ``spec`` reaches past the last frame (and so repeats it)."""
+    n = len(resample_frame_indices(info.num_frames, info.fps, spec.frame_rate))
+    return (start_frame or 0) + clip_span(spec.clip_len, spec.sampling_rate) > n
+
+
+def _resized_frames(path, indices, info: VideoInfo, spec: ViewSpec, size: tuple[int, int], threads: int):
+    """``(index, frame)`` at ``size`` through the spec's resize filter."""
+    interpolation = RESIZE_FILTERS[spec.resize_filter]
+    if interpolation is not None:
+        yield from iter_frames(path, indices, info, size=size, threads=threads, interpolation=interpolation)
+        return
+    # torch, on the native frames, once decoding is over (interleaving torch's thread pool with FFmpeg's
+    # decoding threads makes both crawl on a small machine)
+    decoded = list(iter_frames(path, indices, info, size=None, threads=threads))
+    if not decoded:
+        return
+    resized = resize(torch.from_numpy(np.stack([frame for _, frame in decoded])), size, antialias=False).numpy()
+    yield from zip((idx for idx, _ in decoded), resized)
+
+
 def decode_views(path: str | os.PathLike, spec: ViewSpec, info: VideoInfo | None = None,
                  threads: int = 0, start_frame: int | None = None) -> torch.Tensor:
     """All test views of one video: uint8 ``(V, T, H, W, 3)``, V = clips x crops, clip-major
     (clip0crop0, clip0crop1, ...); with ``start_frame`` only the clip starting there (V = crops).
-    Raises :class:`zoo.data.errors.VideoError` for unusable videos."""
+    Raises :class:`zoo.data.errors.VideoError` for unusable videos (``too_short`` for a video shorter than
+    a clip span when ``spec.short_videos == "skip"``)."""
     if info is None:
         info = probe_video(path)
     if spec.crop_size is None and spec.num_crops != 1:
         raise ValueError("num_crops > 1 needs a crop_size")
+    if spec.short_videos == "skip" and is_padded(info, spec, start_frame):
+        raise VideoError(info.path, "too_short", f"{info.num_frames} frames, shorter than one "
+                         f"{spec.clip_len}x{spec.sampling_rate} clip (--short-videos skip)")
     clips = view_clip_indices(info, spec, start_frame)
-    h, w = resized_shape(info.height, info.width, spec.resize)
+    h, w = resized_shape(info.height, info.width, spec.resize, spec.rounding)
     if spec.crop_size is None:
         positions, ch, cw = [(0, 0)], h, w
     else:
-        positions, ch, cw = crop_positions(h, w, spec.crop_size, spec.num_crops), spec.crop_size, spec.crop_size
+        positions = crop_positions(h, w, spec.crop_size, spec.num_crops, spec.crop_rule)
+        ch = cw = spec.crop_size
     uses: dict[int, list[tuple[int, int]]] = {}
     for k, clip in enumerate(clips):
         for t, idx in enumerate(clip):
             uses.setdefault(idx, []).append((k, t))
     out = np.empty((len(clips), len(positions), spec.clip_len, ch, cw, 3), np.uint8)
     # each decoded frame goes straight into every crop of every clip that uses it: no intermediate copies
-    for idx, frame in iter_frames(path, uses, info, size=spec.resize, threads=threads):
+    for idx, frame in _resized_frames(path, uses, info, spec, (h, w), threads):
         for k, t in uses[idx]:
             for j, (y, x) in enumerate(positions):
                 out[k, j, t] = frame[y:y + ch, x:x + cw]
@@ -125,4 +171,4 @@ def decode_train_clip(path: str | os.PathLike, spec: TrainClipSpec, rng=None, in
 
 
 __all__ = ["ViewSpec", "TrainClipSpec", "decode_views", "decode_train_clip", "view_clip_indices",
-           "clip_indices"]
+           "clip_indices", "is_padded", "SHORT_VIDEO_RULES"]

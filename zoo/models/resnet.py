@@ -71,11 +71,14 @@ class VideoResNet(nn.Module):
         self.fc = layers.linear(feature_dim, num_classes)
         self.feature_dim = feature_dim
 
+    def forward_map(self, x: torch.Tensor) -> torch.Tensor:
+        """The last stage's feature map before pooling, shape ``(N, feature_dim, T', H', W')``."""
+        x = self.stem(x)
+        return self.layer4(self.layer3(self.layer2(self.layer1(x))))
+
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """Penultimate (pool5) features, shape ``(N, feature_dim)``."""
-        x = self.stem(x)
-        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
-        return torch.flatten(self.avgpool(x), 1)
+        return torch.flatten(self.avgpool(self.forward_map(x)), 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc(self.dropout(self.forward_features(x)))
