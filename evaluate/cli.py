@@ -25,11 +25,13 @@ from zoo.hub.errors import HubError
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="zoo-test", description=__doc__)
-    src = p.add_mutually_exclusive_group(required=True)
+    src = p.add_mutually_exclusive_group()
     src.add_argument("--checkpoint", help="zoo checkpoint (.safetensors)")
     src.add_argument("--weights", help="released weights name from weights.json (protocol defaults from its entry)")
-    p.add_argument("--data-path", required=True, help="dataset root (ROOT/{split}/{class}/{video}), list file or CSV")
-    p.add_argument("--split", default="val", help="split under --data-path: folder or {split}.csv (default: val; '' = class folders at the root)")
+    p.add_argument("--data-path", help="dataset root (ROOT/{split}/{class}/{video}), list file or CSV")
+    p.add_argument("--split", default=None, help="split under --data-path: folder or {split}.csv (default: val; '' = class folders at the root)")
+    p.add_argument("--fold", type=int, metavar="N", help="evaluate DATA_PATH/test_foldN.csv (the per-fold lists of "
+                                                         "zoo-prepare ucf101|hmdb51); replaces --split")
     g = p.add_argument_group("protocol (defaults: weights entry, then checkpoint metadata, then VMZ test_net)")
     g.add_argument("--clips", type=int, help="clips per video, uniformly spaced")
     g.add_argument("--crops", type=int, choices=(1, 3), help="1 centre crop or 3 crops along the long side")
@@ -59,6 +61,10 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--resume", action="store_true", help="continue a stopped run in --output")
     o.add_argument("--scores-format", choices=SCORE_FORMATS, default="npz")
     o.add_argument("--no-progress", action="store_true", help="no progress bar")
+    f = p.add_argument_group("summary over folds (instead of an evaluation)")
+    f.add_argument("--folds", nargs="+", metavar="METRICS_JSON",
+                   help="metrics.json of each fold's run: print mean and std of clip and video top-1 over them and "
+                        "write OUTPUT/folds_summary.json (--output, default: the current folder)")
     return p
 
 
@@ -79,9 +85,59 @@ def load_samples(data_path: str, split: str | None, classes: list[str] | None, l
     return samples, list(found_classes)
 
 
-def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
+def _resolve_split(parser: argparse.ArgumentParser, args) -> None:
+    """``--fold N`` -> ``test_foldN``; otherwise ``--split`` (default ``val``)."""
+    from zoo.data.datasets import fold_splits
+
+    if args.fold is None:
+        args.split = "val" if args.split is None else args.split
+    elif args.split is not None:
+        parser.error("give --fold N or --split, not both (--fold N evaluates test_foldN)")
+    elif args.fold < 1:
+        parser.error(f"--fold must be >= 1, got {args.fold}")
+    else:
+        args.split = fold_splits(args.fold)[1]
+
+
+def _folds_summary(parser: argparse.ArgumentParser, args) -> int:
+    """``--folds``: the cross-validation summary of the given metrics files."""
+    from zoo.evaluate.folds import SUMMARY_FILE, FoldsError, format_summary, summarize_folds, write_summary
+
+    given = [flag for flag, value in (("--checkpoint", args.checkpoint), ("--weights", args.weights),
+                                      ("--data-path", args.data_path), ("--fold", args.fold)) if value]
+    if given:
+        parser.error(f"--folds summarises finished runs; it takes no {', '.join(given)}")
+    out = Path(args.output or ".") / SUMMARY_FILE
+    if any(out.resolve() == Path(p).resolve() for p in args.folds):
+        parser.error(f"{out} is one of the metrics files; choose another --output")
     try:
+        summary = summarize_folds(args.folds)
+    except FoldsError as exc:
+        print(f"zoo-test: error: {exc}", file=sys.stderr)
+        return 1
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"zoo-test: error: {exc}", file=sys.stderr)
+        return 2
+    print(format_summary(summary))
+    print(f"summary in {write_summary(out, summary)}")
+    return 0
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.folds:
+        return _folds_summary(parser, args)
+    if not (args.checkpoint or args.weights):
+        parser.error("one of the arguments --checkpoint --weights is required (or --folds)")
+    if not args.data_path:
+        parser.error("the following arguments are required: --data-path")
+    _resolve_split(parser, args)
+    try:
+        if args.fold is not None:
+            from zoo.data.datasets import check_fold
+
+            check_fold(args.data_path, args.fold)
         env = init_distributed(args.device)      # torchrun / srun / one process; cuda -> cuda:LOCAL_RANK
         device, rank = str(env.device), env.rank
         ckpt, entry = checkpoint_source(args.checkpoint, args.weights)

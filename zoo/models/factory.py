@@ -24,13 +24,13 @@ def _checkpoint_for(weights: str | os.PathLike) -> Path:
 
 
 def create_model(name: str, num_classes: int | None = None, weights: str | os.PathLike | None = None,
-                 **options) -> nn.Module:
+                 new_head: bool = False, **options) -> nn.Module:
     """Build ``name`` (see :func:`zoo.list_models`).
 
     ``weights`` is a registry name from ``weights.json`` (downloaded, verified and converted on first use)
     or a path to a zoo checkpoint. Options stored with the weights apply unless overridden. When
-    ``num_classes`` differs from the weights' head, the backbone is loaded and a fresh ``fc`` head is
-    created (fine-tuning).
+    ``num_classes`` differs from the weights' head, or ``new_head`` is set, the backbone is loaded and a fresh
+    ``fc`` head is created (fine-tuning).
     """
     resolve_name(name)
     if weights is None:
@@ -42,7 +42,7 @@ def create_model(name: str, num_classes: int | None = None, weights: str | os.Pa
     merged = {**meta.get("options", {}), **options}
     classes = meta["num_classes"] if num_classes is None else num_classes
     model = build_model(name, classes, **merged)
-    new_head = classes != meta["num_classes"]
+    new_head = new_head or classes != meta["num_classes"]
     state = read_state_dict(path)
     if new_head:
         log.warning("%s: replacing the %d-class head with a new %d-class head", weights, meta["num_classes"], classes)

@@ -20,9 +20,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from typing import Sequence
 
+from zoo.train.recipes import RECIPES, apply_recipe, given_options
 from zoo.train.schedule import SCHEDULERS, WARMUP_METHODS
 
 #: learning rate per process of the torchvision recipe (0.64 over 64 GPUs)
@@ -54,8 +56,12 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--data-path", default=None,
                    help="dataset root (ROOT/{train,val}/{class}/{video}), or a VMZ list / Kinetics CSV file; "
                         "default: the built-in synthetic motion dataset (generated in the cache dir)")
-    g.add_argument("--train-split", default="train")
-    g.add_argument("--val-split", default="val", help="'' or 'none' to train without validation")
+    g.add_argument("--train-split", default=None, help="split to train on (default: train)")
+    g.add_argument("--val-split", default=None, help="split to validate on (default: val); '' or 'none' to train "
+                                                     "without validation")
+    g.add_argument("--fold", type=int, default=None, metavar="N",
+                   help="train on DATA_PATH/train_foldN.csv and validate on test_foldN.csv (the per-fold lists "
+                        "of zoo-prepare ucf101|hmdb51)")
     g.add_argument("--kinetics-version", choices=("400", "600", "700"), default=None,
                    help="check that the dataset has this many classes and record label_set=kineticsN")
     g.add_argument("--cache-dataset", action="store_true",
@@ -92,11 +98,19 @@ def build_parser() -> argparse.ArgumentParser:
                         "gets a new, freshly initialised head")
     g.add_argument("--model-option", type=_key_value, action="append", default=[], metavar="KEY=VALUE",
                    help="builder option, e.g. channel_multiplier=0.25 or dropout=0.2 (repeatable)")
+    g.add_argument("--new-head", action="store_true",
+                   help="replace the classifier of --weights/--checkpoint with a fresh one for the dataset's classes, "
+                        "even when the class count matches")
     g.add_argument("--freeze-bn", action="store_true",
                    help="keep BatchNorm statistics and affine parameters fixed (fine-tuning)")
     g.add_argument("--lr-mult", type=_lr_mult, action="append", default=[], metavar="PREFIX=FACTOR",
                    help="multiply the lr of parameters whose name starts with PREFIX (e.g. stem=0 layer4=0.1 "
                         "fc=10; 0 freezes them); repeatable, the longest matching prefix wins")
+
+    g = p.add_argument_group("recipe")
+    g.add_argument("--recipe", choices=RECIPES, default=None,
+                   help="finetune: transfer settings (clip and sizes from the weights, new head, frozen BN, backbone "
+                        "lr 10x below the head's, 8 epochs), printed at the start; every option given here wins")
 
     g = p.add_argument_group("optimisation")
     g.add_argument("-b", "--batch-size", type=int, default=24, help="clips per process per step")
@@ -141,8 +155,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """Parsed options; ``--recipe`` values are filled in (``args.recipe_lines`` says where each comes from)."""
     parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = parser.parse_args(argv)
+    args.recipe_lines = []
+    if args.recipe:
+        args.recipe_lines = apply_recipe(parser, args, given_options(build_parser(), argv))
     if args.accum_steps < 1:
         parser.error("--accum-steps must be >= 1")
     if args.batch_size < 1 or args.epochs < 1:
@@ -151,7 +170,28 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         parser.error("--nesterov needs --momentum > 0")
     if len(args.val_resize_size) not in (1, 2):
         parser.error("--val-resize-size takes H W or one short side")
+    _resolve_splits(parser, args)
     return args
+
+
+def _resolve_splits(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """``--fold N`` -> train_foldN / test_foldN; otherwise the train / val defaults."""
+    from zoo.data.datasets import fold_splits
+
+    if args.fold is None:
+        args.train_split = "train" if args.train_split is None else args.train_split
+        args.val_split = "val" if args.val_split is None else args.val_split
+        return
+    if args.fold < 1:
+        parser.error(f"--fold must be >= 1, got {args.fold}")
+    if args.data_path is None:
+        parser.error("--fold needs --data-path (a folder written by zoo-prepare ucf101|hmdb51)")
+    if args.train_split is not None or (args.val_split or "none").lower() != "none":
+        parser.error("--fold N chooses the splits (train_foldN, test_foldN): drop --train-split/--val-split "
+                     "(--val-split none is allowed)")
+    train, test = fold_splits(args.fold)
+    args.train_split = train
+    args.val_split = test if args.val_split is None else args.val_split
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -159,9 +199,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     from zoo.train.loop import run  # heavy imports only once the command line is valid
 
+    from zoo.data.datasets import check_fold
     from zoo.data.errors import ClassMismatchError
 
     try:
+        if args.fold is not None:
+            check_fold(args.data_path, args.fold)
+        if args.recipe_lines and int(os.environ.get("RANK", "0")) == 0:
+            print("\n".join(args.recipe_lines), flush=True)
         return run(args)
     except (ClassMismatchError, FileNotFoundError, ValueError) as exc:
         print(f"zoo-train: error: {exc}", file=sys.stderr)

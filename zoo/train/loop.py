@@ -183,6 +183,8 @@ class Trainer:
         """Class names that fix the label order: the resumed run's, or the starting checkpoint's (same head)."""
         if self.state is not None:
             return list(self.state["classes"])
+        if self.args.new_head:   # the dataset's own classes, whatever the source was trained on
+            return None
         source = self._source()
         if source and source[2].classes and self.args.num_classes in (None, source[1]):
             return list(source[2].classes)
@@ -263,7 +265,7 @@ class Trainer:
             arch = self._source()[0]
             if args.model and args.model != arch:
                 raise TrainConfigError(f"--model {args.model} but {source} holds a {arch}")
-            model = zoo.create_model(arch, num_classes, weights=source, **options)
+            model = zoo.create_model(arch, num_classes, weights=source, new_head=args.new_head, **options)
         else:
             model = zoo.create_model(args.model or DEFAULT_MODEL, num_classes, **options)
         if not hasattr(model, "zoo_meta"):

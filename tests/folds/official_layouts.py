@@ -10,23 +10,26 @@ HMDB51: ``hmdb51_org/<class>/<video>.avi`` and ``splits/<class>_test_splitN.txt`
 """
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Callable
 
 FOLDS = (1, 2, 3)
 
-#: writes one video file; default: placeholder bytes (list writing never decodes)
+#: writes video ``index`` of class ``label`` at ``stem`` + an extension of its choice; returns the file
 VideoWriter = Callable[[Path, int, int], Path]
 
 
-def placeholder(path: Path, label: int, index: int) -> Path:
+def placeholder(stem: Path, label: int, index: int) -> Path:
+    """An ``.avi`` of placeholder bytes (list writing never decodes)."""
+    path = stem.with_name(stem.name + ".avi")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(b"not decoded by the list writer")
     return path
 
 
-def write_ucf101(root: Path, classes: list[str], per_class: int, writer: VideoWriter = placeholder,
-                 ext: str = ".avi") -> tuple[Path, Path]:
+def write_ucf101(root: Path, classes: list[str], per_class: int, writer: VideoWriter = placeholder
+                 ) -> tuple[Path, Path]:
     """Videos and official split files; returns (videos folder, splits folder)."""
     videos, splits = root / "UCF-101", root / "ucfTrainTestlist"
     splits.mkdir(parents=True, exist_ok=True)
@@ -34,8 +37,7 @@ def write_ucf101(root: Path, classes: list[str], per_class: int, writer: VideoWr
     rows = {f: {"train": [], "test": []} for f in FOLDS}
     for label, name in enumerate(classes):
         for i in range(per_class):
-            rel = f"{name}/v_{name}_g{i + 1:02d}_c01{ext}"
-            writer(videos / rel, label, i)
+            rel = writer(videos / name / f"v_{name}_g{i + 1:02d}_c01", label, i).relative_to(videos).as_posix()
             for fold in FOLDS:
                 if i % len(FOLDS) == fold - 1:
                     rows[fold]["test"].append(f"{rel}\r\n")
@@ -62,10 +64,26 @@ def write_hmdb51(root: Path, classes: list[str], per_class: int, writer: VideoWr
     videos, splits = root / "hmdb51_org", root / "testTrainMulti_7030_splits"
     splits.mkdir(parents=True, exist_ok=True)
     for label, name in enumerate(classes):
-        names = [f"Some_Movie_({i})_{name}_f_cm_np1_fr_med_{i}.avi" for i in range(per_class)]
-        for i, video in enumerate(names):
-            writer(videos / name / video, label, i)
+        names = [writer(videos / name / f"Some_Movie_({i})_{name}_f_cm_np1_fr_med_{i}", label, i).name
+                 for i in range(per_class)]
         for fold in FOLDS:
             text = "".join(f"{video} {hmdb51_code(i, fold)} \n" for i, video in enumerate(names))
             (splits / f"{name}_test_split{fold}.txt").write_text(text)
     return videos, splits
+
+
+def synthetic_writer(root: Path, classes: int, per_class: int, seed: int = 0) -> VideoWriter:
+    """Writer copying the videos of :func:`zoo.data.synthetic.generate` (class ``label`` = its ``label``-th
+    motion class; the videos keep their own extensions)."""
+    from zoo.data.synthetic import class_names, generate
+
+    generate(root, classes=classes, videos_per_class=per_class, seed=seed, splits=("train",))
+    names = class_names(classes)
+
+    def write(stem: Path, label: int, index: int) -> Path:
+        source, = (root / "train" / names[label]).glob(f"{names[label]}_{index:04d}.*")
+        target = stem.with_name(stem.name + source.suffix)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, target)
+        return target
+    return write
