@@ -13,6 +13,7 @@ from tqdm import tqdm
 
 import zoo
 from zoo._io import sha256_of
+from zoo.cli import positive_int
 from zoo.weights import AGGREGATIONS, unalias_aggregation
 from zoo.distributed import init_distributed
 from zoo.evaluate.loading import check_classes, checkpoint_source, parse_resize, resolve_settings
@@ -30,7 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--weights", help="released weights name from weights.json (protocol defaults from its entry)")
     p.add_argument("--data-path", help="dataset root (ROOT/{split}/{class}/{video}), list file or CSV")
     p.add_argument("--split", default=None, help="split under --data-path: folder or {split}.csv (default: val; '' = class folders at the root)")
-    p.add_argument("--fold", type=int, metavar="N", help="evaluate DATA_PATH/test_foldN.csv (the per-fold lists of "
+    p.add_argument("--fold", type=positive_int, metavar="N", help="evaluate DATA_PATH/test_foldN.csv (the per-fold lists of "
                                                          "zoo-prepare ucf101|hmdb51); replaces --split")
     g = p.add_argument_group("protocol (defaults: weights entry, then checkpoint metadata, then VMZ test_net)")
     g.add_argument("--clips", type=int, help="clips per video, uniformly spaced")
@@ -85,20 +86,6 @@ def load_samples(data_path: str, split: str | None, classes: list[str] | None, l
     return samples, list(found_classes)
 
 
-def _resolve_split(parser: argparse.ArgumentParser, args) -> None:
-    """``--fold N`` -> ``test_foldN``; otherwise ``--split`` (default ``val``)."""
-    from zoo.data.datasets import fold_splits
-
-    if args.fold is None:
-        args.split = "val" if args.split is None else args.split
-    elif args.split is not None:
-        parser.error("give --fold N or --split, not both (--fold N evaluates test_foldN)")
-    elif args.fold < 1:
-        parser.error(f"--fold must be >= 1, got {args.fold}")
-    else:
-        args.split = fold_splits(args.fold)[1]
-
-
 def _folds_summary(parser: argparse.ArgumentParser, args) -> int:
     """``--folds``: the cross-validation summary of the given metrics files."""
     from zoo.evaluate.folds import SUMMARY_FILE, FoldsError, format_summary, summarize_folds, write_summary
@@ -132,12 +119,10 @@ def main(argv=None) -> int:
         parser.error("one of the arguments --checkpoint --weights is required (or --folds)")
     if not args.data_path:
         parser.error("the following arguments are required: --data-path")
-    _resolve_split(parser, args)
-    try:
-        if args.fold is not None:
-            from zoo.data.datasets import check_fold
+    from zoo.data.datasets import evaluation_split
 
-            check_fold(args.data_path, args.fold)
+    try:
+        args.split = evaluation_split(args.data_path, args.fold, args.split, "val")   # usage errors: exit 2 below
         env = init_distributed(args.device)      # torchrun / srun / one process; cuda -> cuda:LOCAL_RANK
         device, rank = str(env.device), env.rank
         ckpt, entry = checkpoint_source(args.checkpoint, args.weights)

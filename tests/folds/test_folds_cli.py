@@ -7,7 +7,9 @@ import statistics
 import pytest
 
 import zoo
+from zoo.data.datasets import evaluation_split
 from zoo.data.prepare.cli import main as prepare
+from zoo.extract.cli import main as zoo_extract
 from zoo.evaluate.cli import main as zoo_test
 from zoo.train.cli import main as zoo_train, parse_args
 
@@ -84,11 +86,14 @@ def test_fold_option_errors(tmp_path, capsys):
 
     ckpt = tmp_path / "m.safetensors"
     zoo.save_checkpoint(zoo.create_model("r2plus1d_10", 2, channel_multiplier=0.125), ckpt, classes=["A", "B"])
-    with pytest.raises(SystemExit) as exc:
-        zoo_test(["--data-path", str(data), "--fold", "1", "--split", "val", "--checkpoint", str(ckpt)])
-    assert exc.value.code == 2
+    assert zoo_test(["--data-path", str(data), "--fold", "1", "--split", "val", "--checkpoint", str(ckpt)]) == 2
+    assert "--fold N or --split, not both" in capsys.readouterr().err
     assert zoo_test(["--data-path", str(data), "--fold", "7", "--checkpoint", str(ckpt)]) == 2
     assert "no fold 7" in capsys.readouterr().err
+    assert zoo_extract(["--data-path", str(data), "--fold", "7", "--checkpoint", str(ckpt),
+                        "--output", str(tmp_path / "feats"), "-q"]) == 2
+    assert "no fold 7" in capsys.readouterr().err and not (tmp_path / "feats").exists()
+    assert evaluation_split(data, 2, None, "val") == "test_fold2" and evaluation_split(data, None, None, "val") == "val"
 
 
 def test_recipe_values_come_from_the_weights_and_every_given_flag_wins(tmp_path, capsys):

@@ -139,6 +139,20 @@ def check_fold(data_path: str | os.PathLike, fold: int) -> None:
                             "zoo-prepare ucf101|hmdb51 writes them")
 
 
+def evaluation_split(data_path: str | os.PathLike | None, fold: int | None, split: str | None, default: str | None
+                  ) -> str | None:
+    """The split an evaluating tool reads: ``test_foldN`` for ``fold`` N (checked with :func:`check_fold`),
+    else ``split``, else ``default``. ``ValueError`` when both ``fold`` and ``split`` are given."""
+    if fold is None:
+        return default if split is None else split
+    if split is not None:
+        raise ValueError("give --fold N or --split, not both (--fold N reads test_foldN)")
+    if data_path is None:
+        raise ValueError("--fold needs --data-path (a folder written by zoo-prepare ucf101|hmdb51)")
+    check_fold(data_path, fold)
+    return fold_splits(fold)[1]
+
+
 def read_vmz_list(list_file: str | os.PathLike, classes: Sequence[str] | None = None,
                   on_missing: str = "error") -> tuple[list[VideoSample], list[str]]:
     """Samples of a VMZ list file ``org_video,label[,start_frm,video_id]``.

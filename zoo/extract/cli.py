@@ -11,6 +11,7 @@ from tqdm import tqdm
 
 import zoo
 from zoo._io import sha256_of
+from zoo.cli import positive_int
 from zoo.distributed import init_distributed, shutdown
 from zoo.evaluate.loading import check_classes, checkpoint_source, parse_resize
 from zoo.evaluate.memory import parse_size
@@ -39,6 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-path", help="dataset: ROOT/{split}/{class}/{video}, VMZ list file (dense start_frm "
                                        "rows too), Kinetics CSV or VMZ video LMDB")
     p.add_argument("--split", help="split under --data-path (folder or {split}.csv)")
+    p.add_argument("--fold", type=positive_int, metavar="N",
+                   help="the videos of DATA_PATH/test_foldN.csv (per-fold lists of zoo-prepare ucf101|hmdb51); "
+                        "for a fold's training videos give --split train_foldN")
     p.add_argument("--limit", type=int, help="only the first N videos")
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--checkpoint", help="zoo checkpoint (.safetensors)")
@@ -90,9 +94,10 @@ def collect_jobs(args, classes) -> list[VideoJob]:
     if args.data_path and args.videos:
         raise ValueError("give either --data-path or video files, not both")
     if args.data_path:
-        from zoo.data.datasets import discover
+        from zoo.data.datasets import discover, evaluation_split
 
-        samples, _ = discover(args.data_path, split=args.split or None, classes=classes, on_missing="error")
+        split = evaluation_split(args.data_path, args.fold, args.split, None)
+        samples, _ = discover(args.data_path, split=split or None, classes=classes, on_missing="error")
         grouped: dict[str, list] = {}
         for sample in samples:
             grouped.setdefault(str(sample.path), []).append(sample)

@@ -24,6 +24,7 @@ import os
 import sys
 from typing import Sequence
 
+from zoo.cli import positive_int
 from zoo.train.recipes import RECIPES, apply_recipe, given_options
 from zoo.train.schedule import SCHEDULERS, WARMUP_METHODS
 
@@ -59,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--train-split", default=None, help="split to train on (default: train)")
     g.add_argument("--val-split", default=None, help="split to validate on (default: val); '' or 'none' to train "
                                                      "without validation")
-    g.add_argument("--fold", type=int, default=None, metavar="N",
+    g.add_argument("--fold", type=positive_int, default=None, metavar="N",
                    help="train on DATA_PATH/train_foldN.csv and validate on test_foldN.csv (the per-fold lists "
                         "of zoo-prepare ucf101|hmdb51)")
     g.add_argument("--kinetics-version", choices=("400", "600", "700"), default=None,
@@ -182,8 +183,6 @@ def _resolve_splits(parser: argparse.ArgumentParser, args: argparse.Namespace) -
         args.train_split = "train" if args.train_split is None else args.train_split
         args.val_split = "val" if args.val_split is None else args.val_split
         return
-    if args.fold < 1:
-        parser.error(f"--fold must be >= 1, got {args.fold}")
     if args.data_path is None:
         parser.error("--fold needs --data-path (a folder written by zoo-prepare ucf101|hmdb51)")
     if args.train_split is not None or (args.val_split or "none").lower() != "none":
