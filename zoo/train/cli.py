@@ -7,8 +7,10 @@ Examples::
         --batch-size=16 --cache-dataset --sync-bn --amp
     # one GPU or the CPU
     zoo-train --data-path=/data/kinectics400 --kinetics-version="400" --batch-size=8 --cache-dataset
-    # fine-tune released weights on another dataset with a new head, BN frozen, small backbone lr
-    zoo-train --data-path=/data/hmdb51 --weights r2plus1d_34_32_kinetics --freeze-bn \\
+    # fine-tune released weights on fold 1 of UCF101 (zoo-prepare ucf101): the transfer recipe, printed at the start
+    zoo-train --data-path=ucf101/ --fold 1 --recipe finetune --weights r2plus1d_34.ig65m_ft_kinetics400_32f
+    # transfer settings by hand: new head, BN frozen, small backbone lr
+    zoo-train --data-path=/data/hmdb51 --weights r2plus1d_34.kinetics400_32f --new-head --freeze-bn \\
         --lr 0.001 --lr-mult stem=0 --lr-mult fc=10 --clip-len 32 --epochs 8
 
 Defaults follow torchvision's ``references/video_classification/train.py`` (16 frames at 15 fps, 5 clips per
