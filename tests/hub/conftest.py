@@ -66,11 +66,14 @@ def isolated_cache(tmp_path, monkeypatch):
 
 @pytest.fixture
 def refused_url():
-    """A loopback URL on which nothing listens (connection refused)."""
+    """A loopback URL on which nothing listens (connection refused).
+
+    The port stays bound (without ``listen``) for the whole test, so no other process can take it meanwhile:
+    a connection to a bound, non-listening TCP socket is refused.
+    """
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    return f"http://127.0.0.1:{port}"
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
 
 
 @pytest.fixture

@@ -1,27 +1,26 @@
 """Real learning under DDP: two torchrun "nodes" on 127.0.0.1 (c10d rendezvous, gloo, CPU sync-BN)."""
+import datetime
 import json
 import os
-import socket
 import subprocess
 import sys
 
+import torch.distributed as dist
 
 import zoo
 from zoo.data.synthetic import generate
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_two_node_ddp_training_learns_the_motion_classes(tmp_path):
     data = generate(tmp_path / "data", classes=4, videos_per_class=12, val_videos_per_class=6, seed=0)
     out = tmp_path / "out"
-    port = _free_port()
+    # The test hosts the rendezvous store on a port the kernel picks and holds it until the end; both "nodes"
+    # join it as clients (is_host=false), so no port is chosen first and bound later by someone else.
+    store = dist.TCPStore("127.0.0.1", 0, is_master=True, multi_tenant=True, wait_for_workers=False,
+                          timeout=datetime.timedelta(seconds=600))
     launcher = [sys.executable, "-m", "torch.distributed.run", "--nnodes=2", "--nproc-per-node=1",
-                "--rdzv-backend=c10d", f"--rdzv-endpoint=127.0.0.1:{port}", "--rdzv-id=zoo-train-test",
+                "--rdzv-backend=c10d", f"--rdzv-endpoint=127.0.0.1:{store.port}", "--rdzv-conf=is_host=false",
+                "--rdzv-id=zoo-train-test",
                 "--max-restarts=0", "-m", "zoo.train"]
     train = ["--data-path", str(data), "--output-dir", str(out), "--model", "r2plus1d_10",
              "--model-option", "channel_multiplier=0.125", "--clip-len", "4", "--frame-rate", "0",

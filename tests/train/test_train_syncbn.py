@@ -1,6 +1,5 @@
 """--sync-bn on CPU: 2 gloo processes give the statistics and gradients of one BatchNorm on the whole batch."""
 import os
-import socket
 
 import torch
 import torch.distributed as dist
@@ -10,20 +9,15 @@ import torch.nn as nn
 from zoo.train.syncbn import CPUSyncBatchNorm, convert_sync_batchnorm
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _batch():
     g = torch.Generator().manual_seed(0)
     return torch.randn(6, 3, 2, 4, 5, generator=g) * 3 + 1, torch.randn(6, 3, 2, 4, 5, generator=g)
 
 
-def _worker(rank: int, port: int, out_dir: str) -> None:
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
-    dist.init_process_group("gloo", rank=rank, world_size=2)
+def _worker(rank: int, out_dir: str) -> None:
+    # a file rendezvous: no TCP port is chosen before use
+    init = "file://" + os.path.join(out_dir, "rendezvous")
+    dist.init_process_group("gloo", init_method=init, rank=rank, world_size=2)
     torch.manual_seed(0)
     bn = convert_sync_batchnorm(nn.Sequential(nn.BatchNorm3d(3)), torch.device("cpu"))
     with torch.no_grad():
@@ -60,7 +54,7 @@ def test_conversion_keeps_weights_and_names():
 
 
 def test_two_gloo_processes_match_batchnorm_on_the_full_batch(tmp_path):
-    mp.start_processes(_worker, args=(_free_port(), str(tmp_path)), nprocs=2, start_method="spawn")
+    mp.start_processes(_worker, args=(str(tmp_path),), nprocs=2, start_method="spawn")
     ref = nn.BatchNorm3d(3)
     with torch.no_grad():
         ref.weight.copy_(torch.tensor([1.0, 2.0, 0.5]))
