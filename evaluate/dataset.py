@@ -2,17 +2,19 @@
 
 Decoding happens in the workers, so it overlaps with the model running in the main process. A video that
 cannot be decoded does not stop the run: its item carries ``views=None`` and the reason instead (a video
-shorter than one clip span too, under ``short_videos="skip"``); a padded one is flagged ``padded``.
+shorter than one clip span too, under ``short_videos="skip"``); a padded one is flagged ``padded``. A video
+used despite something worth reporting (rotation applied, repeated frames, damaged packets...) carries the
+``"kind: detail"`` texts of its warnings (:class:`zoo.data.errors.VideoWarning`) in ``warnings``.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Sequence
 
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from zoo.data.errors import VideoError
+from zoo.data.errors import VideoError, collect_video_warnings
 from zoo.data.probe import probe_video
 from zoo.data.views import ViewSpec, decode_views, is_padded
 
@@ -29,6 +31,7 @@ class VideoViews:
     views: torch.Tensor | None
     error: str | None = None
     padded: bool = False
+    warnings: list[str] = field(default_factory=list)
 
 
 class VideoViewsDataset(Dataset):
@@ -49,12 +52,13 @@ class VideoViewsDataset(Dataset):
         video_id = str(getattr(sample, "video_id", None) or sample.path)
         start_frame = getattr(sample, "start_frame", None)
         try:
-            info = probe_video(sample.path)
-            views = decode_views(sample.path, self.spec, info, start_frame=start_frame)
+            with collect_video_warnings() as warned:
+                info = probe_video(sample.path)
+                views = decode_views(sample.path, self.spec, info, start_frame=start_frame)
         except Exception as exc:  # noqa: BLE001 - any decoder failure makes this one video bad, not the run
             return VideoViews(index, str(sample.path), video_id, label, None, failure_reason(exc))
         return VideoViews(index, str(sample.path), video_id, label, views,
-                          padded=is_padded(info, self.spec, start_frame))
+                          padded=is_padded(info, self.spec, start_frame), warnings=info.warnings + warned)
 
 
 def failure_reason(exc: Exception) -> str:

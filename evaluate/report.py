@@ -56,7 +56,8 @@ def _pct(value) -> str:
 def summary_table(metrics: dict) -> str:
     """Plain-text table of the headline numbers (percentages)."""
     rows = [("videos evaluated", str(metrics["num_videos"])),
-            ("videos skipped", str(len(metrics.get("skipped", [])))),
+            ("videos skipped (refused)", str(len(metrics.get("skipped", [])))),
+            ("videos with warnings", str(metrics.get("num_with_warnings", 0))),
             ("videos padded (shorter than a clip)", str(metrics.get("num_padded", 0))),
             ("views (clips x crops)", str(metrics["num_clips"])),
             ("clip top-1 %", _pct(metrics["clip_top1"])),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -12,6 +13,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from zoo.data.errors import warning_kind
 from zoo.evaluate.aggregate import aggregate_views, combine_aggregates
 from zoo.evaluate.dataset import VideoViews, VideoViewsDataset, views_loader
 from zoo.evaluate.distributed import broadcast_from_rank0, gather_to_rank0, rank_and_world, shard
@@ -36,6 +38,8 @@ def video_record(item: VideoViews, logits: torch.Tensor, aggregate: str, rank: i
         record["clip_top1"] = int(topk_hits(logits.numpy(), labels, 1).sum())
         record["clip_top5"] = int(topk_hits(logits.numpy(), labels, 5).sum())
     record["scores"] = [float(s) for s in aggregate_views(logits, aggregate)]
+    if item.warnings:
+        record["warnings"] = list(item.warnings)
     return record
 
 
@@ -67,12 +71,26 @@ def summarize(records: Sequence[dict], classes: Sequence[str], aggregate: str) -
                               np.asarray([v["label"] for v in videos], dtype=np.int64),
                               sum(r["clip_top1"] for r in ok), sum(r["clip_top5"] for r in ok),
                               sum(r["views"] for r in ok), list(classes))
-    skipped = sorted((r for r in records if r["status"] == "skipped"), key=lambda r: r["index"])
-    metrics["num_skipped"] = len(skipped)
-    metrics["skipped"] = [{"path": r["path"], "reason": r["reason"]} for r in skipped]
+    metrics.update(video_outcomes(records))
     # videos shorter than one clip span whose clips repeat their last frame (--short-videos pad)
     metrics["num_padded"] = sum(1 for r in records if r["status"] == "ok" and r.get("padded"))
     return metrics
+
+
+def video_outcomes(records: Sequence[dict]) -> dict:
+    """Refusals and warnings of a run: ``num_skipped`` with ``skip_counts`` per reason and the ``skipped``
+    list, and for the videos evaluated despite a warning ``num_with_warnings``, ``warning_counts`` (videos
+    per warning kind) and the ``warnings`` list."""
+    skipped = sorted((r for r in records if r["status"] == "skipped"), key=lambda r: r["index"])
+    warned = sorted((r for r in records if r["status"] == "ok" and r.get("warnings")), key=lambda r: r["index"])
+    return {
+        "num_skipped": len(skipped),
+        "skip_counts": dict(Counter(warning_kind(r["reason"]) for r in skipped)),
+        "skipped": [{"path": r["path"], "reason": r["reason"]} for r in skipped],
+        "num_with_warnings": len(warned),
+        "warning_counts": dict(Counter(kind for r in warned for kind in {warning_kind(w) for w in r["warnings"]})),
+        "warnings": [{"path": r["path"], "warnings": r["warnings"]} for r in warned],
+    }
 
 
 class BudgetRunner:

@@ -91,7 +91,7 @@ def test_corrupt_cache_is_rebuilt(dataset, tmp_path, probes):
 def test_index_cli_check(dataset, tmp_path, capsys):
     cache = str(tmp_path / "cache")
     assert main(["index", str(dataset), "--cache-dir", cache, "--workers", "1", "--quiet"]) == 0
-    assert "indexed 4 video(s): 2 usable, 2 with problems" in capsys.readouterr().out
+    assert "indexed 4 video(s): 2 accepted (0 with warnings), 2 refused" in capsys.readouterr().out
     report = tmp_path / "problems.csv"
     assert main(["index", str(dataset), "--cache-dir", cache, "--workers", "1", "--quiet", "--check",
                  "--decode", "--report", str(report)]) == 1

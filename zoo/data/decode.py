@@ -1,29 +1,63 @@
-"""Decode selected frames of a video in one forward pass (PyAV, threaded).
+"""Decode selected frames of a video in one forward pass (PyAV, threaded), upright and as ffmpeg shows them.
 
 The video is opened once; the decoder seeks to the keyframe at or before the first needed frame and decodes
 forward until the last needed frame has been seen. Frames are identified by their presentation timestamp,
 never by counting decoded frames (frame counters are unreliable with threaded decoding and variable frame
 rate). Only the needed frames are converted, and RGB conversion + resizing happen in the same libswscale
-call.
+call; the display rotation of the video (``VideoInfo.rotation``) is applied after it.
+
+What a player shows is the rule for frames the stream does not deliver: a zero-size AVI chunk repeats the
+previous frame, and a packet that fails to decode (a damaged slice, a bad NAL unit) leaves the previous
+decodable frame on screen. Such a video is still decoded, with a :class:`~zoo.data.errors.VideoWarning`
+(``decode_errors``); it fails only when the frames it needs have no decodable frame before or after them.
 """
 from __future__ import annotations
 
-import bisect
 import math
 import os
+import warnings
+from dataclasses import dataclass, field
 from typing import Iterable, Iterator, Sequence
 
 import av
 import numpy as np
 from av.video.reformatter import VideoReformatter
 
-from zoo.data.errors import VideoError
+from zoo.data.errors import VideoError, VideoWarning
+from zoo.data.orientation import display_size, rotate_rgb
 from zoo.data.probe import VideoInfo, open_video, probe_video
 from zoo.data.transforms import Size, resized_shape
 
 #: default libswscale interpolation for resizing. Caffe2's video decoder (the VMZ test protocols) used
 #: ``FAST_BILINEAR``, which views select through their resize filter (:data:`zoo.data.transforms.RESIZE_FILTERS`)
 INTERPOLATION = "BILINEAR"
+
+
+@dataclass
+class DecodeReport:
+    """What one decode met: packets that failed (``errors``, the first few messages of ``error_count``) and
+    the requested frames shown as a neighbour because no picture was decoded at their time (``filled``)."""
+
+    error_count: int = 0
+    errors: list[str] = field(default_factory=list)
+    filled: set[int] = field(default_factory=set)
+    decoded: int = 0
+
+    def add_error(self, message: str) -> None:
+        self.error_count += 1
+        if len(self.errors) < 3:
+            self.errors.append(message)
+
+    def warning(self, path) -> VideoWarning | None:
+        """The ``decode_errors`` warning for this decode, or ``None`` if nothing went wrong."""
+        if not self.error_count and not self.filled:
+            return None
+        parts = []
+        if self.error_count:
+            parts.append(f"{self.error_count} packet(s) did not decode ({self.errors[0]})")
+        if self.filled:
+            parts.append(f"{len(self.filled)} requested frame(s) show the nearest decodable frame")
+        return VideoWarning(path, "decode_errors", "; ".join(parts))
 
 
 def frame_times_of(info: VideoInfo, start_time: float = 0.0) -> list[float]:
@@ -33,20 +67,38 @@ def frame_times_of(info: VideoInfo, start_time: float = 0.0) -> list[float]:
     return [start_time + i / info.fps for i in range(info.num_frames)]
 
 
+def shown_frames(indices: Iterable[int], info: VideoInfo) -> dict[int, int]:
+    """For each frame index, the frame whose picture it shows: itself, or for a repeated frame (zero-size
+    AVI chunk) the last frame before it that has a picture (the first one after it at the very start)."""
+    repeated = set(info.repeated)
+    shown = {}
+    for i in indices:
+        j = i
+        while j in repeated and j > 0:
+            j -= 1
+        if j in repeated:  # repeats at the very start: the first real picture
+            j = i
+            while j in repeated and j < info.num_frames - 1:
+                j += 1
+        shown[i] = j
+    return shown
+
+
 def _tolerance(times: Sequence[float]) -> float:
     gaps = [b - a for a, b in zip(times, times[1:]) if b > a]
     return 0.45 * min(gaps) if gaps else 1e-3
 
 
 def iter_frames(path: str | os.PathLike, frame_indices: Iterable[int], info: VideoInfo | None = None,
-                size: Size = None, threads: int = 0,
-                interpolation: str = INTERPOLATION) -> Iterator[tuple[int, np.ndarray]]:
+                size: Size = None, threads: int = 0, interpolation: str = INTERPOLATION,
+                report: DecodeReport | None = None) -> Iterator[tuple[int, np.ndarray]]:
     """Yield ``(index, frame)`` once per distinct index in ``frame_indices``, in ascending order.
 
-    ``frame`` is RGB uint8 ``(H, W, 3)``, resized per ``size`` with the libswscale ``interpolation``
-    (``BILINEAR``, ``FAST_BILINEAR``, ...); it is a fresh array the caller may keep.
-    Same arguments and errors as :func:`decode_frames`; raises :class:`VideoError` ("truncated") after
-    the last frame it could deliver when some requested frames are not in the file.
+    ``frame`` is RGB uint8 ``(H, W, 3)``, upright, resized per ``size`` with the libswscale ``interpolation``
+    (``BILINEAR``, ``FAST_BILINEAR``, ...); it is a fresh array the caller may keep. Same arguments and errors as :func:`decode_frames`; raises :class:`VideoError` ("truncated") after
+    the last frame it could deliver when some requested frames are not in the file. ``report`` (optional)
+    collects decoding errors and the frames shown as a neighbour; a ``decode_errors`` :class:`VideoWarning`
+    is issued (``warnings.warn``) at the end when there were any.
     """
     if info is None:
         info = probe_video(path)
@@ -56,35 +108,55 @@ def iter_frames(path: str | os.PathLike, frame_indices: Iterable[int], info: Vid
         raise IndexError(f"{path}: frame {bad} outside 0..{info.num_frames - 1}")
     if not wanted:
         return
+    report = report if report is not None else DecodeReport()
+    users: dict[int, list[int]] = {}
+    for i, j in shown_frames(wanted, info).items():
+        users.setdefault(j, []).append(i)
+    needed = sorted(users)
     out_h, out_w = resized_shape(info.height, info.width, size)
+    convert = _Converter(*display_size(out_w, out_h, info.rotation), info.rotation, interpolation)
     container, stream = open_video(path)
+    found: set[int] = set()
     with container:
         stream.thread_type = "AUTO"
         stream.codec_context.thread_count = max(0, int(threads))
         start = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
         times = frame_times_of(info, start)
-        found: set[int] = set()
-        yield from _decode_pass(container, stream, times, wanted, found, (out_h, out_w), path, interpolation,
-                                seek=wanted[0] > 0)
-        if len(found) < len(wanted) and wanted[0] > 0:  # a bad index can make seeking overshoot: retry
+        seek = needed[0] > 0
+        for j, frame in _decode_pass(container, stream, times, needed, found, convert, report, seek):
+            yield from _deliver(users[j], frame)
+        if len(found) < len(needed) and seek:  # a bad index can make seeking overshoot: retry from the start
             container.seek(0, stream=stream)
-            yield from _decode_pass(container, stream, times, wanted, found, (out_h, out_w), path, interpolation,
-                                    seek=False)
-    if len(found) < len(wanted):
-        missing = [i for i in wanted if i not in found]
-        raise VideoError(path, "truncated", f"{len(missing)} of {len(wanted)} needed frames never decoded "
-                                            f"(first missing: frame {missing[0]} at {times[missing[0]]:.3f} s)")
+            for j, frame in _decode_pass(container, stream, times, needed, found, convert, report, False):
+                yield from _deliver(users[j], frame)
+    if len(found) < len(needed):
+        missing = [j for j in needed if j not in found]
+        reason = "undecodable" if report.error_count and not found else "truncated"
+        why = f"; {report.error_count} packet(s) did not decode ({report.errors[0]})" if report.error_count else ""
+        raise VideoError(path, reason, f"{len(missing)} of {len(needed)} needed frames never decoded "
+                                       f"(first missing: frame {missing[0]} at {times[missing[0]]:.3f} s){why}")
+    warning = report.warning(path)
+    if warning is not None:
+        warnings.warn(warning, stacklevel=2)
+
+
+def _deliver(indices: list[int], frame: np.ndarray) -> Iterator[tuple[int, np.ndarray]]:
+    yield indices[0], frame
+    for i in indices[1:]:  # repeated frames showing this picture get their own copy
+        yield i, frame.copy()
 
 
 def decode_frames(path: str | os.PathLike, frame_indices: Sequence[int], info: VideoInfo | None = None,
-                  size: Size = None, threads: int = 0, interpolation: str = INTERPOLATION) -> np.ndarray:
-    """Frames ``frame_indices`` of ``path`` as RGB uint8 ``(N, H, W, 3)``, in the order asked.
+                  size: Size = None, threads: int = 0, interpolation: str = INTERPOLATION,
+                  report: DecodeReport | None = None) -> np.ndarray:
+    """Frames ``frame_indices`` of ``path`` as RGB uint8 ``(N, H, W, 3)``, upright, in the order asked.
 
     ``frame_indices`` index the frames in display order (``info.frame_times``); repeats are allowed and
     decoded once. ``size``: ``None`` (native), an int short side or ``(h, w)`` (see
-    :mod:`zoo.data.transforms`), resized with the libswscale ``interpolation``. ``threads``: decoder threads,
-    0 = FFmpeg's choice (use 1 inside DataLoader workers on small machines). Raises :class:`VideoError` when the file cannot deliver the frames and
-    ``IndexError`` for indices outside the video.
+    :mod:`zoo.data.transforms`), applied to the upright frame with the libswscale ``interpolation``.
+    ``threads``: decoder threads, 0 = FFmpeg's choice (use 1 inside DataLoader workers on small machines). Raises :class:`VideoError` when the file
+    cannot deliver the frames and ``IndexError`` for indices outside the video; see :func:`iter_frames` for
+    ``report`` and the warning about damaged packets.
     """
     if info is None:
         info = probe_video(path)
@@ -93,41 +165,110 @@ def decode_frames(path: str | os.PathLike, frame_indices: Sequence[int], info: V
     slot = {idx: k for k, idx in enumerate(wanted)}
     out_h, out_w = resized_shape(info.height, info.width, size)
     buffer = np.empty((len(wanted), out_h, out_w, 3), np.uint8)
-    for idx, frame in iter_frames(path, wanted, info, size, threads, interpolation):
+    for idx, frame in iter_frames(path, wanted, info, size, threads, interpolation, report):
         buffer[slot[idx]] = frame
     if indices == wanted:
         return buffer
     return buffer[[slot[i] for i in indices]]
 
 
-def _decode_pass(container, stream, times, wanted, found, out_size, path, interpolation: str, seek: bool):
-    """Decode forward from (a seek to) the first wanted frame, yielding each wanted frame not yet found."""
+class _Converter:
+    """RGB conversion + resize in one libswscale call (one context for the whole video), then the display
+    rotation; the last result is kept, since a held frame may be asked for again."""
+
+    def __init__(self, width: int, height: int, rotation: int, interpolation: str = INTERPOLATION):
+        self.width, self.height, self.rotation, self.interpolation = width, height, rotation, interpolation
+        self.reformatter = VideoReformatter()
+        self.last: tuple[object, np.ndarray] | None = None
+
+    def __call__(self, frame: av.VideoFrame) -> np.ndarray:
+        if self.last is not None and self.last[0] is frame:
+            return self.last[1].copy()
+        rgb = self.reformatter.reformat(frame, self.width, self.height, "rgb24", interpolation=self.interpolation,
+                                        threads=1).to_ndarray()
+        if self.rotation:
+            rgb = np.ascontiguousarray(rotate_rgb(rgb, self.rotation))
+        self.last = (frame, rgb)
+        return rgb
+
+
+def decoded_frames(container, stream, report: DecodeReport) -> Iterator[av.VideoFrame]:
+    """Every frame the decoder gives for ``stream``, packet by packet, skipping packets that fail to decode
+    (counted in ``report``) as the ffmpeg CLI does, and draining the decoder at the end."""
+    try:
+        for packet in container.demux(stream):
+            if packet.size == 0 and packet.pts is not None:
+                continue  # a zero-size chunk: no picture of its own (probe_video lists it as repeated)
+            try:
+                frames = packet.decode()  # the last, empty packet drains the decoder
+            except av.FFmpegError as exc:
+                report.add_error(f"at {float(packet.pts * stream.time_base):.3f} s: {exc}"
+                                 if packet.pts is not None else str(exc))
+                continue
+            report.decoded += len(frames)
+            yield from frames
+    except av.FFmpegError as exc:  # reading the file failed: what was read is all there is
+        report.add_error(str(exc))
+        try:
+            frames = stream.decode(None)
+        except av.FFmpegError:
+            return
+        report.decoded += len(frames)
+        yield from frames
+
+
+def _decode_pass(container, stream, times, needed, found, convert, report: DecodeReport, seek: bool):
+    """Decode forward from (a seek to) the first needed frame, yielding ``(index, rgb)`` for each needed
+    frame not yet found. A needed frame without a picture of its own shows the previous decoded frame."""
+    pending = [j for j in needed if j not in found]
+    if not pending:
+        return
     tol = _tolerance(times)
     tb = stream.time_base
-    first_t, last_t = times[wanted[0]], times[wanted[-1]]
-    wanted_set = set(wanted)
-    out_h, out_w = out_size
-    reformatter = VideoReformatter()  # one libswscale context for the whole video, not one per frame
+    last_t = times[pending[-1]]
     if seek:
-        container.seek(int(math.floor(first_t / tb + 0.5)), stream=stream, backward=True, any_frame=False)
-    try:
-        for frame in container.decode(stream):
-            if frame.pts is None:
-                continue
-            t = float(frame.pts * tb)
-            if t < first_t - tol:
-                continue
-            k = bisect.bisect_left(times, t)
-            j = k if k < len(times) and (k == 0 or times[k] - t < t - times[k - 1]) else k - 1
-            if abs(times[j] - t) <= tol and j in wanted_set and j not in found:
-                found.add(j)
-                rgb = reformatter.reformat(frame, out_w, out_h, "rgb24", interpolation=interpolation, threads=1)
-                yield j, rgb.to_ndarray()
-                if len(found) == len(wanted):
-                    return
-            if t > last_t + 2.0:
-                return  # far past the last needed frame: the missing ones are not in this stream
-    except av.FFmpegError as exc:
-        if not found:
-            raise VideoError(path, "undecodable", str(exc)) from exc
-        raise VideoError(path, "truncated", f"decoding failed after {len(found)} needed frames: {exc}") from exc
+        container.seek(int(math.floor(times[pending[0]] / tb + 0.5)), stream=stream, backward=True,
+                       any_frame=False)
+    k = 0
+    prev = None  # the last decoded frame: what a player shows until the next one
+    for frame in decoded_frames(container, stream, report):
+        if frame.pts is None:
+            continue
+        t = float(frame.pts * tb)
+        if t < times[pending[k]] - tol:
+            prev = frame
+            continue
+        if prev is None and seek and t > times[pending[k]] + tol:
+            return  # seeking overshot the first needed frame: the caller decodes again from the start
+        while k < len(pending) and times[pending[k]] < t - tol:  # no picture at its time
+            found.add(pending[k])
+            report.filled.add(pending[k])
+            yield pending[k], convert(prev if prev is not None else frame)
+            k += 1
+        if k < len(pending) and abs(times[pending[k]] - t) <= tol:
+            found.add(pending[k])
+            yield pending[k], convert(frame)
+            k += 1
+        prev = frame
+        if k == len(pending):
+            return
+        if t > last_t + 2.0:
+            return  # far past the last needed frame: the missing ones are not in this stream
+    if prev is not None and report.error_count:  # damaged packets at the end: the last picture stays
+        for j in pending[k:]:
+            found.add(j)
+            report.filled.add(j)
+            yield j, convert(prev)
+
+
+def check_decoding(path: str | os.PathLike, info: VideoInfo | None = None, threads: int = 0) -> DecodeReport:
+    """Decode every frame of ``path`` (no conversion) and report the packets that fail and how many frames
+    came out (``report.decoded``); raises :class:`VideoError` only when the file cannot be opened."""
+    report = DecodeReport()
+    container, stream = open_video(path)
+    with container:
+        stream.thread_type = "AUTO"
+        stream.codec_context.thread_count = max(0, int(threads))
+        for _ in decoded_frames(container, stream, report):
+            pass
+    return report

@@ -14,18 +14,18 @@ import os
 from pathlib import Path
 from typing import Iterable, Union
 
-import av
 from filelock import FileLock
 from tqdm import tqdm
 
 from zoo._io import atomic_write_text
 from zoo.paths import data_cache_root
-from zoo.data.errors import VideoError
+from zoo.data.errors import VideoError, VideoWarning, warning_kind
 from zoo.data.prepare.parallel import imap_unordered
-from zoo.data.probe import VideoInfo, open_video, probe_video
+from zoo.data.decode import check_decoding
+from zoo.data.probe import VideoInfo, probe_video
 
 IndexEntry = Union[VideoInfo, VideoError]
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: display rotation, repeated frames and warnings
 
 
 def default_cache_dir() -> Path:
@@ -34,32 +34,31 @@ def default_cache_dir() -> Path:
 
 
 def probe_entry(path: str, decode: bool = False) -> IndexEntry:
-    """Probe one video (and, with ``decode``, decode every frame); errors are returned, not raised."""
+    """Probe one video (and, with ``decode``, decode every frame); errors are returned, not raised.
+
+    Packets that fail to decode do not make a video unusable (the frames at their times show the previous
+    picture, as in a player): they add a ``decode_errors`` warning; only a video with no decodable frame is
+    an error.
+    """
     try:
         info = probe_video(path)
         if decode:
-            decoded = count_decodable_frames(path)
-            if decoded < info.num_frames:
-                raise VideoError(path, "undecodable", f"only {decoded} of {info.num_frames} frames decode")
+            report = check_decoding(path, info)
+            if not report.decoded:
+                detail = report.errors[0] if report.errors else "the decoder gave no frame"
+                raise VideoError(path, "undecodable", f"no frame decodes ({detail})")
+            pictures = info.num_frames - len(info.repeated)
+            warning = report.warning(path)
+            if warning is None and report.decoded < pictures:
+                warning = VideoWarning(path, "decode_errors", f"{pictures - report.decoded} of {pictures} frames "
+                                                              "gave no picture")
+            if warning is not None:
+                info.warnings.append(str(warning))
         return info
     except VideoError as err:
         return err
     except Exception as err:  # any other library failure still means "not usable"
         return VideoError(path, "undecodable", f"{type(err).__name__}: {err}")
-
-
-def count_decodable_frames(path: str) -> int:
-    """Decode the whole video stream and count its frames; raises :class:`VideoError` on decoding errors."""
-    container, stream = open_video(path)
-    stream.thread_type = "AUTO"
-    count = 0
-    with container:
-        try:
-            for _ in container.decode(stream):
-                count += 1
-        except av.FFmpegError as err:
-            raise VideoError(path, "undecodable", f"decoding failed after {count} frames: {err}") from None
-    return count
 
 
 def _probe_task(args):
@@ -159,7 +158,7 @@ def _read_cache(path: Path) -> dict:
 
 
 def find_problems(index: dict[str, IndexEntry], min_frames: int = 1) -> list[tuple[str, str, str]]:
-    """``(path, reason, detail)`` for every unusable video: errors, and fewer than ``min_frames`` frames."""
+    """``(path, reason, detail)`` for every refused video: errors, and fewer than ``min_frames`` frames."""
     problems = []
     for path, entry in index.items():
         if isinstance(entry, VideoError):
@@ -167,3 +166,14 @@ def find_problems(index: dict[str, IndexEntry], min_frames: int = 1) -> list[tup
         elif entry.num_frames < min_frames:
             problems.append((path, "too_short", f"{entry.num_frames} frames, need {min_frames}"))
     return problems
+
+
+def find_warnings(index: dict[str, IndexEntry]) -> list[tuple[str, str, str]]:
+    """``(path, kind, detail)`` for every warning of an accepted video (see :class:`VideoWarning`)."""
+    found = []
+    for path, entry in index.items():
+        if isinstance(entry, VideoInfo):
+            for text in entry.warnings:
+                kind = warning_kind(text)
+                found.append((path, kind, text[len(kind):].lstrip(": ")))
+    return found

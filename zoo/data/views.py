@@ -15,7 +15,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from zoo.data.decode import decode_frames, iter_frames
+from zoo.data.decode import DecodeReport, decode_frames, iter_frames, shown_frames
 from zoo.data.errors import VideoError
 from zoo.data.probe import VideoInfo, probe_video
 from zoo.data.sampling import (clip_frame_indices, clip_span, random_clip_start, resample_frame_indices,
@@ -90,15 +90,17 @@ def is_padded(info: VideoInfo, spec: ViewSpec, start_frame: int | None = None) -
     return (start_frame or 0) + clip_span(spec.clip_len, spec.sampling_rate) > n
 
 
-def _resized_frames(path, indices, info: VideoInfo, spec: ViewSpec, size: tuple[int, int], threads: int):
+def _resized_frames(path, indices, info: VideoInfo, spec: ViewSpec, size: tuple[int, int], threads: int,
+                    report: DecodeReport):
     """``(index, frame)`` at ``size`` through the spec's resize filter."""
     interpolation = RESIZE_FILTERS[spec.resize_filter]
     if interpolation is not None:
-        yield from iter_frames(path, indices, info, size=size, threads=threads, interpolation=interpolation)
+        yield from iter_frames(path, indices, info, size=size, threads=threads, interpolation=interpolation,
+                               report=report)
         return
     # torch, on the native frames, once decoding is over (interleaving torch's thread pool with FFmpeg's
     # decoding threads makes both crawl on a small machine)
-    decoded = list(iter_frames(path, indices, info, size=None, threads=threads))
+    decoded = list(iter_frames(path, indices, info, size=None, threads=threads, report=report))
     if not decoded:
         return
     resized = resize(torch.from_numpy(np.stack([frame for _, frame in decoded])), size, antialias=False).numpy()
@@ -110,7 +112,8 @@ def decode_views(path: str | os.PathLike, spec: ViewSpec, info: VideoInfo | None
     """All test views of one video: uint8 ``(V, T, H, W, 3)``, V = clips x crops, clip-major
     (clip0crop0, clip0crop1, ...); with ``start_frame`` only the clip starting there (V = crops).
     Raises :class:`zoo.data.errors.VideoError` for unusable videos (``too_short`` for a video shorter than
-    a clip span when ``spec.short_videos == "skip"``)."""
+    a clip span when ``spec.short_videos == "skip"``; ``undecodable`` when damaged packets leave a clip
+    without any decodable frame of its own)."""
     if info is None:
         info = probe_video(path)
     if spec.crop_size is None and spec.num_crops != 1:
@@ -130,12 +133,28 @@ def decode_views(path: str | os.PathLike, spec: ViewSpec, info: VideoInfo | None
         for t, idx in enumerate(clip):
             uses.setdefault(idx, []).append((k, t))
     out = np.empty((len(clips), len(positions), spec.clip_len, ch, cw, 3), np.uint8)
+    report = DecodeReport()
     # each decoded frame goes straight into every crop of every clip that uses it: no intermediate copies
-    for idx, frame in _resized_frames(path, uses, info, spec, (h, w), threads):
+    for idx, frame in _resized_frames(path, uses, info, spec, (h, w), threads, report):
         for k, t in uses[idx]:
             for j, (y, x) in enumerate(positions):
                 out[k, j, t] = frame[y:y + ch, x:x + cw]
+    _require_own_frames(info, clips, report)
     return torch.from_numpy(out.reshape(-1, spec.clip_len, ch, cw, 3))
+
+
+def _require_own_frames(info: VideoInfo, clips: Sequence[Sequence[int]], report: DecodeReport) -> None:
+    """Refuse a video when damaged packets left a clip with no decodable frame of its own (every frame of it
+    would only repeat a neighbour outside the clip)."""
+    if not report.filled:
+        return
+    shown = shown_frames({i for clip in clips for i in clip}, info)
+    for k, clip in enumerate(clips):
+        if all(shown[i] in report.filled for i in clip):
+            raise VideoError(info.path, "undecodable",
+                             f"clip {k} (frames {clip[0]}-{clip[-1]}) has no decodable frame: "
+                             f"{report.error_count} packet(s) did not decode"
+                             + (f" ({report.errors[0]})" if report.errors else ""))
 
 
 @dataclass
@@ -163,7 +182,9 @@ def decode_train_clip(path: str | os.PathLike, spec: TrainClipSpec, rng=None, in
     start = random_clip_start(n, spec.clip_len, spec.sampling_rate, rng)
     indices, = clip_indices(info, spec.clip_len, spec.sampling_rate, [start], spec.frame_rate)
     size = sample_short_side(rng, spec.scale_range) if spec.scale_range else spec.resize
-    frames = decode_frames(path, indices, info, size=size, threads=threads)
+    report = DecodeReport()
+    frames = decode_frames(path, indices, info, size=size, threads=threads, report=report)
+    _require_own_frames(info, [indices], report)
     clip = random_crop(frames, spec.crop_size, rng)
     if spec.flip:
         clip = random_horizontal_flip(clip, rng)

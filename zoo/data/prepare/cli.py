@@ -5,7 +5,7 @@ Subcommands:
   lists      VMZ list files, classes.txt and per-split CSVs from a prepared folder
   link       the reverse: a {split}/{class}/{video} folder of symlinks from a VMZ list file
   from-lmdb  export a VMZ video LMDB (create_video_db.py) to the folder layout + list files
-  index      build the per-video metadata cache used by --cache-dataset (--check: report bad videos)
+  index      build the per-video metadata cache used by --cache-dataset (--check: refused videos and warnings)
   synthetic  write the built-in synthetic action dataset
   ucf101     per-fold list files from the extracted UCF101 videos and the official ucfTrainTestlist/ files
   hmdb51     per-fold list files from the extracted HMDB51 videos and the official *_test_splitN.txt files
@@ -90,7 +90,7 @@ def _index_paths(data: str, split: str | None) -> list[str]:
 
 
 def _index(args) -> int:
-    from zoo.data.index import find_problems, load_or_build_index
+    from zoo.data.index import find_problems, find_warnings, load_or_build_index
 
     paths = _index_paths(args.data, args.split)
     if not paths:
@@ -99,16 +99,21 @@ def _index(args) -> int:
     index = load_or_build_index(paths, cache_dir=args.cache_dir, workers=args.workers, decode=args.decode,
                                 progress=not args.quiet)
     problems = find_problems(index, min_frames=args.min_frames)
-    ok = len(index) - len(problems)
-    print(f"indexed {len(index)} video(s): {ok} usable, {len(problems)} with problems")
+    refused = {path for path, _, _ in problems}
+    warned = [w for w in find_warnings(index) if w[0] not in refused]
+    accepted = len(index) - len(refused)
+    print(f"indexed {len(index)} video(s): {accepted} accepted ({len({w[0] for w in warned})} with warnings), "
+          f"{len(refused)} refused")
     if args.check:
-        for path, reason, detail in problems:
-            print(f"{reason}\t{path}\t{detail}")
+        rows = [("refused", reason, path, detail) for path, reason, detail in problems]
+        rows += [("warning", kind, path, detail) for path, kind, detail in warned]
+        for row in rows:
+            print("\t".join(row))
         if args.report:
             buf = io.StringIO()
             writer = csv.writer(buf)
-            writer.writerow(["path", "reason", "detail"])
-            writer.writerows(problems)
+            writer.writerow(["status", "reason", "path", "detail"])
+            writer.writerows(rows)
             atomic_write_text(args.report, buf.getvalue())
         return 1 if problems else 0
     return 0
@@ -191,10 +196,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", help="only this split (default: every video under DATA)")
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     p.add_argument("--cache-dir", help="cache folder (default: the user cache dir)")
-    p.add_argument("--check", action="store_true", help="list undecodable and too-short videos; exit 1 if any")
+    p.add_argument("--check", action="store_true",
+                   help="list refused videos (undecodable, truncated, too short; exit 1 if any) and the warnings "
+                        "of accepted ones (frame count, repeated frames, rotation, decode errors)")
     p.add_argument("--decode", action="store_true", help="also decode every frame (slow, finds corrupt data)")
     p.add_argument("--min-frames", type=int, default=16, help="videos with fewer frames are too short (16)")
-    p.add_argument("--report", help="with --check: write the problems to this CSV")
+    p.add_argument("--report", help="with --check: write status,reason,path,detail rows to this CSV")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_index)
 

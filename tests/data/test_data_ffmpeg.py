@@ -1,0 +1,168 @@
+"""probe_video / decode_frames / decode_views on videos made with the ffmpeg CLI, against the frames the ffmpeg
+CLI presents: stream-copied trims (edit lists), display rotation, AVI dropped frames, damaged packets, VP9,
+variable frame rate."""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+from zoo.data.decode import DecodeReport, decode_frames
+from zoo.data.errors import VideoError, VideoWarning, collect_video_warnings, warning_kind
+from zoo.data.index import build_index, find_problems, find_warnings
+from zoo.data.prepare.cli import main as zoo_prepare
+from zoo.data.probe import probe_video
+from zoo.data.views import ViewSpec, decode_views
+
+from ffmpeg_videos import HOLES, KINDS, damage, ffmpeg_frames, mean_abs_diff, packets, shown_at
+
+
+@pytest.fixture(scope="module")
+def real(tmp_path_factory):
+    from ffmpeg_videos import make_real_world_videos
+
+    return make_real_world_videos(tmp_path_factory.mktemp("real"))
+
+
+@pytest.mark.parametrize("name", sorted(KINDS))
+def test_frames_are_what_ffmpeg_presents(real, name):
+    path = real[name]
+    reference, ref_times = ffmpeg_frames(path)
+    info = probe_video(path)
+    assert (info.height, info.width) == reference.shape[1:3]  # upright size, as ffmpeg shows it
+    n = info.num_frames
+    if name in HOLES:
+        # ffmpeg presents only the pictures; we keep a frame at every time a player shows one
+        assert n > len(reference)
+        assert all(min(abs(t - u) for u in info.frame_times) < 1e-3 for t in ref_times)
+    else:
+        assert n == len(reference)
+        np.testing.assert_allclose(info.frame_times, ref_times, atol=1e-3)
+    picks = sorted({0, 1, n // 2, n - 1} | set(info.repeated[:3])
+                   | {i for i, t in enumerate(info.frame_times) if min(abs(t - u) for u in ref_times) > 1e-3})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", VideoWarning)
+        frames = decode_frames(path, picks, info)
+    for k, i in enumerate(picks):
+        expected = reference[shown_at(ref_times, info.frame_times[i])]
+        assert mean_abs_diff(frames[k], expected) < 0.5, f"{name}: frame {i} differs from ffmpeg's"
+
+
+def test_stream_copied_trim_is_accepted_without_warning(real):
+    """``-ss 1.3 -t 3 -c copy`` keeps the packets from the previous keyframe: the header counts them all."""
+    info = probe_video(real["trim_copy"])
+    declared = len(packets(real["trim_copy"]))
+    assert info.num_frames < declared and info.warnings == []
+    assert info.duration == pytest.approx(3.0, abs=0.2)
+
+
+@pytest.mark.parametrize("degrees", [90, 180, 270])
+def test_rotation_is_applied_and_reported(real, degrees):
+    source, rotated = probe_video(real["source"]), probe_video(real[f"rotate{degrees}"])
+    assert rotated.rotation in (90, 180, 270) and (rotated.rotation == 180) == (degrees == 180)
+    swap = degrees != 180
+    assert (rotated.width, rotated.height) == ((source.height, source.width) if swap else
+                                               (source.width, source.height))
+    assert [warning_kind(w) for w in rotated.warnings] == ["rotated"]
+    # every decoding path returns upright frames: resized views of the rotated video are the rotated views
+    spec = ViewSpec(clip_len=4, sampling_rate=2, num_clips=3, num_crops=1, resize=(60, 40) if swap else (40, 60),
+                    crop_size=None)
+    views = decode_views(real[f"rotate{degrees}"], spec).numpy()
+    straight = decode_views(real["source"], ViewSpec(**{**spec.__dict__, "resize": (40, 60)})).numpy()
+    turned = np.rot90(straight, rotated.rotation // 90, axes=(2, 3))
+    np.testing.assert_array_equal(views, turned)
+
+
+def test_dropped_avi_frames_repeat_the_previous_one(real):
+    info = probe_video(real["dropped_avi"])
+    assert info.num_frames == 120 and len(info.repeated) == 32  # 4 s at 30 fps, 32 frames dropped at capture
+    assert np.allclose(np.diff(info.frame_times), 1 / 30)
+    assert [warning_kind(w) for w in info.warnings] == ["repeated_frames"]
+    i = info.repeated[0]
+    frames = decode_frames(real["dropped_avi"], [i - 1, i], info)
+    np.testing.assert_array_equal(frames[0], frames[1])
+
+
+def test_header_count_is_a_hint(real):
+    info = probe_video(real["header_count"])
+    assert info.num_frames == 50
+    assert [warning_kind(w) for w in info.warnings] == ["frame_count"]
+    assert "declares 51 frames, 50" in info.warnings[0]
+
+
+def test_damaged_packets_keep_every_decodable_frame_with_a_warning(real):
+    info = probe_video(real["bad_nal"])
+    report = DecodeReport()
+    with pytest.warns(VideoWarning, match="decode_errors"):
+        frames = decode_frames(real["bad_nal"], range(info.num_frames), info, report=report)
+    assert frames.shape[0] == 100 and report.error_count == 3 and len(report.filled) == 3
+    with collect_video_warnings() as texts:  # views over the whole video: accepted, warning collected
+        views = decode_views(real["bad_nal"], ViewSpec(clip_len=8, num_clips=10, num_crops=3, resize=64,
+                                                       crop_size=64))
+    assert views.shape == (30, 8, 64, 64, 3) and [warning_kind(t) for t in texts] == ["decode_errors"]
+
+
+def test_clip_without_decodable_frames_is_refused(real, tmp_path):
+    """Damage every packet after the first second: clips past it have nothing of their own to show."""
+    src = real["bad_nal"]
+    ruined = damage(src, tmp_path / "ruined.mp4", range(30, len(packets(src))), "whole")
+    with pytest.raises(VideoError, match="no decodable frame") as err:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", VideoWarning)
+            decode_views(ruined, ViewSpec(clip_len=8, num_clips=4, num_crops=1, resize=32, crop_size=32))
+    assert err.value.reason == "undecodable"
+
+
+def test_index_check_separates_refused_from_warnings(real, tmp_path, capsys):
+    index = build_index([str(p) for p in real.values()], workers=1, decode=True)
+    assert find_problems(index) == []
+    kinds = {(p.rsplit("/", 1)[-1], kind) for p, kind, _ in find_warnings(index)}
+    assert {("rotate90.mp4", "rotated"), ("dropped.avi", "repeated_frames"), ("bad_nal.mp4", "decode_errors"),
+            ("header_count.avi", "frame_count")} <= kinds
+    assert not any(name.startswith(("source", "trim_copy", "vp9", "vfr")) for name, _ in kinds)
+    (tmp_path / "videos").mkdir()
+    for p in real.values():
+        (tmp_path / "videos" / p.name).symlink_to(p)
+    (tmp_path / "videos" / "notes.mp4").write_text("not a video\n" * 20)
+    report = tmp_path / "check.csv"
+    assert zoo_prepare(["index", str(tmp_path / "videos"), "--cache-dir", str(tmp_path / "cache"), "--workers",
+                        "1", "--quiet", "--check", "--decode", "--report", str(report)]) == 1
+    out = capsys.readouterr().out
+    assert f"indexed {len(real) + 1} video(s): {len(real)} accepted (6 with warnings), 1 refused" in out
+    rows = [line.split(",")[:3] for line in report.read_text().splitlines()[1:]]
+    assert [r[:2] for r in rows if r[0] == "refused"] == [["refused", "undecodable"]]
+    assert {r[1] for r in rows if r[0] == "warning"} == {"rotated", "repeated_frames", "decode_errors",
+                                                         "frame_count"}
+
+
+def test_zoo_test_skips_nothing_ffmpeg_plays(real, tmp_path, capsys):
+    """``zoo-test --large --crops 3`` over a folder of them: every video evaluated, warnings counted apart
+    from refusals in metrics.json."""
+    import json
+
+    import torch
+
+    import zoo
+    from zoo.evaluate.cli import main as zoo_test
+
+    root = tmp_path / "data"
+    for k, (name, path) in enumerate(sorted(real.items())):
+        folder = root / "val" / f"c{k % 2}"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / path.name).symlink_to(path)
+    (root / "val" / "c0" / "notes.mp4").write_text("not a video\n" * 20)
+    torch.manual_seed(0)
+    model = zoo.create_model("r2plus1d_10", num_classes=2, channel_multiplier=0.125)
+    checkpoint = tmp_path / "tiny.safetensors"
+    zoo.save_checkpoint(model, checkpoint, classes=["c0", "c1"], clip_len=4, sampling_rate=1, resize=32,
+                        crop_size=32)
+    out = tmp_path / "out"
+    assert zoo_test(["--data-path", str(root), "--checkpoint", str(checkpoint), "--large", "--crops", "3",
+                     "--clips", "2", "--workers", "0", "--no-progress", "--output", str(out)]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["num_videos"] == len(real)
+    assert metrics["num_skipped"] == 1 and metrics["skip_counts"] == {"undecodable": 1}
+    assert metrics["num_with_warnings"] == 6
+    assert metrics["warning_counts"] == {"rotated": 3, "repeated_frames": 1, "decode_errors": 1, "frame_count": 1}
+    assert "videos with warnings" in capsys.readouterr().out
