@@ -5,41 +5,43 @@ import argparse
 import json
 import pickle
 import sys
-from typing import Any, Sequence
+from pathlib import Path
+from typing import Sequence
 
 from zoo import cli
 from zoo.convert import pipelines
 from zoo.convert.inspect import format_report, inspect_file
-from zoo.convert.onnx_export import to_onnx
+from zoo.convert.onnx_export import MIN_OPSET, to_onnx
+from zoo.guards import check_writable, refuse_same_file
 
 
-def _option(text: str) -> tuple[str, Any]:
-    key, sep, value = text.partition("=")
-    if not sep:
-        raise argparse.ArgumentTypeError(f"--option needs KEY=VALUE, not {text!r}")
-    try:
-        return key, json.loads(value)
-    except json.JSONDecodeError:
-        return key, value
+_ANY_MODEL = "model name (`zoo-hub list` shows the released ones) or auto: inferred from the blobs"
 
 
-def _add_model_args(p: argparse.ArgumentParser, with_drop: bool = True) -> None:
-    p.add_argument("--arch", default="auto", help="model name (see zoo.list_models()) or 'auto' (default)")
-    p.add_argument("--option", type=_option, action="append", default=[], metavar="KEY=VALUE",
-                   help="builder option, e.g. --option use_pool1=true --option conv1_temporal_stride=2")
+def _add_io(p: argparse.ArgumentParser, what_in: str, what_out: str) -> None:
+    p.add_argument("input", help=what_in)
+    p.add_argument("output", help=what_out + " (written atomically; never one of the inputs)")
+
+
+def _add_meta_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--clip-len", type=cli.positive_int, help="clip length to record in the checkpoint metadata")
+    p.add_argument("--crop-size", type=cli.positive_int, help="crop size to record in the checkpoint metadata")
+    p.add_argument("--label-set", help="label set to record, e.g. kinetics400")
+
+
+def _add_model_args(p: argparse.ArgumentParser) -> None:
+    cli.add_model(p, default="auto", help=_ANY_MODEL)
+    cli.add_model_options(p)
     p.add_argument("--use-pool1", action=argparse.BooleanOptionalAction, default=None,
                    help="override the pool1 default (auto: on for CSN, off otherwise; pool1 has no weights)")
-    p.add_argument("--clip-len", type=int, help="clip length to record in the checkpoint metadata")
-    p.add_argument("--crop-size", type=int, help="crop size to record in the checkpoint metadata")
-    p.add_argument("--label-set", help="label set to record, e.g. kinetics400")
-    if with_drop:
-        p.add_argument("--drop-momentum", action="store_true", help="drop *_momentum blobs (SGD state)")
-        p.add_argument("--ignore", action="append", default=[], metavar="PATTERN",
-                       help="drop blobs whose name matches this glob pattern (repeatable)")
+    _add_meta_args(p)
+    p.add_argument("--drop-momentum", action="store_true", help="drop *_momentum blobs (SGD state)")
+    p.add_argument("--ignore", action="append", default=[], metavar="PATTERN",
+                   help="drop blobs whose name matches this glob pattern (repeatable)")
 
 
 def _model_kwargs(args: argparse.Namespace) -> dict:
-    options = dict(args.option)
+    options = cli.check_model_options(args.model_option, args.model)
     if args.use_pool1 is not None:
         options["use_pool1"] = args.use_pool1
     meta = {k: v for k, v in (("clip_len", args.clip_len), ("crop_size", args.crop_size),
@@ -48,74 +50,107 @@ def _model_kwargs(args: argparse.Namespace) -> dict:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="zoo-convert", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = cli.make_parser("zoo-convert", __doc__)
+    cli.add_quiet(parser)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("minidb_to_pickle", help="Caffe2 MiniDB (.mdl) -> VMZ {'blobs': ...} pickle")
-    p.add_argument("input"), p.add_argument("output")
-    p.add_argument("--drop-momentum", action="store_true", help="drop *_momentum blobs")
+    p = cli.add_subcommand(sub, "minidb-to-pickle", help="Caffe2 MiniDB (.mdl) -> VMZ {'blobs': ...} pickle")
+    _add_io(p, "Caffe2 MiniDB checkpoint (.mdl)", "VMZ pickle (.pkl)")
+    p.add_argument("--drop-momentum", action="store_true", help="drop *_momentum blobs (SGD state)")
 
-    p = sub.add_parser("pickle_to_safetensors", help="Caffe2 pickle -> zoo checkpoint")
-    p.add_argument("input"), p.add_argument("output")
+    p = cli.add_subcommand(sub, "pickle-to-safetensors", help="Caffe2 pickle -> zoo checkpoint")
+    _add_io(p, "Caffe2 weights pickle (.pkl)", "zoo checkpoint (.safetensors)")
     _add_model_args(p)
 
-    p = sub.add_parser("minidb_to_safetensors", help="Caffe2 MiniDB -> zoo checkpoint")
-    p.add_argument("input"), p.add_argument("output")
+    p = cli.add_subcommand(sub, "minidb-to-safetensors", help="Caffe2 MiniDB -> zoo checkpoint")
+    _add_io(p, "Caffe2 MiniDB checkpoint (.mdl)", "zoo checkpoint (.safetensors)")
     _add_model_args(p)
 
-    p = sub.add_parser("safetensors_to_pickle", help="zoo checkpoint -> VMZ pickle (Python 2 readable)")
-    p.add_argument("input"), p.add_argument("output")
+    p = cli.add_subcommand(sub, "safetensors-to-pickle", help="zoo checkpoint -> VMZ pickle (Python 2 readable)")
+    _add_io(p, "zoo checkpoint (.safetensors)", "VMZ pickle (.pkl)")
 
-    p = sub.add_parser("safetensors_to_minidb", help="zoo checkpoint -> Caffe2 MiniDB")
-    p.add_argument("input"), p.add_argument("output")
-    p.add_argument("--chunk-size", type=int, default=1_000_000, help="elements per record (Caffe2 default 1e6)")
+    p = cli.add_subcommand(sub, "safetensors-to-minidb", help="zoo checkpoint -> Caffe2 MiniDB")
+    _add_io(p, "zoo checkpoint (.safetensors)", "Caffe2 MiniDB (.mdl)")
+    p.add_argument("--chunk-size", type=cli.positive_int, default=1_000_000,
+                   help="elements per record (Caffe2's default)")
 
-    p = sub.add_parser("torchvision_to_safetensors", help="torchvision / VMZ / ig65m .pth -> zoo checkpoint")
-    p.add_argument("input"), p.add_argument("output")
-    p.add_argument("--arch", default=None, help="model name (default: inferred)")
+    p = cli.add_subcommand(sub, "torchvision-to-safetensors", help="torchvision / VMZ / ig65m .pth -> zoo checkpoint")
+    _add_io(p, "PyTorch state dict (.pth, loaded with weights_only=True)", "zoo checkpoint (.safetensors)")
+    cli.add_model(p, help="model name (default: inferred from the state dict)")
     p.add_argument("--flavor", choices=("auto", "torchvision", "vmz"), default="auto",
                    help="torchvision: BN eps 1e-5 (+ torchvision midplanes); vmz: eps 1e-3")
-    p.add_argument("--option", type=_option, action="append", default=[], metavar="KEY=VALUE")
+    cli.add_model_options(p)
+    _add_meta_args(p)
 
-    p = sub.add_parser("to_onnx", help="zoo checkpoint -> ONNX, verified with onnxruntime")
-    p.add_argument("input"), p.add_argument("output")
-    p.add_argument("--clip-len", type=int), p.add_argument("--crop-size", type=int)
-    p.add_argument("--opset", type=int, default=18)
-    p.add_argument("--dynamic", default="", help="comma list of batch,time,space")
+    p = cli.add_subcommand(sub, "to-onnx", help="zoo checkpoint -> ONNX, verified with onnxruntime")
+    _add_io(p, "zoo checkpoint (.safetensors)", "ONNX file (.onnx)")
+    p.add_argument("--clip-len", type=cli.positive_int, help="frames of the example input (default: the checkpoint's)")
+    p.add_argument("--crop-size", type=cli.positive_int, help="crop of the example input (default: the checkpoint's)")
+    p.add_argument("--opset", type=cli.positive_int, default=MIN_OPSET,
+                   help=f"ONNX opset version ({MIN_OPSET} or newer: the exporter's minimum)")
+    p.add_argument("--dynamic", type=_dynamic_axes, default=[], help="comma list of batch,time,space")
     p.add_argument("--no-verify", action="store_true", help="skip the onnxruntime comparison")
 
-    p = sub.add_parser("inspect", help="show what a weights file holds")
-    p.add_argument("input")
+    p = cli.add_subcommand(sub, "inspect", help="show what a weights file holds")
+    p.add_argument("input", help="Caffe2 pickle or MiniDB, zoo checkpoint, .pth or ONNX file")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--no-blobs", action="store_true", help="summary only")
     return parser
 
 
+def _dynamic_axes(text: str) -> list[str]:
+    axes = [a.strip() for a in text.split(",") if a.strip()]
+    unknown = [a for a in axes if a not in ("batch", "time", "space")]
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown axis {unknown[0]!r}; use a comma list of batch,time,space")
+    return axes
+
+
+def _check_paths(args: argparse.Namespace) -> None:
+    """Before any work: the input exists and is a file, the output is writable and is not the input."""
+    src = Path(args.input)
+    if src.is_dir():
+        raise cli.UsageError(f"{src}: is a folder; give a weights file")
+    if not src.is_file():
+        raise cli.UsageError(f"{src}: no such file")
+    output = getattr(args, "output", None)
+    if output is not None:
+        refuse_same_file(output, [src])
+        check_writable(output)
+
+
 def _run(args: argparse.Namespace) -> str | None:
-    progress = sys.stderr.isatty()
+    progress = not args.quiet
     cmd = args.command
-    if cmd == "minidb_to_pickle":
+    _check_paths(args)
+    if cmd == "minidb-to-pickle":
         return str(pipelines.minidb_to_pickle(args.input, args.output, args.drop_momentum, progress=progress))
-    if cmd == "pickle_to_safetensors":
-        return str(pipelines.pickle_to_safetensors(args.input, args.output, args.arch, drop_momentum=args.drop_momentum,
+    if cmd == "pickle-to-safetensors":
+        return str(pipelines.pickle_to_safetensors(args.input, args.output, args.model, drop_momentum=args.drop_momentum,
                                                    ignore=args.ignore, **_model_kwargs(args)))
-    if cmd == "minidb_to_safetensors":
-        return str(pipelines.minidb_to_safetensors(args.input, args.output, args.arch, drop_momentum=args.drop_momentum,
+    if cmd == "minidb-to-safetensors":
+        return str(pipelines.minidb_to_safetensors(args.input, args.output, args.model, drop_momentum=args.drop_momentum,
                                                    ignore=args.ignore, progress=progress, **_model_kwargs(args)))
-    if cmd == "safetensors_to_pickle":
+    if cmd == "safetensors-to-pickle":
         return str(pipelines.safetensors_to_pickle(args.input, args.output))
-    if cmd == "safetensors_to_minidb":
+    if cmd == "safetensors-to-minidb":
         return str(pipelines.safetensors_to_minidb(args.input, args.output, progress=progress,
                                                    chunk_size=args.chunk_size))
-    if cmd == "torchvision_to_safetensors":
-        return str(pipelines.torchvision_to_safetensors(args.input, args.output, args.arch, flavor=args.flavor,
-                                                        options=dict(args.option)))
-    if cmd == "to_onnx":
+    if cmd == "torchvision-to-safetensors":
+        kwargs = _model_kwargs(dict_namespace(args, use_pool1=None))
+        return str(pipelines.torchvision_to_safetensors(args.input, args.output, args.model, flavor=args.flavor,
+                                                        **kwargs))
+    if cmd == "to-onnx":
         return str(to_onnx(args.input, args.output, args.clip_len, args.crop_size, args.opset, args.dynamic,
                            verify=not args.no_verify))
     info = inspect_file(args.input)
     print(json.dumps(info, default=list, indent=1) if args.json else format_report(info, not args.no_blobs))
     return None
+
+
+def dict_namespace(args: argparse.Namespace, **extra) -> argparse.Namespace:
+    """A copy of ``args`` with ``extra`` attributes set."""
+    return argparse.Namespace(**{**vars(args), **extra})
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -16,6 +16,10 @@ from zoo._io import atomic_path
 DYNAMIC_AXES = {"batch": 0, "time": 2, "space": (3, 4)}
 
 
+#: the oldest opset torch's ONNX exporter (dynamo) writes
+MIN_OPSET = 18
+
+
 class OnnxMismatchError(RuntimeError):
     """onnxruntime's output differs from PyTorch's by more than the tolerance."""
 
@@ -68,6 +72,16 @@ def check_onnx(onnx_path: str | os.PathLike, model: torch.nn.Module, shape: tupl
     return check
 
 
+def check_opset(opset: int) -> None:
+    """:class:`~zoo.cli.UsageError` unless the exporter can write ``opset`` (:data:`MIN_OPSET` to onnx's newest)."""
+    import onnx
+
+    from zoo.cli import UsageError
+    newest = onnx.defs.onnx_opset_version()
+    if not MIN_OPSET <= int(opset) <= newest:
+        raise UsageError(f"--opset {opset}: the exporter writes opsets {MIN_OPSET} to {newest}")
+
+
 def to_onnx(ckpt: str | os.PathLike, out_onnx: str | os.PathLike, clip_len: int | None = None,
             crop_size: int | None = None, opset: int = 18, dynamic: Iterable[str] | str | None = None,
             batch_size: int = 1, verify: bool = True, tolerance: float = 1e-4) -> Path:
@@ -82,6 +96,7 @@ def to_onnx(ckpt: str | os.PathLike, out_onnx: str | os.PathLike, clip_len: int 
     import zoo
     from zoo.guards import refuse_same_file
     refuse_same_file(out_onnx, [ckpt])
+    check_opset(opset)
     model = zoo.load_checkpoint(ckpt).eval()
     meta = model.zoo_meta
     is_c3d = meta["arch"] == "c3d"
@@ -97,6 +112,9 @@ def export_module(model: torch.nn.Module, out_onnx: str | os.PathLike, shape: tu
                   output_name: str = "logits", source: str | None = None) -> Path:
     """Export any module taking one ``shape`` input ``x`` and returning one tensor to ONNX (see :func:`to_onnx`
     for ``dynamic``, ``verify`` and ``tolerance``); ``source`` names the model in errors."""
+    import onnx
+
+    check_opset(opset)
     model = model.eval()
     source = source or type(model).__name__
     batch_size = shape[0]
@@ -119,6 +137,10 @@ def export_module(model: torch.nn.Module, out_onnx: str | os.PathLike, shape: tu
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise RuntimeError(f"{source}: ONNX export of input {tuple(shape)} failed: {first}.{hint}") from exc
         program.save(str(tmp))
+        written = {i.domain: i.version for i in onnx.load(str(tmp), load_external_data=False).opset_import}
+        if written.get("", written.get("ai.onnx")) != int(opset):
+            raise RuntimeError(f"{source}: the exporter wrote opset {written.get('')} instead of {opset}; "
+                               "nothing was written")
         if verify:
             check = check_onnx(tmp, model, shape, tolerance)
             print(f"onnxruntime vs PyTorch on {shape}: max abs diff {check.max_abs_diff:.3g} "
@@ -136,4 +158,4 @@ def export_module(model: torch.nn.Module, out_onnx: str | os.PathLike, shape: tu
     return out_onnx
 
 
-__all__ = ["OnnxCheck", "OnnxMismatchError", "check_onnx", "export_module", "to_onnx"]
+__all__ = ["MIN_OPSET", "OnnxCheck", "OnnxMismatchError", "check_onnx", "check_opset", "export_module", "to_onnx"]

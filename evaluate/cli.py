@@ -8,12 +8,12 @@ import sys
 import tempfile
 from pathlib import Path
 
-import torch
 from tqdm import tqdm
 
 import zoo
-from zoo._io import sha256_of
-from zoo.cli import positive_int
+from zoo import cli
+from zoo._io import remove_stale_temps, sha256_of
+from zoo.guards import check_writable_dir
 from zoo.weights import AGGREGATIONS, unalias_aggregation
 from zoo.distributed import init_distributed
 from zoo.evaluate.loading import check_classes, checkpoint_source, parse_resize, resolve_settings
@@ -25,22 +25,22 @@ from zoo.hub.errors import HubError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="zoo-test", description=__doc__)
+    p = cli.make_parser("zoo-test", __doc__)
     src = p.add_mutually_exclusive_group()
     src.add_argument("--checkpoint", help="zoo checkpoint (.safetensors)")
-    src.add_argument("--weights", help="released weights name from weights.json (protocol defaults from its entry)")
+    src.add_argument("--weights", help="released weights name (`zoo-hub list`); protocol defaults from its entry")
     p.add_argument("--data-path", help="dataset root (ROOT/{split}/{class}/{video}), list file or CSV")
     p.add_argument("--split", default=None, help="split under --data-path: folder or {split}.csv (default: val; '' = class folders at the root)")
-    p.add_argument("--fold", type=positive_int, metavar="N", help="evaluate DATA_PATH/test_foldN.csv (the per-fold lists of "
+    p.add_argument("--fold", type=cli.positive_int, metavar="N", help="evaluate DATA_PATH/test_foldN.csv (the per-fold lists of "
                                                          "zoo-prepare ucf101|hmdb51); replaces --split")
     g = p.add_argument_group("protocol (defaults: weights entry, then checkpoint metadata, then VMZ test_net)")
-    g.add_argument("--clips", type=int, help="clips per video, uniformly spaced")
+    g.add_argument("--clips", type=cli.positive_int, help="clips per video, uniformly spaced")
     g.add_argument("--crops", type=int, choices=(1, 3), help="1 centre crop or 3 crops along the long side")
-    g.add_argument("--clip-len", type=int, help="frames per clip")
-    g.add_argument("--sampling-rate", type=int, help="frame step inside a clip")
-    g.add_argument("--frame-rate", type=float, help="resample videos to this fps first")
-    g.add_argument("--resize", help="short side (256) or exact HEIGHTxWIDTH (128x171)")
-    g.add_argument("--crop-size", type=int, help="crop size in pixels")
+    g.add_argument("--clip-len", type=cli.positive_int, help="frames per clip")
+    g.add_argument("--sampling-rate", type=cli.positive_int, help="frame step inside a clip")
+    g.add_argument("--frame-rate", type=cli.positive_float, help="resample videos to this fps first")
+    g.add_argument("--resize", type=resize_type, help="short side (256) or exact HEIGHTxWIDTH (128x171)")
+    g.add_argument("--crop-size", type=cli.positive_int, help="crop size in pixels (at most the resized size)")
     g.add_argument("--aggregate", type=unalias_aggregation, choices=AGGREGATIONS,
                    help="view -> video score: mean, sum or max of the softmaxes, or mean of the logits (default: "
                         "the weights' protocol, else mean_softmax as VMZ; softmax_mean, sum, max, logit_mean "
@@ -50,18 +50,21 @@ def build_parser() -> argparse.ArgumentParser:
                    help="one video at a time, views in chunks sized to --max-memory (VMZ test_net_large)")
     r.add_argument("--max-memory", type=parse_size,
                    help="memory budget for --large, e.g. 8GiB (default: 80%% of free GPU memory / 50%% of RAM)")
-    r.add_argument("--batch-videos", type=int, default=4, help="videos per forward pass without --large")
-    r.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    r.add_argument("--workers", type=int, default=4, help="DataLoader decoding processes (0: in-process)")
+    r.add_argument("--batch-videos", type=cli.positive_int, default=4, help="videos per forward pass without --large")
+    cli.add_device(r)
+    r.add_argument("--workers", type=cli.non_negative_int, default=cli.default_workers(cap=8),
+                   help="DataLoader decoding processes (0: in-process; default: the CPUs this machine offers, "
+                        f"at most 8: {cli.default_workers(cap=8)})")
     r.add_argument("--amp", choices=sorted(AMP_DTYPES), help="autocast dtype (torch backend)")
     r.add_argument("--backend", choices=("torch", "onnx"), default="torch",
                    help="onnx: export the checkpoint and run it with onnxruntime")
-    r.add_argument("--limit", type=int, help="evaluate only the first N videos")
+    r.add_argument("--limit", type=cli.positive_int, help="evaluate only the first N videos")
     o = p.add_argument_group("output")
     o.add_argument("--output", help="folder for metrics.json, scores, records and the confusion-matrix PNG")
     o.add_argument("--resume", action="store_true", help="continue a stopped run in --output")
-    o.add_argument("--scores-format", choices=SCORE_FORMATS, default="npz")
-    o.add_argument("--no-progress", action="store_true", help="no progress bar")
+    o.add_argument("--scores-format", choices=SCORE_FORMATS, default="npz", help="per-video scores file format")
+    o.add_argument("-q", "--quiet", "--no-progress", dest="quiet", action="store_true",
+                   help="no progress bar (--no-progress is the old spelling)")
     f = p.add_argument_group("summary over folds (instead of an evaluation)")
     f.add_argument("--folds", nargs="+", metavar="METRICS_JSON",
                    help="metrics.json of each fold's run: print mean and std of clip and video top-1 over them and "
@@ -69,9 +72,20 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def resize_type(text: str):
+    """argparse type of ``--resize``: a positive short side or HEIGHTxWIDTH."""
+    try:
+        value = parse_resize(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix(f"--resize {text!r}: ")) from None
+    if any(v < 1 for v in (value if isinstance(value, list) else [value])):
+        raise argparse.ArgumentTypeError(f"sizes must be >= 1, got {text!r}")
+    return value
+
+
 def _overrides(args) -> dict:
     return {"clip_len": args.clip_len, "sampling_rate": args.sampling_rate, "frame_rate": args.frame_rate,
-            "resize": parse_resize(args.resize) if args.resize else None, "crop_size": args.crop_size,
+            "resize": args.resize, "crop_size": args.crop_size,
             "num_clips": args.clips, "num_crops": args.crops, "aggregation": args.aggregate}
 
 
@@ -110,61 +124,90 @@ def _folds_summary(parser: argparse.ArgumentParser, args) -> int:
     return 0
 
 
-def main(argv=None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+def _run(parser: argparse.ArgumentParser, args) -> int:
     if args.folds:
         return _folds_summary(parser, args)
     if not (args.checkpoint or args.weights):
         parser.error("one of the arguments --checkpoint --weights is required (or --folds)")
     if not args.data_path:
         parser.error("the following arguments are required: --data-path")
+    if args.resume and not args.output:
+        raise cli.UsageError("--resume needs --output (the folder of the stopped run)")
+    if args.output:
+        check_writable_dir(args.output, "--output")
     from zoo.data.datasets import evaluation_split
 
-    try:
-        args.split = evaluation_split(args.data_path, args.fold, args.split, "val")   # usage errors: exit 2 below
-        env = init_distributed(args.device)      # torchrun / srun / one process; cuda -> cuda:LOCAL_RANK
-        device, rank = str(env.device), env.rank
-        ckpt, entry = checkpoint_source(args.checkpoint, args.weights)
-        meta = zoo.read_checkpoint_meta(ckpt)
-        setup = resolve_settings(meta, entry, _overrides(args))
-        samples, classes = load_samples(args.data_path, args.split, setup.classes, args.limit)
-        classes = setup.classes or classes
-        setup.classes = classes
-        check_classes(setup, int(meta["num_classes"]), str(ckpt))
+    env = init_distributed(cli.resolve_device(args.device))  # torchrun / srun / one process; cuda -> cuda:LOCAL_RANK
+    device, rank = str(env.device), env.rank
+    with contextlib.ExitStack() as stack:
+        with cli.usage_errors():        # everything the user gave is checked before any work
+            args.split = evaluation_split(args.data_path, args.fold, args.split, "val")
+            ckpt, entry = checkpoint_source(args.checkpoint, args.weights)
+            meta = zoo.read_checkpoint_meta(ckpt)
+            setup = resolve_settings(meta, entry, _overrides(args))
+            samples, classes = load_samples(args.data_path, args.split, setup.classes, args.limit)
+            classes = setup.classes or classes
+            setup.classes = classes
+            check_classes(setup, int(meta["num_classes"]), str(ckpt))
+            if args.output and rank == 0:
+                stack.callback(output_lock(args.output).release)
         # the checkpoint's hash, not just its path: training rewrites best.safetensors in place, and a resumed
         # run must not mix scores of two models
         settings = {"checkpoint": str(ckpt.resolve()), "checkpoint_sha256": sha256_of(ckpt),
                     "weights": args.weights, "data_path": str(args.data_path),
                     "split": args.split, "aggregate": setup.aggregation, "backend": args.backend, "amp": args.amp,
                     "num_classes": len(classes), **setup.settings()}
-        with contextlib.ExitStack() as stack:
-            if args.backend == "onnx":
-                from zoo.convert import to_onnx
+        if args.backend == "onnx":
+            from zoo.convert import to_onnx
 
-                tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="zoo-test-onnx-")))
-                onnx_path = to_onnx(ckpt, tmp / "model.onnx", clip_len=setup.spec.clip_len,
-                                    crop_size=setup.spec.crop_size, dynamic="batch")
-                predictor = OnnxPredictor(onnx_path, setup.mean, setup.std, device=device)
-                run_device = "cpu"
-            else:
-                model = zoo.load_checkpoint(ckpt, device=device)
-                predictor = TorchPredictor(model, setup.mean, setup.std, device=device, amp=args.amp)
-                run_device = device
-            log = (lambda message: tqdm.write(message, file=sys.stderr)) if rank == 0 else (lambda message: None)
-            metrics = evaluate(predictor, samples, classes, setup.spec, aggregate=setup.aggregation,
-                               large=args.large, videos_per_batch=args.batch_videos, max_memory=args.max_memory,
-                               workers=args.workers, device=run_device, output=args.output, resume=args.resume,
-                               settings=settings, scores_format=args.scores_format,
-                               progress=not args.no_progress, log=log)
-    except (FileNotFoundError, ValueError, KeyError, HubError) as exc:
-        print(f"zoo-test: error: {exc.args[0] if isinstance(exc, KeyError) and exc.args else exc}", file=sys.stderr)
-        return 2
-    if metrics is not None:
-        print(summary_table(metrics))
-        if args.output:
-            print(f"results in {args.output}")
+            tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="zoo-test-onnx-")))
+            onnx_path = to_onnx(ckpt, tmp / "model.onnx", clip_len=setup.spec.clip_len,
+                                crop_size=setup.spec.crop_size, dynamic="batch")
+            predictor = OnnxPredictor(onnx_path, setup.mean, setup.std, device=device)
+            run_device = "cpu"
+        else:
+            model = zoo.load_checkpoint(ckpt, device=device)
+            predictor = TorchPredictor(model, setup.mean, setup.std, device=device, amp=args.amp)
+            run_device = device
+        log = (lambda message: tqdm.write(message, file=sys.stderr)) if rank == 0 else (lambda message: None)
+        metrics = evaluate(predictor, samples, classes, setup.spec, aggregate=setup.aggregation,
+                           large=args.large, videos_per_batch=args.batch_videos, max_memory=args.max_memory,
+                           workers=args.workers, device=run_device, output=args.output, resume=args.resume,
+                           settings=settings, scores_format=args.scores_format,
+                           progress=not args.quiet, log=log)
+    if metrics is None:
+        return 0
+    print(summary_table(metrics))
+    if args.output:
+        print(f"results in {args.output}")
+    if samples and metrics["num_skipped"] and not (metrics["num_videos"] or metrics["num_unlabelled"]):
+        cli.print_error("zoo-test", f"every one of the {metrics['num_skipped']} video(s) was skipped "
+                        "(reasons above and in metrics.json)")
+        return 1
     return 0
+
+
+def output_lock(output: str):
+    """Hold ``OUTPUT/.zoo-test.lock`` for the run (a second zoo-test on the same folder is refused) and remove
+    the temporary files a killed run left there."""
+    from filelock import FileLock, Timeout
+
+    folder = Path(output)
+    folder.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(folder / ".zoo-test.lock"), timeout=0)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise cli.UsageError(f"--output {output}: another zoo-test is running on this folder "
+                             "(wait for it to finish or choose another --output)") from None
+    remove_stale_temps(folder)
+    return lock
+
+
+def main(argv=None) -> int:
+    """Entry point of ``zoo-test``."""
+    parser = build_parser()
+    return cli.run_tool("zoo-test", parser, lambda args: _run(parser, args), argv, failures=(HubError,))
 
 
 if __name__ == "__main__":

@@ -12,7 +12,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from zoo.data.views import ViewSpec
+from zoo.cli import UsageError
+from zoo.data.views import ViewSpec, spec_problems
 from zoo.weights import (DEFAULT_PREPROCESSING, DEFAULT_PROTOCOL, Preprocessing, TestProtocol, WeightsEntry,
                          get_entry, resolve_protocol)
 
@@ -62,13 +63,22 @@ def parse_resize(text: str) -> int | list[int]:
     raise ValueError(f"--resize {text!r}: expected SHORT_SIDE or HEIGHTxWIDTH")
 
 
+_FLAGS = {"clip_len": "--clip-len", "sampling_rate": "--sampling-rate", "num_clips": "--clips", "num_crops": "--crops",
+          "resize": "--resize", "crop_size": "--crop-size", "frame_rate": "--frame-rate"}
+
+
+def _shown(value) -> str:
+    return "x".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
+
+
 def resolve_settings(meta: dict, entry: "dict | WeightsEntry | None" = None,
                      overrides: dict | None = None) -> EvalSettings:
     """Merge command line ``overrides`` > weights ``entry`` (its test protocol, then its preprocessing) >
     checkpoint ``meta`` > defaults; ``overrides`` uses the keys in :data:`OVERRIDE_KEYS`.
 
     When nothing sets the crop count: 3 crops if the crop is as large as a short-side resize (the CSN 10x3
-    protocol), else 1 centre crop.
+    protocol), else 1 centre crop. Values that do not make a protocol together (see
+    :func:`zoo.data.views.spec_problems`) are a :class:`~zoo.cli.UsageError` naming the flag and the source.
     """
     overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
     unknown = set(overrides) - set(OVERRIDE_KEYS)
@@ -95,9 +105,13 @@ def resolve_settings(meta: dict, entry: "dict | WeightsEntry | None" = None,
     if merged.num_crops is None:
         merged = merged.updated({"num_crops": 3 if isinstance(prep.resize, int) and prep.crop_size == prep.resize
                                  else 1})
-    spec = ViewSpec(clip_len=prep.clip_len, sampling_rate=prep.sampling_rate, num_clips=merged.num_clips,
-                    num_crops=merged.num_crops, resize=prep.resize, crop_size=prep.crop_size,
-                    frame_rate=prep.frame_rate)
+    fields = dict(clip_len=prep.clip_len, sampling_rate=prep.sampling_rate, num_clips=merged.num_clips,
+                  num_crops=merged.num_crops, resize=prep.resize, crop_size=prep.crop_size, frame_rate=prep.frame_rate)
+    problems = spec_problems(fields)
+    if problems:   # each value is valid alone (checked by the records) but they do not make a protocol
+        raise UsageError("; ".join(f"{_FLAGS[name]} {_shown(value)} {why} (from the {sources.get(name, 'default')})"
+                                   for name, value, why in problems))
+    spec = ViewSpec(**fields)
     return EvalSettings(spec, list(prep.mean), list(prep.std), list(prep.classes) if prep.classes else None,
                         merged, sources)
 

@@ -10,10 +10,12 @@ import numpy as np
 import torch
 
 import zoo
+from zoo import cli
 from zoo.data.errors import VideoError
 from zoo.data.views import decode_views
 from zoo.evaluate.aggregate import aggregate_views
-from zoo.evaluate.loading import check_classes, checkpoint_source, parse_resize, resolve_settings
+from zoo.evaluate.cli import resize_type
+from zoo.evaluate.loading import check_classes, checkpoint_source, resolve_settings
 from zoo.evaluate.memory import ChunkRunner, ViewsOutOfMemory
 from zoo.evaluate.predictors import AMP_DTYPES, TorchPredictor
 from zoo.hub.errors import HubError
@@ -25,27 +27,28 @@ FEATURE_FORMATS = (".npy", ".safetensors")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="zoo-predict", description=__doc__)
-    p.add_argument("videos", nargs="+", metavar="VIDEO")
+    p = cli.make_parser("zoo-predict", __doc__)
+    p.add_argument("videos", nargs="+", metavar="VIDEO", help="video files to classify")
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--checkpoint", help="zoo checkpoint (.safetensors)")
-    src.add_argument("--weights", help="released weights name from weights.json")
-    p.add_argument("--topk", type=int, default=5, help="classes to print per video (default 5)")
+    src.add_argument("--weights", help="released weights name (`zoo-hub list`)")
+    p.add_argument("--topk", type=cli.positive_int, default=5, help="classes to print per video")
     p.add_argument("--features", metavar="OUT", help="write penultimate features to OUT (.npy or .safetensors)")
     p.add_argument("--feature-level", choices=("video", "clip"), default="video",
                    help="video: mean over views (N, D); clip: every view (N, V, D)")
-    p.add_argument("--clips", type=int)
-    p.add_argument("--crops", type=int, choices=(1, 3))
-    p.add_argument("--clip-len", type=int)
-    p.add_argument("--sampling-rate", type=int)
-    p.add_argument("--frame-rate", type=float)
-    p.add_argument("--resize", help="short side (256) or HEIGHTxWIDTH (128x171)")
-    p.add_argument("--crop-size", type=int)
+    p.add_argument("--clips", type=cli.positive_int, help="clips per video (default: the checkpoint's protocol)")
+    p.add_argument("--crops", type=int, choices=(1, 3), help="1 centre crop or 3 crops along the long side")
+    p.add_argument("--clip-len", type=cli.positive_int, help="frames per clip")
+    p.add_argument("--sampling-rate", type=cli.positive_int, help="frame step inside a clip")
+    p.add_argument("--frame-rate", type=cli.positive_float, help="resample videos to this fps first")
+    p.add_argument("--resize", type=resize_type, help="short side (256) or HEIGHTxWIDTH (128x171)")
+    p.add_argument("--crop-size", type=cli.positive_int, help="crop size in pixels (at most the resized size)")
     p.add_argument("--aggregate", type=unalias_aggregation, choices=AGGREGATIONS,
                    help="view -> video score (default: the weights' protocol, else mean_softmax)")
-    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    p.add_argument("--amp", choices=sorted(AMP_DTYPES))
+    cli.add_device(p)
+    p.add_argument("--amp", choices=sorted(AMP_DTYPES), help="autocast dtype")
     p.add_argument("--json", action="store_true", help="print one JSON object per video instead of text")
+    cli.add_quiet(p)
     return p
 
 
@@ -73,13 +76,13 @@ def save_features(path: str | Path, features: list[np.ndarray | None], videos: l
     return path
 
 
-def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
+def _run(args) -> int:
+    device = cli.resolve_device(args.device)
+    with cli.usage_errors():   # everything the user gave is checked before any work
         ckpt, entry = checkpoint_source(args.checkpoint, args.weights)
         meta = zoo.read_checkpoint_meta(ckpt)
         overrides = {"clip_len": args.clip_len, "sampling_rate": args.sampling_rate, "frame_rate": args.frame_rate,
-                     "resize": parse_resize(args.resize) if args.resize else None, "crop_size": args.crop_size,
+                     "resize": args.resize, "crop_size": args.crop_size,
                      "num_clips": args.clips, "num_crops": args.crops, "aggregation": args.aggregate}
         setup = resolve_settings(meta, entry, overrides)
         num_classes = int(meta["num_classes"])
@@ -89,15 +92,16 @@ def main(argv=None) -> int:
                 raise ValueError(f"--features {args.features}: use a .npy or .safetensors file name")
             refuse_same_file(args.features, [ckpt, *args.videos], flag="--features")
             check_writable(args.features, flag="--features")
+        folders = [v for v in args.videos if Path(v).is_dir()]
+        if folders:
+            raise IsADirectoryError(f"{', '.join(folders)}: a folder, not a video file (give the files, e.g. "
+                                    "DIR/*.mp4)")
         missing = [v for v in args.videos if not Path(v).is_file()]
         if missing:
             raise FileNotFoundError(f"no such video file(s): {', '.join(missing)}")
-    except (FileNotFoundError, ValueError, KeyError, HubError) as exc:
-        print(f"zoo-predict: error: {exc}", file=sys.stderr)
-        return 2
     classes = setup.classes or [f"class_{i}" for i in range(num_classes)]
-    predictor = TorchPredictor(zoo.load_checkpoint(ckpt, device=args.device), setup.mean, setup.std,
-                               device=args.device, amp=args.amp)
+    predictor = TorchPredictor(zoo.load_checkpoint(ckpt, device=device), setup.mean, setup.std,
+                               device=device, amp=args.amp)
     run = ChunkRunner(predictor.features_and_logits if args.features else predictor, 1 << 30, predictor.device)
     features: list[np.ndarray | None] = []
     failures = 0
@@ -123,7 +127,16 @@ def main(argv=None) -> int:
     if args.features and any(f is not None for f in features):
         out = save_features(args.features, features, list(args.videos))
         print(f"features ({args.feature_level} level) -> {out}", file=sys.stderr)
+    if failures == len(args.videos):
+        cli.print_error("zoo-predict", f"none of the {failures} video(s) could be read")
     return 1 if failures else 0
+
+
+def main(argv=None) -> int:
+    """Entry point of ``zoo-predict``."""
+    return cli.run_tool("zoo-predict", build_parser(), _run, argv, failures=(HubError,))
+
+
 
 
 if __name__ == "__main__":

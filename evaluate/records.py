@@ -15,13 +15,15 @@ from pathlib import Path
 from typing import Iterable
 
 from zoo._io import atomic_write_text
+from zoo.cli import UsageError
 
 RUN_FILE = "run.json"
 MERGED_RECORDS = "records.jsonl"
 
 
-class ResumeMismatchError(ValueError):
-    """``--resume`` with settings that differ from the stopped run, or results in the way of a fresh run."""
+class ResumeMismatchError(UsageError):
+    """``--resume`` with settings that differ from the stopped run, or results in the way of a fresh run (a
+    ``ValueError``; the tools exit with status 2)."""
 
 
 def _record_files(output_dir: Path) -> list[Path]:
@@ -65,7 +67,12 @@ def check_run_settings(output_dir: str | os.PathLike, settings: dict, resume: bo
             raise ResumeMismatchError(f"{output_dir} already holds results of a run: pass --resume to continue "
                                       "it, or choose another --output")
     elif run_file.exists():
-        previous = json.loads(run_file.read_text(encoding="utf-8"))
+        try:
+            previous = json.loads(run_file.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            where = f"line {exc.lineno}" if isinstance(exc, json.JSONDecodeError) else f"byte {exc.start}"
+            raise ResumeMismatchError(f"{run_file}: corrupt ({where}: {getattr(exc, 'msg', exc)}); delete the "
+                                      "folder's results or choose another --output") from None
         changed = [f"{k}: {previous.get(k)!r} -> {settings.get(k)!r}" for k in sorted(set(previous) | set(settings))
                    if previous.get(k) != settings.get(k)]
         if changed:

@@ -56,6 +56,7 @@ def _pct(value) -> str:
 def summary_table(metrics: dict) -> str:
     """Plain-text table of the headline numbers (percentages)."""
     rows = [("videos evaluated", str(metrics["num_videos"])),
+            ("videos without a label (-1)", str(metrics.get("num_unlabelled", 0))),
             ("videos skipped (refused)", str(len(metrics.get("skipped", [])))),
             ("videos with warnings", str(metrics.get("num_with_warnings", 0))),
             ("videos padded (shorter than a clip)", str(metrics.get("num_padded", 0))),

@@ -72,6 +72,8 @@ def summarize(records: Sequence[dict], classes: Sequence[str], aggregate: str) -
                               sum(r["clip_top1"] for r in ok), sum(r["clip_top5"] for r in ok),
                               sum(r["views"] for r in ok), list(classes))
     metrics.update(video_outcomes(records))
+    metrics["num_unlabelled"] = len(group_videos([r for r in records if r["status"] == "ok" and r["label"] < 0],
+                                                 aggregate))   # label -1: scored, not in the accuracies
     # videos shorter than one clip span whose clips repeat their last frame (--short-videos pad)
     metrics["num_padded"] = sum(1 for r in records if r["status"] == "ok" and r.get("padded"))
     return metrics

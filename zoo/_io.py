@@ -11,20 +11,28 @@ import contextlib
 import hashlib
 import mmap
 import os
+import re
 import tempfile
+import time
 from pathlib import Path
 from typing import Iterator
+
+
+#: an unchanged temporary file of this age was left by a killed run (a live writer keeps writing to its own)
+STALE_TEMP_SECONDS = 3600.0
 
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success it is renamed onto ``path``.
 
-    On any exception the temporary file is removed and ``path`` is left untouched.
+    On any exception the temporary file is removed and ``path`` is left untouched. Temporary files of the
+    same target that a killed run left (unchanged for :data:`STALE_TEMP_SECONDS`) are removed first.
     ``suffix`` defaults to the target's suffix (some writers, e.g. PyAV, pick the format from it).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temps(path.parent, STALE_TEMP_SECONDS, path.name)   # left by a killed run
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix if suffix is None else suffix,
                                dir=path.parent)
     os.close(fd)
@@ -39,6 +47,40 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
         with contextlib.suppress(FileNotFoundError):
             tmp_path.unlink()
         raise
+
+
+#: a temporary file of :func:`atomic_path`: ``.NAME.XXXXXXXX[SUFFIX]`` (mkstemp's 8 random characters)
+_TEMP_NAME = re.compile(r"^\.(?P<name>.+)\.(?P<random>[A-Za-z0-9_]{8})(?P<suffix>\.[^.]*)?$")
+
+
+def remove_stale_temps(folder: str | os.PathLike, older_than: float = 0.0, name: str | None = None) -> list[Path]:
+    """Remove the temporary files that killed runs left in ``folder`` (not recursive); returns them.
+
+    Only files named like :func:`atomic_path`'s temporaries (of the target ``name``, when given) are touched,
+    and only those not modified for ``older_than`` seconds (0: all; use it when the caller holds the folder's
+    lock).
+    """
+    removed = []
+    now = time.time()
+    try:
+        entries = list(os.scandir(folder))
+    except (FileNotFoundError, NotADirectoryError):
+        return removed
+    for entry in entries:
+        match = _TEMP_NAME.match(entry.name)
+        if not match or not entry.is_file(follow_symlinks=False):
+            continue
+        if (name is not None and match["name"] != name) or \
+                (match["suffix"] and match["suffix"] != Path(match["name"]).suffix):
+            continue
+        try:
+            if older_than and now - entry.stat(follow_symlinks=False).st_mtime < older_than:
+                continue
+            os.unlink(entry.path)
+        except FileNotFoundError:
+            continue
+        removed.append(Path(entry.path))
+    return removed
 
 
 def _umask() -> int:

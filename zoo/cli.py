@@ -42,6 +42,7 @@ The rules:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import errno
 import json
 import os
@@ -277,6 +278,18 @@ def error_message(exc: BaseException) -> str:
 def print_error(prog: str, message: str) -> None:
     """``PROG: error: MESSAGE`` on stderr (the one error format of every tool)."""
     print(f"{prog}: error: {message}", file=sys.stderr)
+
+
+@contextlib.contextmanager
+def usage_errors(*extra: type[BaseException]):
+    """Inside this block (the checks of what the user gave, before any work), ``ValueError``, ``KeyError``,
+    ``FileNotFoundError``, ``IsADirectoryError`` and ``extra`` become :class:`UsageError` (exit status 2)."""
+    try:
+        yield
+    except UsageError:
+        raise
+    except (ValueError, KeyError, FileNotFoundError, IsADirectoryError, NotADirectoryError, *extra) as exc:
+        raise UsageError(error_message(exc)) from exc
 
 
 #: exceptions a tool reports in one line (exit 1) instead of a traceback

@@ -153,7 +153,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--videos-per-class", type=int, default=8, help="training videos per class")
     parser.add_argument("--val-videos-per-class", type=int, default=None,
                         help="validation videos per class (default: half of --videos-per-class, at least 2)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="random seed (same seed, same videos)")
     return parser
 
 

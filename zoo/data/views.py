@@ -55,10 +55,41 @@ class ViewSpec:
                                      (self.short_videos, SHORT_VIDEO_RULES, "short-video rule")):
             if value not in choices:
                 raise ValueError(f"unknown {what} {value!r}; choose one of {', '.join(choices)}")
+        found = spec_problems(vars(self))
+        if found:
+            raise ValueError("; ".join(f"{name}={value!r}: {why}" for name, value, why in found))
 
     @property
     def num_views(self) -> int:
         return self.num_clips * self.num_crops
+
+
+def spec_problems(fields: dict) -> list[tuple[str, object, str]]:
+    """``(field, value, what is wrong)`` for every unusable :class:`ViewSpec` field in ``fields`` (empty when
+    the protocol can run): counts and sizes are integers >= 1, the frame rate a positive finite number,
+    the crop fits the resize. The one validation of a test protocol (zoo-test, zoo-predict, zoo-train)."""
+    found = []
+
+    def positive_int(name, value) -> bool:
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            found.append((name, value, "must be an integer >= 1"))
+            return False
+        return True
+
+    for name in ("clip_len", "sampling_rate", "num_clips", "num_crops"):
+        positive_int(name, fields.get(name, 1))
+    resize, crop, rate = fields.get("resize", 128), fields.get("crop_size"), fields.get("frame_rate")
+    sizes = [] if resize is None else list(resize) if isinstance(resize, (list, tuple)) else [resize]
+    if resize is not None and len(sizes) not in (1, 2):
+        found.append(("resize", resize, "must be a short side or (height, width)"))
+        sizes = []
+    resize_ok = all([positive_int("resize", v) for v in sizes])
+    if crop is not None and positive_int("crop_size", crop) and sizes and resize_ok and crop > min(sizes):
+        found.append(("crop_size", crop, f"does not fit in the resized frame ({resize})"))
+    if rate is not None and (isinstance(rate, bool) or not isinstance(rate, (int, float))
+                             or not 0 < rate < float("inf")):
+        found.append(("frame_rate", rate, "must be a positive number of frames per second"))
+    return found
 
 
 def clip_indices(info: VideoInfo, clip_len: int, sampling_rate: int, starts: Sequence[int],

@@ -15,11 +15,11 @@ from __future__ import annotations
 import argparse
 import csv
 import io
-import os
 import sys
 from pathlib import Path
 from typing import Sequence
 
+from zoo import cli
 from zoo._io import atomic_write_text
 
 
@@ -45,6 +45,9 @@ def _trim(args) -> int:
     reasons = ", ".join(f"{k}: {v}" for k, v in sorted(summary.reasons.items()))
     print(f"trimmed {summary.done} ({summary.truncated} shorter than requested), skipped {summary.skipped} "
           f"already done, failed {summary.failed}" + (f" ({reasons})" if reasons else "") + f"; report: {report}")
+    if summary.failed and not (summary.done or summary.skipped):
+        cli.print_error("zoo-prepare", f"every one of the {summary.failed} segment(s) failed; see {report}")
+        return 1
     return 0
 
 
@@ -94,8 +97,7 @@ def _index(args) -> int:
 
     paths = _index_paths(args.data, args.split)
     if not paths:
-        print(f"error: {args.data}: no videos found", file=sys.stderr)
-        return 2
+        raise cli.UsageError(f"{args.data}: no videos found")
     index = load_or_build_index(paths, cache_dir=args.cache_dir, workers=args.workers, decode=args.decode,
                                 progress=not args.quiet)
     problems = find_problems(index, min_frames=args.min_frames)
@@ -141,35 +143,35 @@ def _official(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="zoo-prepare", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = cli.make_parser("zoo-prepare", __doc__)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("trim", help="cut Kinetics segments out of raw videos",
+    p = cli.add_subcommand(sub, "trim", help="cut Kinetics segments out of raw videos",
                        description="Cut each annotated [time_start, time_end) segment out of the raw video named "
                                    "by its YouTube id into OUT/{split}/{label}/{id}_{start:06d}_{end:06d}.mp4.")
     p.add_argument("annotations", nargs="+", help="Kinetics CSV(s): label,youtube_id,time_start,time_end,split")
     p.add_argument("raw_dir", help="folder of downloaded videos named {youtube_id}.{ext} (searched recursively)")
     p.add_argument("out", help="output root")
-    p.add_argument("--fps", type=float, default=30.0, help="output frame rate (default 30)")
-    p.add_argument("--short-side", type=int, default=320, help="output short side in pixels (default 320)")
-    p.add_argument("--codec", choices=["h264", "mpeg4"], default="h264")
-    p.add_argument("--crf", type=int, default=18, help="H.264 quality, lower is better (default 18)")
-    p.add_argument("--qscale", type=int, default=2, help="MPEG-4 quality 1-31, lower is better (default 2)")
+    p.add_argument("--fps", type=cli.positive_float, default=30.0, help="output frame rate")
+    p.add_argument("--short-side", type=cli.positive_int, default=320, help="output short side in pixels")
+    p.add_argument("--codec", choices=["h264", "mpeg4"], default="h264", help="output video codec")
+    p.add_argument("--crf", type=_crf, default=18, help="H.264 quality 0-51, lower is better")
+    p.add_argument("--qscale", type=_qscale, default=2, help="MPEG-4 quality 1-31, lower is better")
     p.add_argument("--keep-audio", action="store_true", help="keep the audio track (re-encoded to AAC)")
-    p.add_argument("--min-duration", type=float, default=1.0,
-                   help="fail segments with less than this many seconds of video (default 1)")
-    p.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="parallel processes")
-    p.add_argument("--threads", type=int, default=0, help="codec threads per process (0: automatic)")
+    p.add_argument("--min-duration", type=cli.non_negative_float, default=1.0,
+                   help="fail segments with less than this many seconds of video")
+    p.add_argument("--workers", type=cli.positive_int, default=cli.default_workers(),
+                   help="parallel processes (default: the CPUs this machine offers)")
+    p.add_argument("--threads", type=cli.non_negative_int, default=0, help="codec threads per process (0: automatic)")
     p.add_argument("--kinetics-version", choices=["400", "600", "700"],
                    help="check the label set against this Kinetics version's class count")
     p.add_argument("--split", help="use this split for every row (default: the CSV's split column)")
     p.add_argument("--report", help="CSV of failed/truncated rows (default OUT/trim_report.csv)")
-    p.add_argument("--limit", type=int, help="only the first N rows")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--limit", type=cli.positive_int, help="only the first N rows")
+    cli.add_quiet(p)
     p.set_defaults(func=_trim)
 
-    p = sub.add_parser("lists", help="VMZ list files + classes.txt + per-split CSVs from a prepared folder")
+    p = cli.add_subcommand(sub, "lists", help="VMZ list files + classes.txt + per-split CSVs from a prepared folder")
     p.add_argument("root", help="prepared dataset: ROOT/{split}/{class}/{video}")
     p.add_argument("--out", help="where to write the files (default: ROOT)")
     p.add_argument("--start-frm", action="store_true", help="add a start_frm column (0)")
@@ -177,38 +179,39 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--relative", action="store_true", help="paths relative to the output folder")
     p.set_defaults(func=_lists)
 
-    p = sub.add_parser("link", help="folder layout (symlinks) from a VMZ list file")
+    p = cli.add_subcommand(sub, "link", help="folder layout (symlinks) from a VMZ list file")
     p.add_argument("list_file", help="VMZ list file org_video,label[,start_frm,video_id]")
     p.add_argument("out", help="output root; links go to OUT/{split}/{class}/")
-    p.add_argument("--split", default="train")
+    p.add_argument("--split", default="train", help="split folder to write")
     p.add_argument("--classes", help="classes.txt naming the labels (default: label numbers)")
     p.set_defaults(func=_link)
 
-    p = sub.add_parser("from-lmdb", help="export a VMZ video LMDB to the folder layout + list files")
+    p = cli.add_subcommand(sub, "from-lmdb", help="export a VMZ video LMDB to the folder layout + list files")
     p.add_argument("db", help="LMDB directory written by VMZ's create_video_db.py")
     p.add_argument("out", help="output root")
-    p.add_argument("--split", default="train", help="split folder to write (default train)")
+    p.add_argument("--split", default="train", help="split folder to write")
     p.add_argument("--classes", help="classes.txt naming the labels (default: label numbers)")
     p.set_defaults(func=_from_lmdb)
 
-    p = sub.add_parser("index", help="build the metadata cache used by --cache-dataset")
+    p = cli.add_subcommand(sub, "index", help="build the metadata cache used by --cache-dataset")
     p.add_argument("data", help="dataset folder, list file or Kinetics CSV")
     p.add_argument("--split", help="only this split (default: every video under DATA)")
-    p.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    p.add_argument("--workers", type=cli.positive_int, default=cli.default_workers(),
+                   help="parallel processes (default: the CPUs this machine offers)")
     p.add_argument("--cache-dir", help="cache folder (default: the user cache dir)")
     p.add_argument("--check", action="store_true",
                    help="list refused videos (undecodable, truncated, too short; exit 1 if any) and the warnings "
                         "of accepted ones (frame count, repeated frames, rotation, decode errors)")
     p.add_argument("--decode", action="store_true", help="also decode every frame (slow, finds corrupt data)")
-    p.add_argument("--min-frames", type=int, default=16, help="videos with fewer frames are too short (16)")
+    p.add_argument("--min-frames", type=cli.positive_int, default=16, help="videos with fewer frames are too short")
     p.add_argument("--report", help="with --check: write status,reason,path,detail rows to this CSV")
-    p.add_argument("--quiet", action="store_true")
+    cli.add_quiet(p)
     p.set_defaults(func=_index)
 
     for name, splits_help in (
             ("ucf101", "the extracted ucfTrainTestlist/ folder (classInd.txt, trainlist01.txt, testlist01.txt, ...)"),
             ("hmdb51", "the extracted testTrainMulti_7030_splits/ folder (<class>_test_split1.txt, ...)")):
-        p = sub.add_parser(name, help=f"{name.upper()} official splits -> per-fold list files",
+        p = cli.add_subcommand(sub, name, help=f"{name.upper()} official splits -> per-fold list files",
                            description=f"Read {name.upper()}'s official split files and write OUT/classes.txt, "
                                        "OUT/train_foldN.csv and OUT/test_foldN.csv (VMZ list files) for every fold, "
                                        "plus OUT/prepare_report.json counting missing and extra videos. Train "
@@ -221,24 +224,41 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(func=_official)
 
     from zoo.data.synthetic import add_arguments
-    p = add_arguments(sub.add_parser("synthetic", help="write the synthetic action dataset"))
+    p = add_arguments(cli.add_subcommand(sub, "synthetic", help="write the synthetic action dataset"))
     p.set_defaults(func=_synthetic)
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``zoo-prepare``."""
+def _crf(text: str) -> int:
+    value = cli.non_negative_int(text)
+    if value > 51:
+        raise argparse.ArgumentTypeError(f"must be 0-51, got {text}")
+    return value
+
+
+def _qscale(text: str) -> int:
+    value = cli.positive_int(text)
+    if value > 31:
+        raise argparse.ArgumentTypeError(f"must be 1-31, got {text}")
+    return value
+
+
+def _run(args) -> int:
     from zoo.data.prepare.official_splits import SplitFormatError
 
-    args = build_parser().parse_args(argv)
     try:
         return args.func(args)
     except SplitFormatError as err:   # the files exist but their content is wrong: a failure, not a usage error
-        print(f"error: {err}", file=sys.stderr)
-        return 1
-    except (FileNotFoundError, ValueError, ImportError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+        raise RuntimeError(str(err)) from err
+    except cli.UsageError:
+        raise
+    except (FileNotFoundError, NotADirectoryError, IsADirectoryError, ValueError, ImportError) as err:
+        raise cli.UsageError(cli.error_message(err)) from err   # what the user gave is wrong: exit 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``zoo-prepare``."""
+    return cli.run_tool("zoo-prepare", build_parser(), _run, argv)
 
 
 if __name__ == "__main__":

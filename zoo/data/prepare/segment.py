@@ -17,6 +17,7 @@ import av
 from av.video.reformatter import VideoReformatter
 
 from zoo.data.encode import VideoWriter
+from zoo.cli import WRITE_ERRNOS
 
 #: failure reasons of :class:`SegmentError`
 REASONS = ("missing_source", "undecodable", "outside_video", "too_short", "invalid_segment")
@@ -138,6 +139,8 @@ def transcode_segment(src: str | os.PathLike, dst: str | os.PathLike, start: flo
             written = _copy_frames(container, vstream, astream, start_t, end_t, fps_q, wanted, origin,
                                    (width, height), interpolation, dst, codec, crf, qscale, threads, min_duration)
         except av.error.FFmpegError as err:
+            if isinstance(err, OSError) and err.errno in WRITE_ERRNOS:
+                raise   # the output cannot be written: not the video's fault
             raise SegmentError(src, "undecodable", str(err)) from None
     duration = written / fps_q
     return SegmentResult(num_frames=written, width=width, height=height, duration=float(duration),

@@ -6,6 +6,7 @@ every row that fails is listed with its reason in a report CSV; failures never s
 """
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import os
@@ -13,13 +14,15 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from tqdm import tqdm
-
 from zoo._io import atomic_write_text
+from zoo.cli import WRITE_ERRNOS, describe_os_error, find_os_error, progress_bar
 from zoo.data.datasets import VIDEO_EXTENSIONS
 from zoo.data.prepare.kinetics import Segment
 from zoo.data.prepare.parallel import imap_unordered
 from zoo.data.prepare.segment import SegmentError, transcode_segment
+
+#: report reason of a row whose output could not be written (disk full, read-only, permission): stops the run
+WRITE_ERROR = "write_error"
 
 REPORT_COLUMNS = ("line", "youtube_id", "label", "split", "time_start", "time_end", "status", "reason",
                   "message")
@@ -83,6 +86,9 @@ def _trim_one(task):
     except SegmentError as err:
         return seg, "failed", err.reason, err.message
     except Exception as err:  # a broken file must never stop the run
+        os_error = find_os_error(err)
+        if os_error is not None and os_error.errno in WRITE_ERRNOS:   # but a full or read-only disk does
+            return seg, "failed", WRITE_ERROR, describe_os_error(os_error)
         return seg, "failed", "undecodable", f"{type(err).__name__}: {err}"
     if result.truncated:
         return seg, "truncated", "video_ends_early", f"{result.duration:.3f} s written"
@@ -104,12 +110,15 @@ def trim_segments(segments: list[Segment], raw_dir: str | os.PathLike, out_dir: 
             summary.skipped += 1
         else:
             tasks.append((seg, sources.get(seg.youtube_id), dst, options))
-    bar = tqdm(total=len(tasks), desc="trim", unit="clip", disable=not progress, dynamic_ncols=True)
-    _collect(imap_unordered(_trim_one, tasks, workers), summary, bar)
-    bar.close()
-    summary.report.sort(key=lambda row: row["line"])
-    if report_path is not None:
-        write_report(report_path, summary.report)
+    bar = progress_bar(total=len(tasks), desc="trim", unit="clip", enabled=progress)
+    try:
+        _collect(imap_unordered(_trim_one, tasks, workers), summary, bar)
+    finally:
+        bar.close()
+        summary.report.sort(key=lambda row: row["line"])
+        if report_path is not None:
+            with contextlib.suppress(OSError):   # the disk may be the problem; the error below says so
+                write_report(report_path, summary.report)
     return summary
 
 
@@ -127,6 +136,9 @@ def _collect(results, summary: TrimSummary, bar) -> None:
                                        reason=reason, message=message))
         bar.set_postfix(failed=summary.failed, refresh=False)
         bar.update()
+        if reason == WRITE_ERROR:   # every later row would fail the same way: stop
+            raise OSError(f"cannot write the output ({message}); stopped after {summary.done} clip(s), "
+                          "run the same command again to continue")
 
 
 def write_report(path: str | os.PathLike, rows: list[dict]) -> None:
