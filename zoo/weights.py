@@ -79,8 +79,8 @@ def _resize(value: Any, what: str) -> int | tuple[int, int] | None:
 def _positive(value: Any, what: str, kind=int):
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0 or (
-            kind is int and int(value) != value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < float("inf") or (
+            kind is int and int(value) != value):   # NaN fails 0 < value too
         raise ValueError(f"{what}: expected a positive {kind.__name__}, not {value!r}")
     return kind(value)
 
