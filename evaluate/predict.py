@@ -1,4 +1,5 @@
-"""``zoo-predict``: top-k classes of individual videos, and penultimate-layer features for extraction."""
+"""``zoo-predict``: top-k classes of individual videos, and penultimate-layer features (the test views through
+the extraction engine of ``zoo-extract``, :mod:`zoo.extract`)."""
 from __future__ import annotations
 
 import argparse
@@ -11,13 +12,14 @@ import torch
 
 import zoo
 from zoo import cli
-from zoo.data.errors import VideoError
-from zoo.data.views import decode_views
 from zoo.evaluate.aggregate import aggregate_views
 from zoo.evaluate.cli import resize_type
 from zoo.evaluate.loading import check_classes, checkpoint_source, resolve_settings
-from zoo.evaluate.memory import ChunkRunner, ViewsOutOfMemory
-from zoo.evaluate.predictors import AMP_DTYPES, TorchPredictor
+from zoo.evaluate.predictors import AMP_DTYPES
+from zoo.extract.dataset import VideoJob
+from zoo.extract.engine import VideoFeatures, extract_windows
+from zoo.extract.predictor import layer_predictor
+from zoo.extract.windows import WindowSpec
 from zoo.hub.errors import HubError
 from zoo._io import atomic_path
 from zoo.guards import check_writable, refuse_same_file
@@ -100,32 +102,37 @@ def _run(args) -> int:
         if missing:
             raise FileNotFoundError(f"no such video file(s): {', '.join(missing)}")
     classes = setup.classes or [f"class_{i}" for i in range(num_classes)]
-    predictor = TorchPredictor(zoo.load_checkpoint(ckpt, device=device), setup.mean, setup.std,
-                               device=device, amp=args.amp)
-    run = ChunkRunner(predictor.features_and_logits if args.features else predictor, 1 << 30, predictor.device)
-    features: list[np.ndarray | None] = []
+    model = zoo.load_checkpoint(ckpt, device=device)
+    features: dict[int, np.ndarray] = {}
     failures = 0
-    for video in args.videos:
-        try:
-            outputs = run(decode_views(video, setup.spec))
-        except (VideoError, ViewsOutOfMemory) as exc:
-            print(f"zoo-predict: {video}: skipped ({exc})", file=sys.stderr)
+
+    def report(result: VideoFeatures) -> None:
+        nonlocal failures
+        video = result.job.path
+        if result.error is not None:
+            print(f"zoo-predict: {video}: skipped ({result.error})", file=sys.stderr)
             failures += 1
-            features.append(None)
-            continue
-        feats = outputs[:, :-num_classes].numpy() if args.features else None
-        scores = aggregate_views(outputs[:, -num_classes:], setup.aggregation)
-        if feats is not None:
-            features.append(feats if args.feature_level == "clip" else feats.mean(axis=0))
-        best = top_classes(scores, classes, args.topk)
+            return
+        logits = torch.from_numpy(result.features["logits"].reshape(-1, num_classes))
+        if args.features:
+            feats = result.features["pool5"].reshape(logits.shape[0], -1)      # (views, D), clip-major
+            features[result.job.index] = feats if args.feature_level == "clip" else feats.mean(axis=0)
+        best = top_classes(aggregate_views(logits, setup.aggregation), classes, args.topk)
         if args.json:
             print(json.dumps({"video": video, "top": [{"class": c, "score": s} for c, s in best]}))
         else:
             print(video)
             for rank, (name, score) in enumerate(best, 1):
                 print(f"  {rank}. {name}  {score:.4f}")
-    if args.features and any(f is not None for f in features):
-        out = save_features(args.features, features, list(args.videos))
+
+    # the extraction engine of zoo-extract: every video's test views, one forward pass per batch of windows
+    predictor, tap = layer_predictor(model, ["pool5", "logits"] if args.features else ["logits"], setup.mean,
+                                     setup.std, device=device, amp=args.amp)
+    jobs = [VideoJob(i, video, video) for i, video in enumerate(args.videos)]
+    extract_windows(predictor, lambda: tap.layout, jobs, WindowSpec(setup.spec, views=True), report,
+                    device=predictor.device, progress=False, log=lambda message: None)
+    if args.features and features:
+        out = save_features(args.features, [features.get(i) for i in range(len(args.videos))], list(args.videos))
         print(f"features ({args.feature_level} level) -> {out}", file=sys.stderr)
     if failures == len(args.videos):
         cli.print_error("zoo-predict", f"none of the {failures} video(s) could be read")

@@ -43,7 +43,7 @@ def test_dataset_to_files_with_times_and_index(dataset, checkpoint, tmp_path):
         with safe_open(str(out / f"{name}.safetensors"), "numpy") as fh:
             meta = json.loads(fh.metadata()["zoo_extract"])
         assert meta["settings"]["checkpoint_sha256"] == sha256_of(checkpoint)
-        assert meta["settings"]["layers"] == ["pool5", "logits"] and meta["settings"]["window"] == 4
+        assert meta["settings"]["layers"] == ["pool5", "logits"] and meta["settings"]["clip_len"] == 4
         assert meta["video"] == str(dataset / "val" / f"{name}.mp4")
     csv_lines = (out / "index.csv").read_text().splitlines()
     assert csv_lines[0].startswith("index,video,video_id,label,file,windows,shape,status") and len(csv_lines) == 5

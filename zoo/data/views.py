@@ -121,9 +121,9 @@ def is_padded(info: VideoInfo, spec: ViewSpec, start_frame: int | None = None) -
     return (start_frame or 0) + clip_span(spec.clip_len, spec.sampling_rate) > n
 
 
-def _resized_frames(path, indices, info: VideoInfo, spec: ViewSpec, size: tuple[int, int], threads: int,
-                    report: DecodeReport):
-    """``(index, frame)`` at ``size`` through the spec's resize filter."""
+def resized_frames(path, indices, info: VideoInfo, spec: ViewSpec, size: tuple[int, int], threads: int,
+                   report: DecodeReport):
+    """``(index, frame)`` for each of ``indices`` (ascending) at ``size`` through the spec's resize filter."""
     interpolation = RESIZE_FILTERS[spec.resize_filter]
     if interpolation is not None:
         yield from iter_frames(path, indices, info, size=size, threads=threads, interpolation=interpolation,
@@ -166,15 +166,15 @@ def decode_views(path: str | os.PathLike, spec: ViewSpec, info: VideoInfo | None
     out = np.empty((len(clips), len(positions), spec.clip_len, ch, cw, 3), np.uint8)
     report = DecodeReport()
     # each decoded frame goes straight into every crop of every clip that uses it: no intermediate copies
-    for idx, frame in _resized_frames(path, uses, info, spec, (h, w), threads, report):
+    for idx, frame in resized_frames(path, uses, info, spec, (h, w), threads, report):
         for k, t in uses[idx]:
             for j, (y, x) in enumerate(positions):
                 out[k, j, t] = frame[y:y + ch, x:x + cw]
-    _require_own_frames(info, clips, report)
+    require_own_frames(info, clips, report)
     return torch.from_numpy(out.reshape(-1, spec.clip_len, ch, cw, 3))
 
 
-def _require_own_frames(info: VideoInfo, clips: Sequence[Sequence[int]], report: DecodeReport) -> None:
+def require_own_frames(info: VideoInfo, clips: Sequence[Sequence[int]], report: DecodeReport) -> None:
     """Refuse a video when damaged packets left a clip with no decodable frame of its own (every frame of it
     would only repeat a neighbour outside the clip)."""
     if not report.filled:
@@ -215,7 +215,7 @@ def decode_train_clip(path: str | os.PathLike, spec: TrainClipSpec, rng=None, in
     size = sample_short_side(rng, spec.scale_range) if spec.scale_range else spec.resize
     report = DecodeReport()
     frames = decode_frames(path, indices, info, size=size, threads=threads, report=report)
-    _require_own_frames(info, [indices], report)
+    require_own_frames(info, [indices], report)
     clip = random_crop(frames, spec.crop_size, rng)
     if spec.flip:
         clip = random_horizontal_flip(clip, rng)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 from dataclasses import dataclass
 from typing import Sequence
@@ -37,20 +38,30 @@ def window_spec_from(meta: dict | None, *, window: int | None = None, sampling_r
                      stride: int | None = None, stride_sec: float | None = None, frame_rate: float | None = None,
                      clips: int | None = None, crops: int | None = None, resize: Size = None,
                      crop_size: int | None = None, full_frame: bool = False, pad_last: bool = True,
-                     classes: Sequence[str] | None = None, entry: dict | None = None):
-    """``(WindowSpec, EvalSettings)``: the evaluator's settings resolution (arguments > weights entry > checkpoint
-    metadata > VMZ defaults) turned into windows. ``full_frame``: no crop, the whole resized frame."""
+                     classes: Sequence[str] | None = None, entry=None):
+    """``(WindowSpec, EvalSettings)``: the evaluator's settings resolution (arguments > weights entry >
+    checkpoint metadata > VMZ defaults, protocol rules included) turned into windows: test views when
+    ``clips`` is given, else sliding windows of one centre crop (``full_frame``: the whole resized frame)."""
     if clips is None and crops not in (None, 1):
         raise ValueError("several crops need test views: give clips as well (sliding windows use one crop)")
-    protocol = resolve_settings(meta or {}, entry, {"clip_len": window, "sampling_rate": sampling_rate,
+    settings = resolve_settings(meta or {}, entry, {"clip_len": window, "sampling_rate": sampling_rate,
                                                     "frame_rate": frame_rate, "resize": resize,
                                                     "crop_size": crop_size, "num_clips": clips, "num_crops": crops,
                                                     "classes": classes})
-    view = protocol.spec
-    spec = WindowSpec(window=view.clip_len, sampling_rate=view.sampling_rate, stride=stride, stride_sec=stride_sec,
-                      frame_rate=view.frame_rate, clips=clips, crops=view.num_crops if clips is not None else 1,
-                      resize=view.resize, crop_size=None if full_frame else view.crop_size, pad_last=pad_last)
-    return spec, protocol
+    view = settings.spec
+    if clips is None:
+        view = dataclasses.replace(view, num_clips=1, num_crops=1)
+    if full_frame:
+        if view.num_crops != 1:
+            raise ValueError("the whole frame is one view: no crops with full_frame")
+        view = dataclasses.replace(view, crop_size=None)
+    spec = WindowSpec(view, views=clips is not None, stride=stride, stride_sec=stride_sec, pad_last=pad_last)
+    return spec, settings
+
+
+def input_shape(spec: WindowSpec) -> tuple[int, int | None, int | None]:
+    """``(T, H, W)`` of the model input (``None`` sides for whole frames, whose size varies)."""
+    return spec.window, spec.view.crop_size, spec.view.crop_size
 
 
 def extract_features(model: nn.Module, video: str | os.PathLike, layers: str | Sequence[str] = "pool5", *,
@@ -79,7 +90,7 @@ def extract_features(model: nn.Module, video: str | os.PathLike, layers: str | S
     with contextlib.ExitStack() as stack:
         predictor, tap = layer_predictor(model, parse_layers(layers), mean, std, pool_spatial=pool_spatial,
                                          device=device, amp=amp, backend=backend,
-                                         input_shape=(spec.window, spec.crop_size, spec.crop_size), stack=stack)
+                                         input_shape=input_shape(spec), stack=stack)
         stack.callback(tap.remove)
         extract_windows(predictor, lambda: tap.layout, [VideoJob(0, str(video), str(video))], spec, results.append,
                         reduce=reduce, batch_windows=batch_windows, device=device, progress=False,

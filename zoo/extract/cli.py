@@ -16,7 +16,7 @@ from zoo.distributed import init_distributed, shutdown
 from zoo.evaluate.loading import check_classes, checkpoint_source, parse_resize
 from zoo.evaluate.memory import parse_size
 from zoo.evaluate.predictors import AMP_DTYPES
-from zoo.extract.api import window_spec_from
+from zoo.extract.api import input_shape, window_spec_from
 from zoo.extract.dataset import VideoJob
 from zoo.extract.engine import REDUCTIONS
 from zoo.extract.folder import extract_to_folder
@@ -145,7 +145,7 @@ def main(argv=None) -> int:
             predictor, tap = layer_predictor(model, layers, protocol.mean, protocol.std,
                                              pool_spatial=args.pool_spatial, device=env.device, amp=args.amp,
                                              backend=args.backend,
-                                             input_shape=(spec.window, spec.crop_size, spec.crop_size), stack=stack)
+                                             input_shape=input_shape(spec), stack=stack)
             result = extract_to_folder(predictor, lambda: tap.layout, jobs, spec, args.output, settings,
                                        layers=layers, fmt=fmt, resume=args.resume, reduce=args.reduce,
                                        batch_windows=args.batch_windows, workers=args.workers,

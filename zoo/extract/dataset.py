@@ -15,10 +15,10 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
-from zoo.data.decode import iter_frames
 from zoo.data.probe import probe_video
 from zoo.data.transforms import crop_positions, resized_shape
-from zoo.data.views import decode_views
+from zoo.data.decode import DecodeReport
+from zoo.data.views import decode_views, require_own_frames, resized_frames
 from zoo.evaluate.dataset import failure_reason
 from zoo.extract.windows import WindowPlan, WindowSpec, plan_windows
 
@@ -75,12 +75,13 @@ class WindowsDataset(IterableDataset):
         if self.spec.views:
             yield from self._view_chunks(job, info, plan)
             return
-        h, w = resized_shape(info.height, info.width, self.spec.resize)
-        if self.spec.crop_size is None:
+        view = self.spec.view
+        h, w = resized_shape(info.height, info.width, view.resize, view.rounding)
+        if view.crop_size is None:
             y, x, ch, cw = 0, 0, h, w
         else:
-            (y, x), = crop_positions(h, w, self.spec.crop_size, 1)
-            ch = cw = self.spec.crop_size
+            (y, x), = crop_positions(h, w, view.crop_size, 1, view.crop_rule)
+            ch = cw = view.crop_size
         uses: dict[int, list[tuple[int, int]]] = {}
         for k, frames in enumerate(plan.frames):
             for t, idx in enumerate(frames):
@@ -88,12 +89,13 @@ class WindowsDataset(IterableDataset):
         remaining = [len(set(frames)) for frames in plan.frames]
         open_windows: dict[int, np.ndarray] = {}
         ready: list[int] = []
-        for idx, frame in iter_frames(job.path, uses, info, size=self.spec.resize, threads=self.threads):
+        report = DecodeReport()
+        for idx, frame in resized_frames(job.path, uses, info, view, (h, w), self.threads, report):
             cut = frame[y:y + ch, x:x + cw]
             seen: set[int] = set()
             for k, t in uses[idx]:
                 if k not in open_windows:
-                    open_windows[k] = np.empty((self.spec.window, ch, cw, 3), np.uint8)
+                    open_windows[k] = np.empty((view.clip_len, ch, cw, 3), np.uint8)
                 open_windows[k][t] = cut
                 if k not in seen:
                     seen.add(k)
@@ -103,6 +105,7 @@ class WindowsDataset(IterableDataset):
             if len(ready) >= self.windows_per_chunk:
                 yield self._pack(job, plan, ready[:self.windows_per_chunk], open_windows, last=False)
                 ready = ready[self.windows_per_chunk:]
+        require_own_frames(info, plan.frames, report)     # damaged packets: refused as the evaluator refuses
         yield self._pack(job, plan, ready, open_windows, last=True)
 
     def _pack(self, job: VideoJob, plan: WindowPlan, ks: list[int], open_windows: dict, last: bool) -> WindowChunk:
@@ -110,7 +113,7 @@ class WindowsDataset(IterableDataset):
         return WindowChunk(job.index, windows, [plan.start[k] for k in ks], [plan.end[k] for k in ks], last)
 
     def _view_chunks(self, job: VideoJob, info, plan: WindowPlan) -> Iterator[WindowChunk]:
-        spec = self.spec.view_spec()
+        spec = self.spec.view
         if job.starts is None:
             views = decode_views(job.path, spec, info, threads=self.threads)
             yield WindowChunk(job.index, views, plan.start, plan.end, True)

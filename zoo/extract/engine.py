@@ -104,7 +104,7 @@ def extract_windows(predictor: Callable[[torch.Tensor], torch.Tensor], layout: C
         raise ValueError(f"reduce must be one of {REDUCTIONS}, got {reduce!r}")
     if batch_windows < 1:
         raise ValueError(f"batch_windows must be >= 1, got {batch_windows}")
-    crops = spec.crops if spec.views else 1
+    crops = spec.crops
     per_chunk = windows_per_chunk or max(1, batch_windows // max(1, min(workers, 4) or 1))
     dataset = WindowsDataset(jobs, spec, per_chunk, threads=1 if workers else 0)
     loader = windows_loader(dataset, workers)

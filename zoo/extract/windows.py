@@ -14,6 +14,7 @@ the last frame).
 from __future__ import annotations
 
 import bisect
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Sequence
 
@@ -21,7 +22,6 @@ from zoo.data.decode import frame_times_of
 from zoo.data.errors import VideoError
 from zoo.data.probe import VideoInfo
 from zoo.data.sampling import clip_span, resample_frame_indices, uniform_clip_starts
-from zoo.data.transforms import Size
 from zoo.data.views import ViewSpec, clip_indices
 
 
@@ -29,62 +29,53 @@ from zoo.data.views import ViewSpec, clip_indices
 class WindowSpec:
     """Temporal and spatial sampling of an extraction.
 
-    Sliding windows (``clips=None``): ``window`` frames at ``sampling_rate``, a new window every ``stride``
-    frames (default: ``window * sampling_rate``, back to back) or every ``stride_sec`` seconds. Test views
-    (``clips`` set): ``clips`` uniformly placed windows x ``crops`` crops, exactly the evaluator's views.
-    Frames are resized (``resize``: short side or ``(h, w)``) and centre-cropped to ``crop_size``
-    (``None``: the whole resized frame).
+    ``view`` is the evaluator's :class:`~zoo.data.views.ViewSpec`: window length (``clip_len``), sampling
+    rate, frame rate, resize, crop and the protocol's resize/rounding/crop rules. With ``views=True`` the
+    windows are its test views (``num_clips`` uniformly placed clips x ``num_crops`` crops), exactly what
+    ``zoo-test`` evaluates. Otherwise they slide: a new window every ``stride`` frames (default:
+    ``clip_len * sampling_rate``, back to back) or every ``stride_sec`` seconds, each one centre crop
+    (``crop_size=None``: the whole resized frame).
     """
 
-    window: int = 16
-    sampling_rate: int = 1
+    view: ViewSpec = field(default_factory=lambda: ViewSpec(clip_len=16, num_clips=1))
+    views: bool = False
     stride: int | None = None
     stride_sec: float | None = None
-    frame_rate: float | None = None
-    clips: int | None = None
-    crops: int = 1
-    resize: Size = 128
-    crop_size: int | None = 112
     pad_last: bool = True
 
     def __post_init__(self):
-        clip_span(self.window, self.sampling_rate)          # validates both
+        clip_span(self.view.clip_len, self.view.sampling_rate)          # validates both
         if self.stride is not None and self.stride_sec is not None:
             raise ValueError("give either a stride in frames or in seconds, not both")
         if self.stride is not None and self.stride < 1:
             raise ValueError(f"stride must be >= 1 frame, got {self.stride}")
         if self.stride_sec is not None and not self.stride_sec > 0:
             raise ValueError(f"stride in seconds must be > 0, got {self.stride_sec}")
-        if self.clips is not None and self.clips < 1:
-            raise ValueError(f"clips must be >= 1, got {self.clips}")
-        if self.crops not in (1, 3):
-            raise ValueError(f"crops must be 1 or 3, got {self.crops}")
-        if self.clips is None and self.crops != 1:
-            raise ValueError("several crops need test views (clips); sliding windows use one centre crop")
-        if self.crops > 1 and self.crop_size is None:
+        if self.views and self.view.num_crops > 1 and self.view.crop_size is None:
             raise ValueError("several crops need a crop size")
+        if not self.views and self.view.num_crops != 1:
+            raise ValueError("several crops need test views (clips); sliding windows use one centre crop")
 
     @property
-    def views(self) -> bool:
-        """True for the evaluator's test views, False for sliding windows."""
-        return self.clips is not None
+    def window(self) -> int:
+        return self.view.clip_len
 
-    def view_spec(self) -> ViewSpec:
-        """The evaluator's :class:`~zoo.data.views.ViewSpec` with the same sampling."""
-        return ViewSpec(clip_len=self.window, sampling_rate=self.sampling_rate, num_clips=self.clips or 1,
-                        num_crops=self.crops, resize=self.resize, crop_size=self.crop_size,
-                        frame_rate=self.frame_rate)
+    @property
+    def sampling_rate(self) -> int:
+        return self.view.sampling_rate
+
+    @property
+    def crops(self) -> int:
+        """Crops per window (1 for sliding windows)."""
+        return self.view.num_crops if self.views else 1
 
     def settings(self) -> dict:
         """JSON-ready description (stored with every feature file and in ``run.json``)."""
-        resize = list(self.resize) if isinstance(self.resize, (list, tuple)) else self.resize
-        out = {"window": self.window, "sampling_rate": self.sampling_rate, "frame_rate": self.frame_rate,
-               "resize": resize, "crop_size": self.crop_size}
+        view = {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(self.view).items()}
         if self.views:
-            out.update(mode="views", clips=self.clips, crops=self.crops)
-        else:
-            out.update(mode="sliding", stride=self.stride, stride_sec=self.stride_sec, pad_last=self.pad_last)
-        return out
+            return dict(view, mode="views")
+        del view["num_clips"], view["num_crops"]
+        return dict(view, mode="sliding", stride=self.stride, stride_sec=self.stride_sec, pad_last=self.pad_last)
 
 
 @dataclass
@@ -122,24 +113,28 @@ def sliding_starts(times: Sequence[float], span: int, stride: int | None, stride
 
 def plan_windows(info: VideoInfo, spec: WindowSpec, starts: Sequence[int] | None = None) -> WindowPlan:
     """The windows of a video (``starts``: given start frames, e.g. the rows of a dense VMZ list)."""
-    timeline = resample_frame_indices(info.num_frames, info.fps, spec.frame_rate)
+    view = spec.view
+    timeline = resample_frame_indices(info.num_frames, info.fps, view.frame_rate)
     n = len(timeline)
     src_times = frame_times_of(info)
     t0 = src_times[0]
     times = [src_times[i] - t0 for i in timeline]
-    rate = spec.frame_rate or info.fps
+    rate = view.frame_rate or info.fps
     video_end = times[-1] + (1.0 / rate if rate else 0.0)
-    span = clip_span(spec.window, spec.sampling_rate)
+    span = clip_span(view.clip_len, view.sampling_rate)
+    if view.short_videos == "skip" and span > n:
+        raise VideoError(info.path, "too_short", f"{n} frames, shorter than one {view.clip_len}x"
+                         f"{view.sampling_rate} window (short_videos='skip')")
     if starts is not None:
         bad = [s for s in starts if not 0 <= s < n]
         if bad:
             raise VideoError(info.path, "too_short", f"start frame {bad[0]} is outside its {n} frames")
         starts = list(starts)
     elif spec.views:
-        starts = uniform_clip_starts(n, spec.window, spec.sampling_rate, spec.clips)
+        starts = uniform_clip_starts(n, view.clip_len, view.sampling_rate, view.num_clips)
     else:
         starts = sliding_starts(times, span, spec.stride, spec.stride_sec, spec.pad_last)
-    frames = clip_indices(info, spec.window, spec.sampling_rate, starts, spec.frame_rate)
+    frames = clip_indices(info, view.clip_len, view.sampling_rate, starts, view.frame_rate)
     start_t, end_t = [], []
     for s in starts:
         last = min(s + span - 1, n - 1)
