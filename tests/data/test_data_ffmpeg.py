@@ -166,3 +166,32 @@ def test_zoo_test_skips_nothing_ffmpeg_plays(real, tmp_path, capsys):
     assert metrics["num_with_warnings"] == 6
     assert metrics["warning_counts"] == {"rotated": 3, "repeated_frames": 1, "decode_errors": 1, "frame_count": 1}
     assert "videos with warnings" in capsys.readouterr().out
+
+
+def test_trim_writes_upright_output_without_rotation(real, tmp_path):
+    """``zoo-prepare trim`` of a phone video: upright frames and no display matrix left, as the ffmpeg CLI
+    writes it (``ffmpeg -ss 1 -t 2 -i rotated.mp4 -r 25 -vf scale=...``)."""
+    import subprocess
+
+    from ffmpeg_videos import require_ffmpeg
+    from zoo.data.prepare.segment import transcode_segment
+
+    ffmpeg, ffprobe = require_ffmpeg()
+    src = real["rotate90"]
+    ours = tmp_path / "ours.mp4"
+    result = transcode_segment(src, ours, 1, 3, fps=25, short_side=64)
+    theirs = tmp_path / "theirs.mp4"
+    subprocess.run([ffmpeg, "-v", "error", "-ss", "1", "-t", "2", "-i", str(src), "-r", "25", "-vf",
+                    "scale=64:-2", "-c:v", "libx264", "-crf", "18", "-pix_fmt", "yuv420p", str(theirs)], check=True)
+    side_data = subprocess.run([ffprobe, "-v", "error", "-select_streams", "v:0", "-show_entries",
+                                "stream_side_data_list", "-of", "json", str(ours)], check=True,
+                               capture_output=True, text=True).stdout
+    assert "Display Matrix" not in side_data and "rotation" not in side_data
+    info = probe_video(ours)
+    assert info.rotation == 0 and info.warnings == []
+    mine, reference = ffmpeg_frames(ours)[0], ffmpeg_frames(theirs)[0]
+    assert (result.width, result.height) == (64, 86) == (reference.shape[2], reference.shape[1])
+    assert mine.shape == reference.shape
+    for k in (0, len(mine) // 2, len(mine) - 1):  # both re-encoded and scaled: a few levels apart
+        assert mean_abs_diff(mine[k], reference[k]) < 8
+        assert mean_abs_diff(mine[k], np.rot90(reference[k], 2)) > 50  # a wrong turn would be far off

@@ -139,6 +139,23 @@ class _RotationReader:
         return self.degrees or 0
 
 
+def display_rotation(path: str | os.PathLike) -> int:
+    """The display rotation a player applies to ``path``: 0, 90, 180 or 270 degrees counter-clockwise (0 for
+    an angle that is not a right angle, which is not applied). Decodes only the first frame."""
+    container, stream = open_video(path)
+    with container:
+        reader = _RotationReader(stream)
+        try:
+            for packet in container.demux(stream):
+                if packet.size:
+                    reader.feed(packet)
+                if reader.done:
+                    break
+        except av.FFmpegError:
+            pass
+        return normalise_rotation(reader.finish()) or 0
+
+
 @dataclass
 class _Packets:
     """What demuxing a video stream found."""

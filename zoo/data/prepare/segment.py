@@ -3,7 +3,8 @@
 Frame-rate conversion picks output frames by timestamp: output frame ``k`` shows the latest source frame
 whose presentation time is ``<= start + k / fps`` (the first source frame if none is), so the output has
 exactly ``fps`` and ``ceil((end - start) * fps)`` frames, or fewer when the video ends before ``end``.
-Times are relative to the container's start time, as ``ffmpeg -ss`` counts them.
+Times are relative to the container's start time, as ``ffmpeg -ss`` counts them. A source with a display
+rotation (phone videos) is written upright, with no rotation left in the output, as the ffmpeg CLI does.
 """
 from __future__ import annotations
 
@@ -16,8 +17,11 @@ from pathlib import Path
 import av
 from av.video.reformatter import VideoReformatter
 
-from zoo.data.encode import VideoWriter
 from zoo.cli import WRITE_ERRNOS
+from zoo.data.encode import VideoWriter
+from zoo.data.errors import VideoError
+from zoo.data.orientation import display_size, rotate_frame
+from zoo.data.probe import display_rotation
 
 #: failure reasons of :class:`SegmentError`
 REASONS = ("missing_source", "undecodable", "outside_video", "too_short", "invalid_segment")
@@ -117,7 +121,10 @@ def transcode_segment(src: str | os.PathLike, dst: str | os.PathLike, start: flo
         raise SegmentError(src, "missing_source", "file not found")
     wanted = math.ceil((end_t - start_t) * fps_q)
     try:
+        rotation = display_rotation(src)
         container = av.open(str(src))
+    except VideoError as err:
+        raise SegmentError(src, "undecodable", err.detail or err.reason) from None
     except av.error.FFmpegError as err:
         raise SegmentError(src, "undecodable", str(err)) from None
     with container:
@@ -134,10 +141,12 @@ def transcode_segment(src: str | os.PathLike, dst: str | os.PathLike, start: flo
         tb = vstream.time_base
         if start_t > 0:  # land on the keyframe at or before start
             container.seek(int((start_t + origin) / tb), stream=vstream, backward=True)
-        width, height = output_size(vstream.codec_context.width, vstream.codec_context.height, short_side)
+        width, height = output_size(*display_size(vstream.codec_context.width, vstream.codec_context.height,
+                                                  rotation), short_side)
         try:
             written = _copy_frames(container, vstream, astream, start_t, end_t, fps_q, wanted, origin,
-                                   (width, height), interpolation, dst, codec, crf, qscale, threads, min_duration)
+                                   (width, height), rotation, interpolation, dst, codec, crf, qscale, threads,
+                                   min_duration)
         except av.error.FFmpegError as err:
             if isinstance(err, OSError) and err.errno in WRITE_ERRNOS:
                 raise   # the output cannot be written: not the video's fault
@@ -147,11 +156,13 @@ def transcode_segment(src: str | os.PathLike, dst: str | os.PathLike, start: flo
                          truncated=written < wanted)
 
 
-def _copy_frames(container, vstream, astream, start_t, end_t, fps_q, wanted, origin, size, interpolation, dst,
-                 codec, crf, qscale, threads, min_duration):
-    """Decode from the current position and encode the selected frames; returns the number written."""
+def _copy_frames(container, vstream, astream, start_t, end_t, fps_q, wanted, origin, size, rotation, interpolation,
+                 dst, codec, crf, qscale, threads, min_duration):
+    """Decode from the current position and encode the selected frames (upright: ``rotation`` applied);
+    returns the number written."""
     src = container.name
     width, height = size
+    stored_w, stored_h = display_size(width, height, rotation)  # the scaled size before the turn
     min_frames = max(1, math.ceil(Fraction(min_duration).limit_denominator(1000) * fps_q))
     state = {"writer": None, "k": 0}
     audio_buffer = []
@@ -175,7 +186,9 @@ def _copy_frames(container, vstream, astream, start_t, end_t, fps_q, wanted, ori
     reformatter = VideoReformatter()  # one instance keeps its libswscale context between frames
 
     def scale(frame):
-        return reformatter.reformat(frame, width=width, height=height, format="yuv420p", interpolation=interpolation)
+        scaled = reformatter.reformat(frame, width=stored_w, height=stored_h, format="yuv420p",
+                                      interpolation=interpolation)
+        return rotate_frame(scaled, rotation)
 
     prev = prev_scaled = last_time = None
     last_step = 1 / Fraction(vstream.average_rate or vstream.guessed_rate or 30)
