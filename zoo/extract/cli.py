@@ -2,7 +2,6 @@
 video with the window times, an index, resumable and sharded over torchrun ranks."""
 from __future__ import annotations
 
-import argparse
 import contextlib
 import sys
 from pathlib import Path
@@ -10,17 +9,19 @@ from pathlib import Path
 from tqdm import tqdm
 
 import zoo
+from zoo import cli
 from zoo._io import sha256_of
-from zoo.cli import positive_int
 from zoo.distributed import init_distributed, shutdown
-from zoo.evaluate.loading import check_classes, checkpoint_source, parse_resize
+from zoo.evaluate.cli import resize_type
+from zoo.evaluate.loading import check_classes, checkpoint_source
+from zoo.evaluate.records import ResumeMismatchError
 from zoo.evaluate.memory import parse_size
 from zoo.evaluate.predictors import AMP_DTYPES
 from zoo.extract.api import input_shape, window_spec_from
 from zoo.extract.dataset import VideoJob
 from zoo.extract.engine import REDUCTIONS
 from zoo.extract.folder import extract_to_folder
-from zoo.extract.layers import POOL_SPATIAL, parse_layers
+from zoo.extract.layers import POOL_SPATIAL, parse_layers, resolve_layer
 from zoo.extract.output import FORMATS
 from zoo.extract.predictor import BACKENDS, layer_predictor
 from zoo.hub.errors import HubError
@@ -33,53 +34,53 @@ EPILOG = """examples:
 """
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="zoo-extract", description=__doc__, epilog=EPILOG,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+def build_parser():
+    p = cli.make_parser("zoo-extract", __doc__, epilog=EPILOG)
     p.add_argument("videos", nargs="*", metavar="VIDEO", help="video files, or one .txt file listing video paths")
     p.add_argument("--data-path", help="dataset: ROOT/{split}/{class}/{video}, VMZ list file (dense start_frm "
                                        "rows too), Kinetics CSV or VMZ video LMDB")
     p.add_argument("--split", help="split under --data-path (folder or {split}.csv)")
-    p.add_argument("--fold", type=positive_int, metavar="N",
+    p.add_argument("--fold", type=cli.positive_int, metavar="N",
                    help="the videos of DATA_PATH/test_foldN.csv (per-fold lists of zoo-prepare ucf101|hmdb51); "
                         "for a fold's training videos give --split train_foldN")
-    p.add_argument("--limit", type=int, help="only the first N videos")
+    p.add_argument("--limit", type=cli.positive_int, help="only the first N videos")
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--checkpoint", help="zoo checkpoint (.safetensors)")
     src.add_argument("--weights", help="released weights name from weights.json")
     f = p.add_argument_group("features")
     f.add_argument("--layers", default="pool5", help="comma-separated module names or aliases: stem, layer1..layer4, "
-                                                    "pool5/avgpool/final_avg, logits/fc/last_out_L<N>, softmax "
-                                                    "(default pool5)")
+                                                    "pool5/avgpool/final_avg, logits/fc/last_out_L<N>, softmax")
     f.add_argument("--pool-spatial", choices=POOL_SPATIAL, help="pool spatial maps over H and W: (N, C, T)")
-    f.add_argument("--reduce", choices=REDUCTIONS, default="none", help="over the windows of a video (default none)")
+    f.add_argument("--reduce", choices=REDUCTIONS, default="none", help="over the windows of a video")
     t = p.add_argument_group("windows (defaults: weights entry, then checkpoint metadata, then VMZ test_net)")
-    t.add_argument("--window", type=int, help="frames per window (the clip length)")
-    t.add_argument("--sampling-rate", type=int, help="frame step inside a window")
-    t.add_argument("--stride", type=int, help="frames between window starts (default: window x sampling rate)")
-    t.add_argument("--stride-sec", type=float, help="seconds between window starts (variable frame rate safe)")
-    t.add_argument("--frame-rate", type=float, help="resample videos to this fps first")
+    t.add_argument("--window", type=cli.positive_int, help="frames per window (the clip length)")
+    t.add_argument("--sampling-rate", type=cli.positive_int, help="frame step inside a window")
+    t.add_argument("--stride", type=cli.positive_int, help="frames between window starts (default: window x sampling rate)")
+    t.add_argument("--stride-sec", type=cli.positive_float, help="seconds between window starts (variable frame rate safe)")
+    t.add_argument("--frame-rate", type=cli.positive_float, help="resample videos to this fps first")
     t.add_argument("--drop-last", action="store_true", help="drop the last partial window instead of padding it")
-    t.add_argument("--clips", type=int, help="instead of sliding windows: the evaluator's uniformly placed clips")
+    t.add_argument("--clips", type=cli.positive_int, help="instead of sliding windows: the evaluator's uniformly placed clips")
     t.add_argument("--crops", type=int, choices=(1, 3), help="crops per clip with --clips")
     s = p.add_argument_group("frames")
-    s.add_argument("--resize", help="short side (256) or HEIGHTxWIDTH (128x171)")
-    s.add_argument("--crop-size", type=int, help="centre crop in pixels")
+    s.add_argument("--resize", type=resize_type, help="short side (256) or HEIGHTxWIDTH (128x171)")
+    s.add_argument("--crop-size", type=cli.positive_int, help="centre crop in pixels")
     s.add_argument("--full-frame", action="store_true", help="no crop: the whole resized frame (fully convolutional)")
     o = p.add_argument_group("output")
     o.add_argument("--output", required=True, help="folder for the per-video files, index.jsonl/csv and run.json")
-    o.add_argument("--format", choices=[x.lstrip(".") for x in FORMATS], default="safetensors")
+    o.add_argument("--format", choices=[x.lstrip(".") for x in FORMATS], default="safetensors",
+                   help="safetensors: one file per video; npy: one array per layer plus a .json with the times")
     o.add_argument("--resume", action="store_true", help="continue the run in --output (a plain re-run does too; "
                                                          "--resume also insists that there is one)")
     r = p.add_argument_group("running")
-    r.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda, cuda:N")
-    r.add_argument("--workers", type=int, default=2, help="decoding processes (0: in-process; default 2)")
-    r.add_argument("--batch-windows", type=int, default=32, help="windows per forward pass, across videos")
+    cli.add_device(r)
+    r.add_argument("--workers", type=cli.non_negative_int, default=cli.default_workers(cap=8),
+                   help="decoding processes (0: in-process)")
+    r.add_argument("--batch-windows", type=cli.positive_int, default=32, help="windows per forward pass, across videos")
     r.add_argument("--max-memory", type=parse_size, help="memory budget per forward, e.g. 8GiB: windows run in "
                                                          "chunks measured to fit (zoo-test --large)")
     r.add_argument("--amp", choices=sorted(AMP_DTYPES), help="autocast dtype (torch backend)")
     r.add_argument("--backend", choices=BACKENDS, default="torch", help="onnx: export the layers, run onnxruntime")
-    r.add_argument("-q", "--quiet", action="store_true", help="no progress bar, only errors and the summary")
+    cli.add_quiet(r)
     return p
 
 
@@ -120,53 +121,61 @@ def collect_jobs(args, classes) -> list[VideoJob]:
     return jobs[:args.limit] if args.limit is not None else jobs
 
 
-def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
-    env = None
+def _run(args) -> int:
+    device = cli.resolve_device(args.device)
+    env = init_distributed(device)        # torchrun / srun / one process; cuda -> cuda:LOCAL_RANK
     try:
-        env = init_distributed(args.device)
-        log = (lambda m: tqdm.write(m, file=sys.stderr)) if env.rank == 0 else (lambda m: None)
-        ckpt, entry = checkpoint_source(args.checkpoint, args.weights)
-        meta = zoo.read_checkpoint_meta(ckpt)
-        layers = parse_layers(args.layers)
-        spec, protocol = window_spec_from(
-            meta, entry=entry, window=args.window, sampling_rate=args.sampling_rate, stride=args.stride,
-            stride_sec=args.stride_sec, frame_rate=args.frame_rate, clips=args.clips, crops=args.crops,
-            resize=parse_resize(args.resize) if args.resize else None, crop_size=args.crop_size,
-            full_frame=args.full_frame, pad_last=not args.drop_last)
-        check_classes(protocol, int(meta["num_classes"]), str(ckpt))
-        jobs = collect_jobs(args, protocol.classes)
+        log = (lambda m: tqdm.write(m, file=sys.stderr)) if env.rank == 0 else (lambda m: None)   # skips, resume
+        with cli.usage_errors():           # everything the user gave is checked before any work
+            ckpt, entry = checkpoint_source(args.checkpoint, args.weights)
+            meta = zoo.read_checkpoint_meta(ckpt)
+            layers = parse_layers(args.layers)
+            spec, setup = window_spec_from(
+                meta, entry=entry, window=args.window, sampling_rate=args.sampling_rate, stride=args.stride,
+                stride_sec=args.stride_sec, frame_rate=args.frame_rate, clips=args.clips, crops=args.crops,
+                resize=args.resize, crop_size=args.crop_size, full_frame=args.full_frame,
+                pad_last=not args.drop_last)
+            check_classes(setup, int(meta["num_classes"]), str(ckpt))
+            jobs = collect_jobs(args, setup.classes)
+            model = zoo.load_checkpoint(ckpt, device=str(env.device) if args.backend == "torch" else "cpu")
+            for name in layers:
+                resolve_layer(model, name)
         fmt = "." + args.format
         settings = {"layers": layers, "pool_spatial": args.pool_spatial, "reduce": args.reduce, "format": fmt,
                     "backend": args.backend, "amp": args.amp, "checkpoint_sha256": sha256_of(ckpt),
-                    "mean": protocol.mean, "std": protocol.std, **spec.settings()}
+                    "mean": setup.mean, "std": setup.std, **spec.settings()}
         with contextlib.ExitStack() as stack:
-            model = zoo.load_checkpoint(ckpt, device=str(env.device) if args.backend == "torch" else "cpu")
-            predictor, tap = layer_predictor(model, layers, protocol.mean, protocol.std,
-                                             pool_spatial=args.pool_spatial, device=env.device, amp=args.amp,
-                                             backend=args.backend,
+            predictor, tap = layer_predictor(model, layers, setup.mean, setup.std, pool_spatial=args.pool_spatial,
+                                             device=env.device, amp=args.amp, backend=args.backend,
                                              input_shape=input_shape(spec), stack=stack)
-            result = extract_to_folder(predictor, lambda: tap.layout, jobs, spec, args.output, settings,
-                                       layers=layers, fmt=fmt, resume=args.resume, reduce=args.reduce,
-                                       batch_windows=args.batch_windows, workers=args.workers,
-                                       device=env.device if args.backend == "torch" else "cpu",
-                                       max_memory=args.max_memory, progress=not args.quiet, log=log)
-    except (FileNotFoundError, ValueError, KeyError, HubError) as exc:
-        print(f"zoo-extract: error: {exc.args[0] if isinstance(exc, KeyError) and exc.args else exc}",
-              file=sys.stderr)
-        return 2
+            try:
+                result = extract_to_folder(predictor, lambda: tap.layout, jobs, spec, args.output, settings,
+                                           layers=layers, fmt=fmt, resume=args.resume, reduce=args.reduce,
+                                           batch_windows=args.batch_windows, workers=args.workers,
+                                           device=env.device if args.backend == "torch" else "cpu",
+                                           max_memory=args.max_memory, progress=not args.quiet, log=log)
+            except ResumeMismatchError as exc:
+                raise cli.UsageError(str(exc)) from None
     finally:
         shutdown()
-    if result is None:
+    if result is None:      # ranks other than 0
         return 0
     records = result["records"]
     ok = sum(r["status"] == "ok" for r in records)
-    skipped = [r for r in records if r["status"] != "ok"]
     total = result["total"]
     rate = total["windows"] / total["total_s"] if total["total_s"] else 0.0
+    skipped = len(records) - ok
     print(f"{ok} of {len(records)} videos have features in {args.output} ({total['windows']} windows extracted "
-          f"now, {rate:.1f} windows/s); {len(skipped)} skipped" + (" (see index.csv)" if skipped else ""))
-    return 1 if records and not ok else 0
+          f"now, {rate:.1f} windows/s); {skipped} skipped" + (" (see index.csv)" if skipped else ""))
+    if records and not ok:
+        cli.print_error("zoo-extract", f"none of the {len(records)} video(s) could be read")
+        return 1
+    return 0
+
+
+def main(argv=None) -> int:
+    """Entry point of ``zoo-extract`` (and ``python -m zoo.extract``)."""
+    return cli.run_tool("zoo-extract", build_parser(), _run, argv, failures=(HubError,))
 
 
 if __name__ == "__main__":

@@ -13,8 +13,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
+from zoo.cli import progress_bar
 from zoo.evaluate.memory import ViewsOutOfMemory
 from zoo.evaluate.runner import BudgetRunner
 from zoo.extract.dataset import VideoJob, WindowChunk, WindowsDataset, windows_loader
@@ -113,7 +113,7 @@ def extract_windows(predictor: Callable[[torch.Tensor], torch.Tensor], layout: C
     videos = {job.index: _Video(job) for job in jobs}
     stats = ExtractStats()
     pending: list[WindowChunk] = []
-    bar = tqdm(total=len(jobs), unit="video", disable=not progress, dynamic_ncols=True)
+    bar = progress_bar(total=len(jobs), unit="video", enabled=progress)
     start = time.perf_counter()
 
     def finish(video: _Video) -> None:

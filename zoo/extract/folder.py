@@ -9,7 +9,7 @@ from typing import Callable, Sequence
 import torch
 
 from zoo.evaluate.distributed import broadcast_from_rank0, gather_to_rank0, rank_and_world, shard
-from zoo.evaluate.records import RUN_FILE, check_run_settings
+from zoo.evaluate.records import RUN_FILE, ResumeMismatchError, check_run_settings
 from zoo.extract.dataset import VideoJob
 from zoo.extract.engine import ExtractStats, VideoFeatures, extract_windows
 from zoo.extract.output import FeatureWriter, check_output_folder, output_stems, write_index
@@ -35,13 +35,13 @@ def extract_to_folder(predictor: Callable[[torch.Tensor], torch.Tensor], layout:
         try:
             check_output_folder(output, jobs)
             if resume and not (output / RUN_FILE).is_file():
-                raise ValueError(f"--resume: {output} holds no run to resume (no {RUN_FILE})")
+                raise ResumeMismatchError(f"--resume: {output} holds no run to resume (no {RUN_FILE})")
             check_run_settings(output, settings, resume=True)   # writes run.json, or refuses other settings
-        except ValueError as exc:
-            error = str(exc)
+        except ValueError as exc:   # other settings, inputs inside the output folder, no run to resume
+            error = str(exc).removeprefix("--resume: ") if not resume else str(exc)
     error = broadcast_from_rank0(error)
     if error is not None:
-        raise ValueError(error)
+        raise ResumeMismatchError(error)
 
     writer = FeatureWriter(output, fmt, settings)
     stems = output_stems(jobs)
