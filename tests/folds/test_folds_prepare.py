@@ -66,6 +66,8 @@ def test_ucf101_relative_lists_survive_moving_the_tree(tmp_path):
 def test_hmdb51_codes_classes_from_file_names(tmp_path, capsys):
     videos, splits = write_hmdb51(tmp_path, HMDB_CLASSES, per_class=6)
     out = tmp_path / "hmdb51"
+    assert main(["hmdb51", str(videos), str(splits), str(out), "-q"]) == 0
+    assert "fold 1:" not in capsys.readouterr().out
     assert main(["hmdb51", str(videos), str(splits), str(out)]) == 0
     assert "18 videos listed, 18 found, 0 missing, 0 extra" in capsys.readouterr().out
     classes = sorted(HMDB_CLASSES)
@@ -93,11 +95,11 @@ def test_hmdb51_codes_classes_from_file_names(tmp_path, capsys):
     (lambda s: s.replace(b"YoYo/v_YoYo_g02_c01.avi", b"/etc/v_YoYo_g02_c01.avi"), r"is not CLASS/FILE"),
     (lambda s: s.replace(b"YoYo/v_YoYo_g02_c01.avi 1", b"Unknown/v_YoYo_g02_c01.avi 1"), r"'Unknown' is not a class"),
 ])
-def test_ucf101_bad_train_list_is_a_failure_naming_file_and_line(tmp_path, capsys, edit, message):
+def test_ucf101_bad_train_list_is_a_usage_error_naming_file_and_line(tmp_path, capsys, edit, message):
     videos, splits = write_ucf101(tmp_path, UCF_CLASSES, per_class=3)
     path = splits / "trainlist01.txt"
     path.write_bytes(edit(path.read_bytes()))
-    assert main(["ucf101", str(videos), str(splits), str(tmp_path / "out")]) == 1
+    assert main(["ucf101", str(videos), str(splits), str(tmp_path / "out")]) == 2
     assert re.search(message, capsys.readouterr().err)
     assert not (tmp_path / "out").exists()
 
@@ -125,7 +127,7 @@ def test_ucf101_missing_files_and_unextracted_archives_are_usage_errors(tmp_path
     assert "holds 1 archive(s) (UCF101.rar) but nothing extracted" in capsys.readouterr().err
     assert main(["ucf101", str(tmp_path / "nowhere"), str(splits2), out]) == 2
     assert "videos folder not found" in capsys.readouterr().err
-    assert main(["ucf101", str(splits2), str(splits2), out]) == 2       # wrong folder: no listed video in it
+    assert main(["ucf101", str(splits2), str(splits2), out]) == 1       # wrong folder: every listed video missing
     assert "none of the 9 videos" in capsys.readouterr().err
 
 
@@ -135,10 +137,10 @@ def test_hmdb51_bad_or_missing_split_files(tmp_path, capsys):
     path = splits / "clap_test_split2.txt"
     good = path.read_text()
     path.write_text(good.replace(" 1 \n", " 3 \n", 1))
-    assert main(["hmdb51", str(videos), str(splits), out]) == 1
+    assert main(["hmdb51", str(videos), str(splits), out]) == 2
     assert "clap_test_split2.txt:" in (err := capsys.readouterr().err) and "0|1|2" in err
     path.write_text("../../escape.avi 1\n")
-    assert main(["hmdb51", str(videos), str(splits), out]) == 1
+    assert main(["hmdb51", str(videos), str(splits), out]) == 2
     assert "is not a file name" in capsys.readouterr().err
     path.unlink()
     assert main(["hmdb51", str(videos), str(splits), out]) == 2

@@ -134,7 +134,8 @@ def _official(args) -> int:
     reader = {"ucf101": read_ucf101_splits, "hmdb51": read_hmdb51_splits}[args.command]
     splits = reader(args.splits)
     report = write_folds(splits, args.videos, args.out, relative=args.relative)
-    print(report.summary())
+    if not args.quiet:
+        print(report.summary())
     print(f"lists in {args.out} (use --data-path {args.out} --fold N); report: {Path(args.out) / REPORT_FILE}")
     if report.missing:
         print(f"warning: {len(report.missing)} listed video(s) missing; the lists leave them out",
@@ -212,15 +213,16 @@ def build_parser() -> argparse.ArgumentParser:
             ("ucf101", "the extracted ucfTrainTestlist/ folder (classInd.txt, trainlist01.txt, testlist01.txt, ...)"),
             ("hmdb51", "the extracted testTrainMulti_7030_splits/ folder (<class>_test_split1.txt, ...)")):
         p = cli.add_subcommand(sub, name, help=f"{name.upper()} official splits -> per-fold list files",
-                           description=f"Read {name.upper()}'s official split files and write OUT/classes.txt, "
-                                       "OUT/train_foldN.csv and OUT/test_foldN.csv (VMZ list files) for every fold, "
-                                       "plus OUT/prepare_report.json counting missing and extra videos. Train "
-                                       "and test with --data-path OUT --fold N.")
+                               description=f"Read {name.upper()}'s official split files and write OUT/classes.txt, "
+                                           "OUT/train_foldN.csv and OUT/test_foldN.csv (VMZ list files) for every fold, "
+                                           "plus OUT/prepare_report.json counting missing and extra videos. Train "
+                                           "and test with --data-path OUT --fold N.")
         p.add_argument("videos", help="folder of extracted videos, one sub-folder per class "
                                       f"({'UCF-101/' if name == 'ucf101' else 'hmdb51_org/ after extracting the class .rar files'})")
         p.add_argument("splits", help=splits_help)
         p.add_argument("out", help="output folder for the list files")
         p.add_argument("--relative", action="store_true", help="video paths relative to OUT (default: absolute)")
+        cli.add_quiet(p)
         p.set_defaults(func=_official)
 
     from zoo.data.synthetic import add_arguments
@@ -244,13 +246,9 @@ def _qscale(text: str) -> int:
 
 
 def _run(args) -> int:
-    from zoo.data.prepare.official_splits import SplitFormatError
-
     try:
         return args.func(args)
-    except SplitFormatError as err:   # the files exist but their content is wrong: a failure, not a usage error
-        raise RuntimeError(str(err)) from err
-    except cli.UsageError:
+    except cli.UsageError:   # includes wrong split files (SplitFormatError); NoVideosError is a failure (exit 1)
         raise
     except (FileNotFoundError, NotADirectoryError, IsADirectoryError, ValueError, ImportError) as err:
         raise cli.UsageError(cli.error_message(err)) from err   # what the user gave is wrong: exit 2

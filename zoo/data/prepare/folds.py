@@ -16,8 +16,13 @@ from zoo._io import atomic_write_text
 from zoo.data.datasets import fold_splits, is_video_file
 from zoo.data.prepare.lists import ListRow, write_list_file
 from zoo.data.prepare.official_splits import ARCHIVE_SUFFIXES, OfficialSplits, check_extracted
+from zoo.guards import refuse_same_file
 
 REPORT_FILE = "prepare_report.json"
+
+
+class NoVideosError(RuntimeError):
+    """None of the videos the split files list is in the videos folder (a failure: exit status 1)."""
 
 
 @dataclass
@@ -75,8 +80,8 @@ def write_folds(splits: OfficialSplits, videos_dir: str | os.PathLike, out_dir: 
     """Write ``classes.txt``, ``train_foldN.csv``/``test_foldN.csv`` and the report; returns the report.
 
     Paths in the lists are absolute, or relative to ``out_dir`` with ``relative``. Raises
-    ``FileNotFoundError`` when the videos folder is missing or not extracted, or when none of the listed
-    videos is in it; ``ValueError`` when an output would replace one of the split files read.
+    :class:`~zoo.cli.UsageError` when the videos folder is missing or not extracted, or when an output would
+    replace one of the split files read; :class:`NoVideosError` when none of the listed videos is there.
     """
     videos_dir, out_dir = Path(videos_dir), Path(out_dir)
     check_extracted(videos_dir, f"{splits.dataset} videos", "extract the archives first (e.g. `unrar x`), so that "
@@ -84,16 +89,13 @@ def write_folds(splits: OfficialSplits, videos_dir: str | os.PathLike, out_dir: 
     outputs = [out_dir / "classes.txt", out_dir / REPORT_FILE]
     for fold in splits.folds:
         outputs += [out_dir / f"{name}.csv" for name in fold_splits(fold)]
-    inputs = {p.resolve() for p in splits.sources}
-    clash = [str(p) for p in outputs if p.resolve() in inputs]
-    if clash:
-        raise ValueError(f"{out_dir}: would overwrite the split file(s) it reads: {', '.join(clash)}; "
-                         "choose another output folder")
+    for output in outputs:
+        refuse_same_file(output, splits.sources, "output")
     on_disk = index_videos(videos_dir)
     listed = splits.listed()
     matched = _match(listed, on_disk)
     if listed and not matched:
-        raise FileNotFoundError(f"{videos_dir}: none of the {len(listed)} videos the splits list is there "
+        raise NoVideosError(f"{videos_dir}: none of the {len(listed)} videos the splits list is there "
                                 f"(expected {videos_dir}/<class>/<video>, e.g. {videos_dir / sorted(listed)[0]})")
     used_files = set(matched.values())
     class_dirs = {k.parts[0] for k in on_disk}

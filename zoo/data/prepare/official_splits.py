@@ -6,9 +6,10 @@ only; the class is its folder). HMDB51 (``testTrainMulti_7030_splits/``): ``<cla
 rows ``video.avi CODE`` where 1 = training, 2 = testing, 0 = not used in that split; the class name is the
 file name's prefix.
 
-Every video name is untrusted text: :func:`safe_relative_path` accepts only plain relative names (no
-absolute paths, ``..``, empty or hidden components, backslashes or control characters) before any of it
-is joined to a folder. Class labels are 0-based indices into :attr:`OfficialSplits.classes`.
+Every video name is untrusted text: :func:`safe_relative_path` accepts only plain relative names (each
+component passes :func:`zoo.guards.safe_name` and is not hidden) before any of it is joined to a folder.
+Class labels are 0-based indices into :attr:`OfficialSplits.classes`. Wrong or missing split files and
+folders that were not extracted are usage errors (:class:`zoo.cli.UsageError`, exit status 2).
 """
 from __future__ import annotations
 
@@ -16,15 +17,17 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
+from zoo.cli import UsageError
+from zoo.guards import safe_name
+
 UCF101_CLASSES_FILE = "classInd.txt"
 UCF101_LIST = re.compile(r"^(?P<kind>train|test)list(?P<fold>\d+)\.txt$")
 HMDB51_SPLIT = re.compile(r"^(?P<cls>.+)_test_split(?P<fold>\d+)\.txt$")
 HMDB51_CODES = {"0": None, "1": "train", "2": "test"}
 ARCHIVE_SUFFIXES = (".rar", ".zip", ".7z", ".tar", ".gz", ".tgz")
-_BAD_CHARS = re.compile(r"[\x00-\x1f\x7f\\]")
 
 
-class SplitFormatError(ValueError):
+class SplitFormatError(UsageError):
     """A split file that does not follow the official format (the message names the file and line)."""
 
 
@@ -57,27 +60,31 @@ def safe_relative_path(text: str, source: str, parts: int | None = None) -> Pure
 
     ``parts`` requires that many components (e.g. 2 for ``Class/video.avi``).
     """
-    path = PurePosixPath(text)
-    bad = (not text or text.startswith("/") or _BAD_CHARS.search(text) or re.match(r"^[A-Za-z]:", text)
-           or any(p in ("", ".", "..") or p.startswith(".") for p in text.split("/")))
-    if bad or (parts is not None and len(path.parts) != parts):
-        shape = {1: "a file name", 2: "CLASS/FILE"}.get(parts, "a relative path")
-        raise SplitFormatError(f"{source}: {text!r} is not {shape} (refusing absolute paths, '..', hidden "
-                               "names, backslashes and control characters)")
-    return path
+    components = text.split("/")
+    shape = {1: "a file name", 2: "CLASS/FILE"}.get(parts, "a relative path")
+    if parts is not None and len(components) != parts:
+        raise SplitFormatError(f"{source}: {text!r} is not {shape}")
+    for component in components:
+        try:
+            safe_name(component, "name", source)
+        except UsageError as exc:
+            raise SplitFormatError(f"{exc} ({text!r} is not {shape})") from None
+        if component.startswith("."):
+            raise SplitFormatError(f"{source}: {text!r} is not {shape}: hidden name {component!r}")
+    return PurePosixPath(*components)
 
 
 def check_extracted(folder: Path, what: str, hint: str) -> None:
     """A clear error when ``folder`` is missing, is an archive, or holds only archives (not extracted yet)."""
     if folder.is_file() and folder.suffix.lower() in ARCHIVE_SUFFIXES:
-        raise FileNotFoundError(f"{folder}: this is the {what} archive, not the extracted folder; {hint}")
+        raise UsageError(f"{folder}: this is the {what} archive, not the extracted folder; {hint}")
     if not folder.is_dir():
-        raise FileNotFoundError(f"{folder}: {what} folder not found")
+        raise UsageError(f"{folder}: {what} folder not found")
     entries = [p for p in folder.iterdir() if not p.name.startswith(".")]
     archives = [p for p in entries if p.is_file() and p.suffix.lower() in ARCHIVE_SUFFIXES]
     if archives and not any(p.is_dir() for p in entries) and not any(p.suffix == ".txt" for p in entries):
         shown = ", ".join(p.name for p in sorted(archives)[:3]) + (" ..." if len(archives) > 3 else "")
-        raise FileNotFoundError(f"{folder}: holds {len(archives)} archive(s) ({shown}) but nothing extracted; {hint}")
+        raise UsageError(f"{folder}: holds {len(archives)} archive(s) ({shown}) but nothing extracted; {hint}")
 
 
 def _lines(path: Path) -> list[tuple[int, str]]:
@@ -139,7 +146,7 @@ def read_ucf101_splits(splits_dir: str | Path) -> OfficialSplits:
                     "extract UCF101TrainTestSplits-RecognitionTask.zip and pass the ucfTrainTestlist/ folder")
     class_file = splits_dir / UCF101_CLASSES_FILE
     if not class_file.is_file():
-        raise FileNotFoundError(f"{splits_dir}: no {UCF101_CLASSES_FILE} (expected the ucfTrainTestlist/ folder "
+        raise UsageError(f"{splits_dir}: no {UCF101_CLASSES_FILE} (expected the ucfTrainTestlist/ folder "
                                 "with classInd.txt, trainlist01.txt ... testlist03.txt)")
     classes = read_ucf101_classes(class_file)
     lookup = {c.lower(): i for i, c in enumerate(classes)}
@@ -149,12 +156,12 @@ def read_ucf101_splits(splits_dir: str | Path) -> OfficialSplits:
         if match and path.is_file():
             lists.setdefault(int(match["fold"]), {})[match["kind"]] = path
     if not lists:
-        raise FileNotFoundError(f"{splits_dir}: no trainlistNN.txt / testlistNN.txt files")
+        raise UsageError(f"{splits_dir}: no trainlistNN.txt / testlistNN.txt files")
     splits = OfficialSplits("ucf101", classes, {}, sources=[class_file])
     for fold, files in sorted(lists.items()):
         for kind in ("train", "test"):
             if kind not in files:
-                raise FileNotFoundError(f"{splits_dir}: fold {fold} has no {kind}list{fold:02d}.txt")
+                raise UsageError(f"{splits_dir}: fold {fold} has no {kind}list{fold:02d}.txt")
         fold_rows = {}
         for kind in ("train", "test"):
             fold_rows[kind] = [_ucf101_row(files[kind], n, line, kind, lookup, classes)
@@ -178,13 +185,13 @@ def read_hmdb51_splits(splits_dir: str | Path) -> OfficialSplits:
             name = str(safe_relative_path(match["cls"], str(path), parts=1))
             files.setdefault(name, {})[int(match["fold"])] = path
     if not files:
-        raise FileNotFoundError(f"{splits_dir}: no <class>_test_splitN.txt files (expected the extracted "
+        raise UsageError(f"{splits_dir}: no <class>_test_splitN.txt files (expected the extracted "
                                 "testTrainMulti_7030_splits/ folder)")
     folds = sorted({f for per_class in files.values() for f in per_class})
     for name, per_class in sorted(files.items()):
         if sorted(per_class) != folds:
             absent = ", ".join(f"{name}_test_split{f}.txt" for f in folds if f not in per_class)
-            raise FileNotFoundError(f"{splits_dir}: missing {absent} (every class needs every split)")
+            raise UsageError(f"{splits_dir}: missing {absent} (every class needs every split)")
     classes = sorted(files)
     splits = OfficialSplits("hmdb51", classes, {f: {"train": [], "test": []} for f in folds})
     for label, name in enumerate(classes):
