@@ -15,8 +15,9 @@ from zoo import cli
 from zoo._io import remove_stale_temps, sha256_of
 from zoo.guards import check_writable_dir
 from zoo.weights import AGGREGATIONS, unalias_aggregation
+from zoo.data.views import SHORT_VIDEO_RULES
 from zoo.distributed import init_distributed
-from zoo.evaluate.loading import check_classes, checkpoint_source, parse_resize, resolve_settings
+from zoo.evaluate.loading import check_classes, check_head, checkpoint_source, parse_resize, resolve_settings
 from zoo.evaluate.memory import parse_size
 from zoo.evaluate.predictors import AMP_DTYPES, OnnxPredictor, TorchPredictor
 from zoo.evaluate.report import SCORE_FORMATS, summary_table
@@ -45,6 +46,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="view -> video score: mean, sum or max of the softmaxes, or mean of the logits (default: "
                         "the weights' protocol, else mean_softmax as VMZ; softmax_mean, sum, max, logit_mean "
                         "are accepted as aliases)")
+    g.add_argument("--convolutional", action=argparse.BooleanOptionalAction, default=None,
+                   help="Caffe2's convolutional test head: the training pool kernel at stride 1 over the larger test "
+                        "crop, the classifier at every position (default: the weights' protocol; on for the CSN "
+                        "10x3 protocol)")
+    g.add_argument("--short-videos", choices=SHORT_VIDEO_RULES, default="pad",
+                   help="videos shorter than one clip span: pad (repeat the last frame, default; counted in "
+                        "metrics.json) or skip (as Caffe2 and torchvision, which produced no clip)")
     r = p.add_argument_group("running")
     r.add_argument("--large", action="store_true",
                    help="one video at a time, views in chunks sized to --max-memory (VMZ test_net_large)")
@@ -86,7 +94,8 @@ def resize_type(text: str):
 def _overrides(args) -> dict:
     return {"clip_len": args.clip_len, "sampling_rate": args.sampling_rate, "frame_rate": args.frame_rate,
             "resize": args.resize, "crop_size": args.crop_size,
-            "num_clips": args.clips, "num_crops": args.crops, "aggregation": args.aggregate}
+            "num_clips": args.clips, "num_crops": args.crops, "aggregation": args.aggregate,
+            "convolutional": args.convolutional, "short_videos": args.short_videos}
 
 
 def load_samples(data_path: str, split: str | None, classes: list[str] | None, limit: int | None):
@@ -149,6 +158,7 @@ def _run(parser: argparse.ArgumentParser, args) -> int:
             classes = setup.classes or classes
             setup.classes = classes
             check_classes(setup, int(meta["num_classes"]), str(ckpt))
+            check_head(setup, meta, args.backend)
             if args.output and rank == 0:
                 stack.callback(output_lock(args.output).release)
         # the checkpoint's hash, not just its path: training rewrites best.safetensors in place, and a resumed
@@ -167,7 +177,8 @@ def _run(parser: argparse.ArgumentParser, args) -> int:
             run_device = "cpu"
         else:
             model = zoo.load_checkpoint(ckpt, device=device)
-            predictor = TorchPredictor(model, setup.mean, setup.std, device=device, amp=args.amp)
+            predictor = TorchPredictor(model, setup.mean, setup.std, device=device, amp=args.amp,
+                                       train_crop_size=setup.head_crop_size)
             run_device = device
         log = (lambda message: tqdm.write(message, file=sys.stderr)) if rank == 0 else (lambda message: None)
         metrics = evaluate(predictor, samples, classes, setup.spec, aggregate=setup.aggregation,

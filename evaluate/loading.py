@@ -3,8 +3,10 @@
 Each setting is looked up in this order: the command line, the test protocol of the ``weights.json`` entry
 (:func:`zoo.weights.resolve_protocol`), the entry's preprocessing, the checkpoint metadata, then
 :data:`zoo.weights.DEFAULT_PROTOCOL` / :data:`zoo.weights.DEFAULT_PREPROCESSING` (VMZ ``test_net.py``: 10
-clips x 1 centre crop, 16 frames, 128x171 resize, 112 crop, mean of the softmaxes). A field a protocol leaves
-unknown stays unknown and takes the default.
+clips x 1 centre crop, 16 frames, 128x171 resize, 112 crop, mean of the softmaxes, Caffe2's resize filter,
+rounding and crop placement). A field a protocol leaves unknown stays unknown and takes the default.
+The convolutional head is on when the protocol says so (the CSN 10x3 protocol) or ``convolutional`` is given;
+videos shorter than a clip are padded unless ``short_videos="skip"``.
 """
 from __future__ import annotations
 
@@ -14,12 +16,13 @@ from pathlib import Path
 
 from zoo.cli import UsageError
 from zoo.data.views import ViewSpec, spec_problems
+from zoo.models.conv_head import has_convolutional_head
 from zoo.weights import (DEFAULT_PREPROCESSING, DEFAULT_PROTOCOL, Preprocessing, TestProtocol, WeightsEntry,
                          get_entry, resolve_protocol)
 
 #: keys of the ``overrides`` mapping: the preprocessing and protocol fields the command line can set
 OVERRIDE_KEYS = ("clip_len", "sampling_rate", "frame_rate", "resize", "crop_size", "num_clips", "num_crops",
-                 "aggregation", "classes")
+                 "aggregation", "classes", "convolutional", "short_videos")
 _TEST_FIELDS = ("resize", "crop_size", "sampling_rate", "frame_rate")   # a protocol's test-time preprocessing
 
 
@@ -33,11 +36,23 @@ class EvalSettings:
     classes: list[str] | None = None
     protocol: TestProtocol = field(default_factory=TestProtocol)
     sources: dict = field(default_factory=dict)
+    train_crop_size: int | None = None
 
     @property
     def aggregation(self) -> str:
         """How view scores become a video score (one of :data:`zoo.weights.AGGREGATIONS`)."""
         return self.protocol.aggregation
+
+    @property
+    def convolutional(self) -> bool:
+        """Whether views are scored by Caffe2's convolutional head (:mod:`zoo.models.conv_head`)."""
+        return bool(self.protocol.convolutional)
+
+    @property
+    def head_crop_size(self) -> int | None:
+        """The ``train_crop_size`` argument of :class:`~zoo.evaluate.predictors.TorchPredictor`: the training
+        crop with the convolutional head, ``None`` (global pooling) otherwise."""
+        return self.train_crop_size if self.convolutional else None
 
     def settings(self) -> dict:
         """JSON-ready description (stored in ``run.json`` / ``metrics.json``)."""
@@ -46,7 +61,9 @@ class EvalSettings:
                 "resize": list(s.resize) if isinstance(s.resize, (list, tuple)) else s.resize,
                 "crop_size": s.crop_size, "clips": s.num_clips, "crops": s.num_crops,
                 "mean": list(self.mean), "std": list(self.std), "protocol": self.protocol.name,
-                "convolutional": self.protocol.convolutional}
+                "convolutional": self.convolutional, "train_crop_size": self.head_crop_size,
+                "resize_filter": s.resize_filter, "rounding": s.rounding, "crop_rule": s.crop_rule,
+                "short_videos": s.short_videos}
 
 
 def parse_resize(text: str) -> int | list[int]:
@@ -94,9 +111,11 @@ def resolve_settings(meta: dict, entry: "dict | WeightsEntry | None" = None,
               ("command line", Preprocessing.from_dict(overrides, "command line"))]
     prep, sources = Preprocessing(), {}
     for name, layer in layers:
+        if name.startswith("protocol"):  # the crop the model was trained on (the convolutional head's kernel)
+            train_crop_size = prep.crop_size
         prep = prep.updated(layer)
         sources.update({key: name for key, value in vars(layer).items() if value is not None})
-    view_fields = {k: overrides.get(k) for k in ("num_clips", "num_crops", "aggregation")}
+    view_fields = {k: overrides.get(k) for k in ("num_clips", "num_crops", "aggregation", "convolutional")}
     merged = DEFAULT_PROTOCOL.updated(protocol.to_dict()).updated(view_fields)
     merged = merged.updated({k: getattr(prep, k) for k in _TEST_FIELDS})
     for key in ("num_clips", "num_crops", "aggregation", "convolutional"):
@@ -105,15 +124,30 @@ def resolve_settings(meta: dict, entry: "dict | WeightsEntry | None" = None,
     if merged.num_crops is None:
         merged = merged.updated({"num_crops": 3 if isinstance(prep.resize, int) and prep.crop_size == prep.resize
                                  else 1})
+    rules = {k: getattr(merged, k) for k in ("resize_filter", "rounding", "crop_rule")}
     fields = dict(clip_len=prep.clip_len, sampling_rate=prep.sampling_rate, num_clips=merged.num_clips,
                   num_crops=merged.num_crops, resize=prep.resize, crop_size=prep.crop_size, frame_rate=prep.frame_rate)
     problems = spec_problems(fields)
     if problems:   # each value is valid alone (checked by the records) but they do not make a protocol
         raise UsageError("; ".join(f"{_FLAGS[name]} {_shown(value)} {why} (from the {sources.get(name, 'default')})"
                                    for name, value, why in problems))
-    spec = ViewSpec(**fields)
+    spec = ViewSpec(**fields, short_videos=overrides.get("short_videos", "pad"), **rules)
+    if merged.convolutional and spec.crop_size is not None and spec.crop_size < train_crop_size:
+        raise UsageError(f"convolutional testing needs a test crop at least as large as the training crop "
+                         f"({train_crop_size}), got {spec.crop_size}; give --crop-size or --no-convolutional")
     return EvalSettings(spec, list(prep.mean), list(prep.std), list(prep.classes) if prep.classes else None,
-                        merged, sources)
+                        merged, sources, train_crop_size)
+
+
+def check_head(settings: EvalSettings, meta: dict, backend: str = "torch") -> None:
+    """The convolutional head needs a residual-family model (:mod:`zoo.models.conv_head`) and the torch backend."""
+    if not settings.convolutional:
+        return
+    if backend != "torch":
+        raise UsageError(f"the {backend} backend has no convolutional head: use --backend torch or --no-convolutional")
+    arch = str(meta.get("arch", ""))
+    if arch and not has_convolutional_head(arch):
+        raise UsageError(f"{arch} has no convolutional test head (residual families only): give --no-convolutional")
 
 
 def checkpoint_source(checkpoint: str | None, weights: str | None) -> tuple[Path, WeightsEntry | None]:

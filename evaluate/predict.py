@@ -14,13 +14,14 @@ import zoo
 from zoo import cli
 from zoo.evaluate.aggregate import aggregate_views
 from zoo.evaluate.cli import resize_type
-from zoo.evaluate.loading import check_classes, checkpoint_source, resolve_settings
+from zoo.evaluate.loading import check_classes, check_head, checkpoint_source, resolve_settings
 from zoo.evaluate.predictors import AMP_DTYPES
 from zoo.extract.dataset import VideoJob
 from zoo.extract.engine import VideoFeatures, extract_windows
 from zoo.extract.predictor import layer_predictor
 from zoo.extract.windows import WindowSpec
 from zoo.hub.errors import HubError
+from zoo.models.conv_head import ConvolutionalClassifier
 from zoo._io import atomic_path
 from zoo.guards import check_writable, refuse_same_file
 from zoo.weights import AGGREGATIONS, unalias_aggregation
@@ -47,6 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--crop-size", type=cli.positive_int, help="crop size in pixels (at most the resized size)")
     p.add_argument("--aggregate", type=unalias_aggregation, choices=AGGREGATIONS,
                    help="view -> video score (default: the weights' protocol, else mean_softmax)")
+    p.add_argument("--convolutional", action=argparse.BooleanOptionalAction, default=None,
+                   help="Caffe2's convolutional test head (default: the weights' protocol; on for the CSN 10x3 one)")
     cli.add_device(p)
     p.add_argument("--amp", choices=sorted(AMP_DTYPES), help="autocast dtype")
     p.add_argument("--json", action="store_true", help="print one JSON object per video instead of text")
@@ -85,10 +88,12 @@ def _run(args) -> int:
         meta = zoo.read_checkpoint_meta(ckpt)
         overrides = {"clip_len": args.clip_len, "sampling_rate": args.sampling_rate, "frame_rate": args.frame_rate,
                      "resize": args.resize, "crop_size": args.crop_size,
-                     "num_clips": args.clips, "num_crops": args.crops, "aggregation": args.aggregate}
+                     "num_clips": args.clips, "num_crops": args.crops, "aggregation": args.aggregate,
+                     "convolutional": args.convolutional}
         setup = resolve_settings(meta, entry, overrides)
         num_classes = int(meta["num_classes"])
         check_classes(setup, num_classes, str(ckpt))
+        check_head(setup, meta)
         if args.features:
             if Path(args.features).suffix not in FEATURE_FORMATS:
                 raise ValueError(f"--features {args.features}: use a .npy or .safetensors file name")
@@ -103,6 +108,8 @@ def _run(args) -> int:
             raise FileNotFoundError(f"no such video file(s): {', '.join(missing)}")
     classes = setup.classes or [f"class_{i}" for i in range(num_classes)]
     model = zoo.load_checkpoint(ckpt, device=device)
+    if setup.head_crop_size is not None:   # logits of Caffe2's convolutional head; pool5 stays the global pool
+        model = ConvolutionalClassifier(model, setup.head_crop_size)
     features: dict[int, np.ndarray] = {}
     failures = 0
 

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from zoo.data.transforms import normalize
-from zoo.models.conv_head import convolutional_logits, position_logits, scores_from_positions
+from zoo.models.conv_head import ConvolutionalClassifier
 
 AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -29,9 +29,8 @@ class TorchPredictor:
                  device: str | torch.device = "cpu", amp: str | None = None, train_crop_size: int | None = None):
         if amp is not None and amp not in AMP_DTYPES:
             raise ValueError(f"unknown --amp {amp!r}; choose bf16 or fp16")
-        if train_crop_size is not None and not hasattr(model, "forward_map"):
-            raise ValueError(f"{type(model).__name__} has no convolutional test mode (VideoResNet families only)")
-        self.train_crop_size = train_crop_size
+        if train_crop_size is not None:
+            model = ConvolutionalClassifier(model, train_crop_size)
         self.device = torch.device(device)
         self.model = model.to(self.device).eval()
         self.mean, self.std = list(mean), list(std)
@@ -49,9 +48,7 @@ class TorchPredictor:
     @torch.inference_mode()
     def __call__(self, views: torch.Tensor) -> torch.Tensor:
         with self._autocast():
-            x = self._input(views)
-            logits = self.model(x) if self.train_crop_size is None else \
-                convolutional_logits(self.model, x, self.train_crop_size)
+            logits = self.model(self._input(views))
         return logits.float().cpu()
 
     @torch.inference_mode()
@@ -67,14 +64,11 @@ class TorchPredictor:
         exact for zoo models in eval mode, or the convolutional head's)."""
         with self._autocast():
             x = self._input(views)
-            if self.train_crop_size is None:
+            if isinstance(self.model, ConvolutionalClassifier):
+                feats, logits = self.model.features_and_logits(x)
+            else:
                 feats = self.model.forward_features(x)
                 logits = self.model.fc(feats)
-            else:
-                fmap = self.model.forward_map(x)
-                feats = torch.flatten(self.model.avgpool(fmap), 1)
-                logits = scores_from_positions(position_logits(self.model, fmap, x.shape[-1],
-                                                               self.train_crop_size))
         return torch.cat([feats, logits], dim=1).float().cpu()
 
 

@@ -159,6 +159,9 @@ class TestProtocol:
     ``num_clips`` uniformly spaced clips x ``num_crops`` crops (1 = centre, 3 = along the longer side) of
     ``crop_size`` from frames resized to ``resize``, at ``sampling_rate`` (and ``frame_rate``); video score by
     ``aggregation`` (:data:`AGGREGATIONS`); ``convolutional`` = Caffe2 convolutional prediction.
+    ``resize_filter``, ``rounding`` and ``crop_rule`` name how frames are resized and cropped
+    (:mod:`zoo.data.transforms`, checked by :class:`zoo.data.views.ViewSpec`); ``short_videos`` is what the
+    reference did with videos shorter than one clip (``skip``: no clip; zoo-test pads unless told to skip).
     New fields are added with a ``None`` default and read from the registry by name.
     """
 
@@ -173,6 +176,10 @@ class TestProtocol:
     frame_rate: float | None = None
     aggregation: str | None = None
     convolutional: bool | None = None
+    resize_filter: str | None = None
+    rounding: str | None = None
+    crop_rule: str | None = None
+    short_videos: str | None = None
     description: str = ""
     reference: str = ""
 
@@ -211,11 +218,13 @@ _PROTOCOL_CHECKED = {"name", "num_clips", "num_crops", "resize", "crop_size", "s
 
 #: What the evaluator uses for a field no protocol, entry, checkpoint or command line states: VMZ Caffe2
 #: ``test_net.py``'s defaults (10 uniform clips of 16 frames at rate 1, frames resized to 128x171, 112 centre
-#: crop, mean of the clip softmaxes). When the crop count is unknown too, it is 3 if the crop is as large as a
-#: short-side resize (the CSN 10x3 protocol) and 1 centre crop otherwise.
+#: crop, mean of the clip softmaxes, Caffe2's resize filter, rounding and crop placement). When the crop count is
+#: unknown too, it is 3 if the crop is as large as a short-side resize (the CSN 10x3 protocol) and 1 centre crop
+#: otherwise.
 DEFAULT_PROTOCOL = TestProtocol(name="default", num_clips=10, num_crops=None, resize=(128, 171), crop_size=112,
                                 sampling_rate=1, frame_rate=None, aggregation="mean_softmax", convolutional=False,
-                                description="VMZ Caffe2 test_net.py defaults")
+                                resize_filter="swscale_fast_bilinear", rounding="half_away_from_zero",
+                                crop_rule="caffe2", description="VMZ Caffe2 test_net.py defaults")
 DEFAULT_PREPROCESSING = Preprocessing(clip_len=16, sampling_rate=1, resize=(128, 171), crop_size=112,
                                       mean=DEFAULT_MEAN, std=DEFAULT_STD)
 

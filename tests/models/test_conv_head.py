@@ -40,7 +40,7 @@ def caffe2_reference(model, x: torch.Tensor, kernel: int) -> torch.Tensor:
 def test_convolutional_head_matches_caffe2_rule_on_a_2x2_map():
     model = _model()
     x = torch.randn(2, 3, 8, 128, 128)  # 112-trained model on 128 crops: 8x8 map, 7x7 pool -> 2x2
-    assert pool_kernel(model.forward_map(x), 128, 112) == (1, 7, 7)
+    assert pool_kernel(model.forward_map(x), (128, 128), 112) == (1, 7, 7)
     reference = caffe2_reference(model, x, 7)
     scores = convolutional_logits(model, x, 112)
     assert scores.shape == (2, 7)
@@ -85,3 +85,15 @@ def test_predictor_switches_to_the_convolutional_head():
                        train_crop_size=112)
     with pytest.raises(ValueError, match="at least as large"):
         conv(torch.zeros(1, 8, 96, 96, 3, dtype=torch.uint8))
+
+
+@torch.no_grad()
+def test_layer_taps_see_global_features_and_convolutional_scores():
+    from zoo.extract.layers import LayerTap
+    from zoo.models.conv_head import ConvolutionalClassifier
+
+    model = _model()
+    x = torch.randn(1, 3, 8, 128, 128)
+    out = LayerTap(ConvolutionalClassifier(model, 112), ["pool5", "logits"])(x)
+    torch.testing.assert_close(out[:, :-7], model.forward_features(x))
+    torch.testing.assert_close(out[:, -7:], convolutional_logits(model, x, 112))
