@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test venv bench clean
+.PHONY: demo test venv bench bench-gpu clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -24,6 +24,10 @@ demo: $(STAMP)
 bench: $(STAMP)
 	for b in models convert decode_views evaluate train prepare extract; do $(PY) bench/$$b.py --quick || exit 1; done
 	$(PY) bench/hub.py --mb 32
+
+# every benchmark with a GPU side on CUDA, one results file (bench-gpu-results.json), under 8 minutes
+bench-gpu: $(STAMP)
+	$(PY) bench/gpu.py --output bench-gpu-results.json
 
 clean:
 	rm -rf $(VENV) build *.egg-info demo-output
