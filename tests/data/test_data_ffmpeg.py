@@ -195,3 +195,16 @@ def test_trim_writes_upright_output_without_rotation(real, tmp_path):
     for k in (0, len(mine) // 2, len(mine) - 1):  # both re-encoded and scaled: a few levels apart
         assert mean_abs_diff(mine[k], reference[k]) < 8
         assert mean_abs_diff(mine[k], np.rot90(reference[k], 2)) > 50  # a wrong turn would be far off
+
+
+def test_frames_nobody_asked_for_are_skipped_exactly(real):
+    """Sparse frames of a B-frame stream: the decoder skips the non-reference frames between them, and what
+    it returns is still exactly ffmpeg's frames."""
+    info = probe_video(real["source"])
+    reference, _ = ffmpeg_frames(real["source"])
+    picks = [3, 40, 41, 90, 149]
+    report = DecodeReport()
+    frames = decode_frames(real["source"], picks, info, report=report)
+    assert report.decoded < 140  # of the 150 frames up to the last pick
+    for k, i in enumerate(picks):
+        np.testing.assert_array_equal(frames[k], reference[i])

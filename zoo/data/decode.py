@@ -122,12 +122,13 @@ def iter_frames(path: str | os.PathLike, frame_indices: Iterable[int], info: Vid
         stream.codec_context.thread_count = max(0, int(threads))
         start = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
         times = frame_times_of(info, start)
+        keep = _kept_timestamps(times, needed, stream.time_base) if info.frame_times is not None else None
         seek = needed[0] > 0
-        for j, frame in _decode_pass(container, stream, times, needed, found, convert, report, seek):
+        for j, frame in _decode_pass(container, stream, times, needed, found, convert, report, seek, keep):
             yield from _deliver(users[j], frame)
         if len(found) < len(needed) and seek:  # a bad index can make seeking overshoot: retry from the start
             container.seek(0, stream=stream)
-            for j, frame in _decode_pass(container, stream, times, needed, found, convert, report, False):
+            for j, frame in _decode_pass(container, stream, times, needed, found, convert, report, False, keep):
                 yield from _deliver(users[j], frame)
     if len(found) < len(needed):
         missing = [j for j in needed if j not in found]
@@ -138,6 +139,13 @@ def iter_frames(path: str | os.PathLike, frame_indices: Iterable[int], info: Vid
     warning = report.warning(path)
     if warning is not None:
         warnings.warn(warning, stacklevel=2)
+
+
+def _kept_timestamps(times: Sequence[float], needed: Sequence[int], time_base) -> set[int]:
+    """Packet timestamps that must be decoded in full: the needed frames and the frame before each (what a
+    needed frame shows if its own packet turns out to be damaged)."""
+    scale = 1.0 / float(time_base)
+    return {round(times[i] * scale) for j in needed for i in (j - 1, j) if i >= 0}
 
 
 def _deliver(indices: list[int], frame: np.ndarray) -> Iterator[tuple[int, np.ndarray]]:
@@ -192,18 +200,32 @@ class _Converter:
         return rgb
 
 
-def decoded_frames(container, stream, report: DecodeReport) -> Iterator[av.VideoFrame]:
+def decoded_frames(container, stream, report: DecodeReport, keep: set[int] | None = None
+                   ) -> Iterator[av.VideoFrame]:
     """Every frame the decoder gives for ``stream``, packet by packet, skipping packets that fail to decode
-    (counted in ``report``) as the ffmpeg CLI does, and draining the decoder at the end."""
+    (counted in ``report``) as the ffmpeg CLI does, and draining the decoder at the end.
+
+    With ``keep`` (packet timestamps), the decoder skips the non-reference frames of every other packet
+    (``skip_frame=NONREF``): no other frame depends on them, so the kept frames decode exactly as in a full
+    decode, and B-frames nobody asked for cost nothing. After a packet fails, everything is decoded.
+    """
+    codec = stream.codec_context
+    skipping = False
     try:
         for packet in container.demux(stream):
             if packet.size == 0 and packet.pts is not None:
                 continue  # a zero-size chunk: no picture of its own (probe_video lists it as repeated)
+            if keep is not None and skipping == (packet.pts is None or packet.pts in keep):
+                skipping = not skipping
+                codec.skip_frame = "NONREF" if skipping else "DEFAULT"
             try:
                 frames = packet.decode()  # the last, empty packet drains the decoder
             except av.FFmpegError as exc:
                 report.add_error(f"at {float(packet.pts * stream.time_base):.3f} s: {exc}"
                                  if packet.pts is not None else str(exc))
+                if skipping:  # damaged data: decode everything from here on, as ffmpeg does, so that error
+                    codec.skip_frame = "DEFAULT"  # concealment sees the same pictures
+                keep, skipping = None, False
                 continue
             report.decoded += len(frames)
             yield from frames
@@ -217,7 +239,8 @@ def decoded_frames(container, stream, report: DecodeReport) -> Iterator[av.Video
         yield from frames
 
 
-def _decode_pass(container, stream, times, needed, found, convert, report: DecodeReport, seek: bool):
+def _decode_pass(container, stream, times, needed, found, convert, report: DecodeReport, seek: bool,
+                 keep: set[int] | None):
     """Decode forward from (a seek to) the first needed frame, yielding ``(index, rgb)`` for each needed
     frame not yet found. A needed frame without a picture of its own shows the previous decoded frame."""
     pending = [j for j in needed if j not in found]
@@ -231,7 +254,7 @@ def _decode_pass(container, stream, times, needed, found, convert, report: Decod
                        any_frame=False)
     k = 0
     prev = None  # the last decoded frame: what a player shows until the next one
-    for frame in decoded_frames(container, stream, report):
+    for frame in decoded_frames(container, stream, report, keep):
         if frame.pts is None:
             continue
         t = float(frame.pts * tb)
