@@ -118,6 +118,21 @@ def test_a_shared_module_is_refused():
         LayerTap(Shared(), ["act"], stop_early=False)(torch.ones(1, 3, 1, 1, 1))
 
 
+def test_memory_budget_chunks_give_the_same_features(model, video):
+    calls = []
+    handle = model.stem.register_forward_hook(lambda m, i, o: calls.append(o.shape[0]))
+    try:
+        whole = extract_features(model, video, "pool5,layer3", **WIN)
+        assert calls == [4]                                          # four windows, one pass
+        calls.clear()
+        chunked = extract_features(model, video, "pool5,layer3", max_memory=1, **WIN)
+    finally:
+        handle.remove()
+    assert calls[-4:] == [1, 1, 1, 1]                                # after the probe: one window per pass
+    for name in ("pool5", "layer3"):
+        np.testing.assert_allclose(chunked[name], whole[name], rtol=1e-5, atol=1e-6)
+
+
 def test_onnx_backend_equals_torch(model, video):
     torch_feats = extract_features(model, video, "pool5,logits", **WIN)
     onnx_feats = extract_features(model, video, "pool5,logits", backend="onnx", **WIN)

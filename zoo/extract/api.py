@@ -71,13 +71,14 @@ def extract_features(model: nn.Module, video: str | os.PathLike, layers: str | S
                      full_frame: bool = False, pool_spatial: str | None = None, reduce: str = "none",
                      mean: Sequence[float] | None = None, std: Sequence[float] | None = None,
                      device: str | torch.device = "cpu", amp: str | None = None, batch_windows: int = 32,
-                     backend: str = "torch") -> Features:
+                     max_memory: int | None = None, backend: str = "torch") -> Features:
     """Features of ``layers`` (names or aliases such as ``pool5``, ``logits``, ``layer3``) for every window of
     ``video``, from one forward pass per batch of windows.
 
     Windows: ``window`` frames at ``sampling_rate`` every ``stride`` frames (default: back to back) or
     ``stride_sec`` seconds, or the evaluator's ``clips`` x ``crops`` test views. Defaults (window, rate,
     resize, crop, mean/std) come from ``model.zoo_meta`` (checkpoints) and otherwise VMZ's test protocol.
+    ``max_memory`` (bytes) runs each batch in chunks measured to fit that budget.
     """
     meta = dict(getattr(model, "zoo_meta", None) or {})
     spec, protocol = window_spec_from(meta, window=window, sampling_rate=sampling_rate, stride=stride,
@@ -93,7 +94,8 @@ def extract_features(model: nn.Module, video: str | os.PathLike, layers: str | S
                                          input_shape=input_shape(spec), stack=stack)
         stack.callback(tap.remove)
         extract_windows(predictor, lambda: tap.layout, [VideoJob(0, str(video), str(video))], spec, results.append,
-                        reduce=reduce, batch_windows=batch_windows, device=device, progress=False,
+                        reduce=reduce, batch_windows=batch_windows, device=device, max_memory=max_memory,
+                        progress=False,
                         log=lambda message: None)
     model.train(was_training)
     result = results[0]
