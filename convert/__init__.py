@@ -3,7 +3,7 @@
 Pickles are read only through the restricted unpickler in :mod:`zoo.convert.pickle_io`.
 """
 from zoo.convert.blobmap import BlobMappingError, blob_name_map, infer_arch
-from zoo.convert.inspect import inspect_file
+from zoo.convert.inspection import inspect_file
 from zoo.convert.minidb import MinidbError, NotACheckpointError, read_minidb, write_minidb
 from zoo.convert.onnx_export import OnnxMismatchError, to_onnx
 from zoo.convert.pickle_io import PickleFormatError, UnsafePickleError, load_pickle, save_pickle

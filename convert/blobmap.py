@@ -16,6 +16,8 @@ from typing import Iterable, Mapping
 
 import numpy as np
 
+from zoo.models.registry import model_family
+
 _BN_SUFFIX = {"weight": "s", "bias": "b", "running_mean": "rm", "running_var": "riv"}
 _CONV_SUFFIX = {"weight": "w", "bias": "b"}
 _BLOCK = re.compile(r"^layer(\d+)\.(\d+)\.(.+)$")
@@ -26,11 +28,6 @@ _RESNET_BASE = {"stem": 64, "stem_mid": 45}
 
 class BlobMappingError(ValueError):
     """Blobs that do not fit the target architecture; lists missing, leftover and mis-shaped blobs with hints."""
-
-
-def family_of(arch: str) -> str:
-    """``'ir_csn'`` for ``'ir_csn_152'``, ``'c3d'`` for ``'c3d'``."""
-    return arch if arch == "c3d" else arch.rsplit("_", 1)[0]
 
 
 # ------------------------------------------------------------------------------------- key <-> blob name
@@ -57,9 +54,12 @@ def _block_module(path: str, i: int, ir_csn: bool, key: str) -> str:
 
 
 def blob_name_map(keys: Iterable[str], arch: str, num_classes: int) -> dict[str, str]:
-    """``{state-dict key: Caffe2 blob name}`` for every key except ``num_batches_tracked``."""
+    """``{state-dict key: Caffe2 blob name}`` for every key except ``num_batches_tracked``.
+
+    ``arch`` is a model name (``ir_csn_152``) or only its family (``ir_csn``): the naming depends on the family.
+    """
     keys = [k for k in keys if not k.endswith("num_batches_tracked")]
-    family = family_of(arch)
+    family = model_family(arch)
     ir_csn = family == "ir_csn"
     two_plus_one_stem = any(k.startswith("stem.3.") for k in keys)
     stem_names = ({"0": "conv1_middle", "1": "conv1_middle_spatbn_relu", "3": "conv1", "4": "conv1_spatbn_relu"}
@@ -90,7 +90,8 @@ def blob_name_map(keys: Iterable[str], arch: str, num_classes: int) -> dict[str,
 
 
 def state_to_blobs(state: Mapping[str, object], arch: str, num_classes: int) -> dict[str, np.ndarray]:
-    """Rename a state dict (tensors or arrays) to Caffe2 blobs, as float32 numpy arrays in construction order."""
+    """Rename a state dict (tensors or arrays) to Caffe2 blobs, as float32 numpy arrays in construction order
+    (``arch``: a model name or its family, as for :func:`blob_name_map`)."""
     names = blob_name_map(state.keys(), arch, num_classes)
     out = {}
     for key, blob in names.items():
@@ -295,5 +296,5 @@ def match_blobs(blobs: Mapping[str, np.ndarray], expected: Mapping[str, tuple[in
     raise BlobMappingError("\n".join(lines))
 
 
-__all__ = ["ArchGuess", "BlobMappingError", "blob_name_map", "family_of", "filter_blobs", "infer_arch",
+__all__ = ["ArchGuess", "BlobMappingError", "blob_name_map", "filter_blobs", "infer_arch",
            "match_blobs", "num_classes_of", "state_to_blobs"]

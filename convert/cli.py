@@ -10,7 +10,7 @@ from typing import Sequence
 
 from zoo import cli
 from zoo.convert import pipelines
-from zoo.convert.inspect import format_report, inspect_file
+from zoo.convert.inspection import format_report, inspect_file
 from zoo.convert.onnx_export import MIN_OPSET, to_onnx
 from zoo.guards import check_writable, refuse_same_file
 
@@ -142,7 +142,7 @@ def _run(args: argparse.Namespace) -> str | None:
                                                         **kwargs))
     if cmd == "to-onnx":
         return str(to_onnx(args.input, args.output, args.clip_len, args.crop_size, args.opset, args.dynamic,
-                           verify=not args.no_verify))
+                           verify=not args.no_verify, report=None if args.quiet else print))
     info = inspect_file(args.input)
     print(json.dumps(info, default=list, indent=1) if args.json else format_report(info, not args.no_blobs))
     return None

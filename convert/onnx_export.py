@@ -6,12 +6,16 @@ import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 
 import numpy as np
 import torch
 
 from zoo._io import atomic_path
+from zoo.checkpoint import load_checkpoint
+from zoo.guards import refuse_same_file
+
+log = logging.getLogger(__name__)
 
 DYNAMIC_AXES = {"batch": 0, "time": 2, "space": (3, 4)}
 
@@ -84,37 +88,38 @@ def check_opset(opset: int) -> None:
 
 def to_onnx(ckpt: str | os.PathLike, out_onnx: str | os.PathLike, clip_len: int | None = None,
             crop_size: int | None = None, opset: int = 18, dynamic: Iterable[str] | str | None = None,
-            batch_size: int = 1, verify: bool = True, tolerance: float = 1e-4) -> Path:
+            batch_size: int = 1, verify: bool = True, tolerance: float = 1e-4,
+            report: Callable[[str], None] | None = None) -> Path:
     """Export a zoo checkpoint to ONNX (input ``x`` of shape N x 3 x T x H x W, output ``logits``).
 
     ``clip_len``/``crop_size`` default to the checkpoint's metadata (else 8 / 112; 16 / 112 for C3D).
     ``dynamic`` names axes to leave symbolic: any of ``batch``, ``time``, ``space``. With ``verify`` the
     file is run in onnxruntime on random input (and, when dynamic, on a second differently sized input)
-    and compared with PyTorch; the max absolute difference is printed, above ``tolerance`` relative to the
-    output scale it is an error and nothing is written.
+    and compared with PyTorch; the max absolute difference goes to ``report`` (default: this module's logger
+    at INFO), above ``tolerance`` relative to the output scale it is an error and nothing is written.
     """
-    import zoo
-    from zoo.guards import refuse_same_file
     refuse_same_file(out_onnx, [ckpt])
     check_opset(opset)
-    model = zoo.load_checkpoint(ckpt).eval()
+    model = load_checkpoint(ckpt).eval()
     meta = model.zoo_meta
     is_c3d = meta["arch"] == "c3d"
     clip_len = clip_len or meta.get("clip_len") or (16 if is_c3d else 8)
     crop = crop_size or meta.get("crop_size") or 112
     shape = (batch_size, 3, int(clip_len), int(crop), int(crop))
     return export_module(model, out_onnx, shape, opset=opset, dynamic=dynamic, verify=verify, tolerance=tolerance,
-                         source=str(ckpt))
+                         source=str(ckpt), report=report)
 
 
 def export_module(model: torch.nn.Module, out_onnx: str | os.PathLike, shape: tuple[int, ...], opset: int = 18,
                   dynamic: Iterable[str] | str | None = None, verify: bool = True, tolerance: float = 1e-4,
-                  output_name: str = "logits", source: str | None = None) -> Path:
+                  output_name: str = "logits", source: str | None = None,
+                  report: Callable[[str], None] | None = None) -> Path:
     """Export any module taking one ``shape`` input ``x`` and returning one tensor to ONNX (see :func:`to_onnx`
-    for ``dynamic``, ``verify`` and ``tolerance``); ``source`` names the model in errors."""
+    for ``dynamic``, ``verify``, ``tolerance`` and ``report``); ``source`` names the model in errors."""
     import onnx
 
     check_opset(opset)
+    report = report or log.info
     model = model.eval()
     source = source or type(model).__name__
     batch_size = shape[0]
@@ -143,8 +148,8 @@ def export_module(model: torch.nn.Module, out_onnx: str | os.PathLike, shape: tu
                                "nothing was written")
         if verify:
             check = check_onnx(tmp, model, shape, tolerance)
-            print(f"onnxruntime vs PyTorch on {shape}: max abs diff {check.max_abs_diff:.3g} "
-                  f"(output scale {check.output_scale:.3g})")
+            report(f"onnxruntime vs PyTorch on {shape}: max abs diff {check.max_abs_diff:.3g} "
+                   f"(output scale {check.output_scale:.3g})")
             if dynamic:
                 other = list(shape)
                 if "batch" in dynamic:
@@ -154,7 +159,7 @@ def export_module(model: torch.nn.Module, out_onnx: str | os.PathLike, shape: tu
                 if "space" in dynamic:
                     other[3] = other[4] = shape[3] + 32
                 check = check_onnx(tmp, model, tuple(other), tolerance, seed=1)
-                print(f"onnxruntime vs PyTorch on {tuple(other)}: max abs diff {check.max_abs_diff:.3g}")
+                report(f"onnxruntime vs PyTorch on {tuple(other)}: max abs diff {check.max_abs_diff:.3g}")
     return out_onnx
 
 

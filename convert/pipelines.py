@@ -18,12 +18,14 @@ import torch
 from torch import nn
 
 from zoo._io import sha256_of
+from zoo.checkpoint import check_weights, read_checkpoint_meta, write_checkpoint
 from zoo.guards import refuse_same_file
-from zoo.convert.blobmap import (ArchGuess, BlobMappingError, blob_name_map, family_of, filter_blobs, infer_arch,
+from zoo.convert.blobmap import (ArchGuess, BlobMappingError, blob_name_map, filter_blobs, infer_arch,
                                  match_blobs, num_classes_of, state_to_blobs)
 from zoo.convert.minidb import read_minidb_contents, unscope_blobs, write_minidb
 from zoo.convert.pickle_io import blobs_from_pickle, load_pickle, save_pickle
-from zoo.models import build_meta_model
+from zoo.convert.pth import pth_blobs, read_pth_state
+from zoo.models import build_meta_model, model_family
 
 log = logging.getLogger(__name__)
 
@@ -91,11 +93,11 @@ def resolve_arch(blobs: Mapping[str, np.ndarray], arch: str = "auto",
         guess.notes.append(f"blobs look like {guess.arch}; using {arch} as requested")
         visible = {k: v for k, v in guess.options.items() if k in ("channel_multiplier", "clip_len",
                                                                      "conv1_temporal_kernel", "midplanes")}
-        if family_of(arch) in ("ir_csn", "ip_csn"):
+        if model_family(arch) in ("ir_csn", "ip_csn"):
             visible["use_pool1"] = True
-        if family_of(arch) not in ("r2plus1d",):
+        if model_family(arch) not in ("r2plus1d",):
             visible.pop("midplanes", None)
-        if family_of(arch) == "c3d":
+        if model_family(arch) == "c3d":
             visible = {k: v for k, v in visible.items() if k == "channel_multiplier"}
         guess = ArchGuess(arch, num_classes_of(blobs), visible, guess.notes)
     if "use_pool1" in (options or {}):
@@ -152,7 +154,6 @@ def blobs_to_model(blobs: Mapping[str, np.ndarray], arch: str = "auto", options:
 
 def _write(config: dict, state: Mapping[str, Any], out_path: str | os.PathLike, prov: dict, notes: list[str],
            meta: dict) -> Path:
-    from zoo.checkpoint import write_checkpoint
     user_prov = meta.pop("provenance", None) or {}
     if notes:
         prov["notes"] = notes
@@ -221,7 +222,6 @@ def checkpoint_blobs(ckpt: str | os.PathLike) -> dict[str, np.ndarray]:
     extra, every shape right): a :class:`~zoo.checkpoint.WeightMismatchError` means nothing is written.
     """
     from safetensors.numpy import load_file
-    from zoo.checkpoint import check_weights, read_checkpoint_meta
     meta = read_checkpoint_meta(ckpt)
     try:
         state = load_file(str(ckpt))
@@ -261,23 +261,6 @@ def model_to_blobs(model: nn.Module) -> dict[str, np.ndarray]:
 TORCHVISION_ARCHS = ("r2plus1d_18", "r3d_18", "mc3_18")
 
 
-def _unwrap_state_dict(obj: Any, source: str) -> dict[str, torch.Tensor]:
-    for key in ("state_dict", "model", "model_state"):
-        if isinstance(obj, dict) and isinstance(obj.get(key), dict):
-            obj = obj[key]
-    if not isinstance(obj, dict) or not obj or not all(isinstance(v, torch.Tensor) for v in obj.values()):
-        raise ValueError(f"{source}: expected a state_dict (a dict of tensors)")
-    prefix = "module."
-    return {(k[len(prefix):] if k.startswith(prefix) else k): v for k, v in obj.items()}
-
-
-def _pth_blobs(state: Mapping[str, torch.Tensor]) -> dict[str, np.ndarray]:
-    """Caffe2-named view of a VideoResNet state dict (used to infer the architecture)."""
-    ir = any(k.endswith("conv2.0.weight") and v.ndim == 5 and v.shape[1] == 1 for k, v in state.items())
-    n = int(state["fc.weight"].shape[0]) if "fc.weight" in state else 0
-    return state_to_blobs(state, "ir_csn_x" if ir else "r3d_x", n)
-
-
 def torchvision_to_safetensors(in_path: str | os.PathLike, out_path: str | os.PathLike, arch: str | None = None,
                                *, flavor: str = "auto", options: Mapping[str, Any] | None = None,
                                **meta: Any) -> Path:
@@ -288,15 +271,10 @@ def torchvision_to_safetensors(in_path: str | os.PathLike, out_path: str | os.Pa
     applies) and everything else as a VMZ/ig65m port (BN eps 1e-3).
     """
     refuse_same_file(out_path, [in_path])
-    from zoo.checkpoint import check_weights
     source = str(in_path)
+    state = read_pth_state(in_path)
     try:
-        obj = torch.load(in_path, map_location="cpu", weights_only=True)
-    except Exception as exc:   # torch raises UnpicklingError, RuntimeError, EOFError... for bad files
-        raise ValueError(f"{source}: not a loadable weights-only .pth file ({type(exc).__name__}: {exc})") from None
-    state = _unwrap_state_dict(obj, source)
-    try:
-        guess = infer_arch(_pth_blobs(state))
+        guess = infer_arch(pth_blobs(state))
     except (BlobMappingError, KeyError) as exc:
         raise ValueError(f"{source}: not a recognised VideoResNet state dict ({exc})") from None
     arch = arch or guess.arch
@@ -305,7 +283,7 @@ def torchvision_to_safetensors(in_path: str | os.PathLike, out_path: str | os.Pa
         flavor = "torchvision" if arch in TORCHVISION_ARCHS[1:] or opts.get("midplanes") == "torchvision" else "vmz"
     if flavor == "torchvision":
         opts["bn_eps"] = 1e-5
-        if family_of(arch) == "r2plus1d":
+        if model_family(arch) == "r2plus1d":
             opts["midplanes"] = "torchvision"
     elif flavor != "vmz":
         raise ValueError(f"flavor must be 'auto', 'torchvision' or 'vmz', not {flavor!r}")

@@ -16,7 +16,7 @@ from tqdm import tqdm
 from zoo.data.errors import warning_kind
 from zoo.evaluate.aggregate import aggregate_views, combine_aggregates
 from zoo.evaluate.dataset import VideoViews, VideoViewsDataset, views_loader
-from zoo.evaluate.distributed import broadcast_from_rank0, gather_to_rank0, rank_and_world, shard
+from zoo.distributed import broadcast_from_rank0, gather_to_rank0, rank_and_world, shard
 from zoo.evaluate.memory import (ChunkRunner, MemoryMeter, ViewsOutOfMemory, chunk_size_for_budget,
                                  default_budget, format_size, is_oom, probe_view_cost,
                                  release_memory)

@@ -16,7 +16,7 @@ __version__ = "0.1.0"
 from zoo.checkpoint import WeightMismatchError, load_checkpoint, read_checkpoint_meta, save_checkpoint
 from zoo.describe import describe
 from zoo.models import list_models
-from zoo.models.factory import create_model
+from zoo.factory import create_model
 
 
 def list_weights(*args, **kwargs) -> list[str]:

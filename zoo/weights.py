@@ -26,6 +26,8 @@ from dataclasses import dataclass, field, fields, replace
 from importlib import resources
 from typing import Any, Mapping
 
+from zoo.models.registry import model_family
+
 REGISTRY_FILE = "weights.json"
 SCHEMA_FILE = "weights.schema.json"
 NAME_TAGS = ("tv", "flow", "zoo2018")
@@ -301,8 +303,8 @@ def load_schema() -> dict:
 
 
 def arch_family(arch: str) -> str:
-    """``r2plus1d_34`` -> ``r2plus1d``, ``mc3_18`` -> ``mc3``, ``c3d`` -> ``c3d``."""
-    return re.sub(r"_[0-9]+$", "", arch)
+    """``r2plus1d_34`` -> ``r2plus1d``, ``mc3_18`` -> ``mc3``, ``c3d`` -> ``c3d`` (:func:`zoo.models.model_family`)."""
+    return model_family(arch)
 
 
 def head_dataset(entry: dict) -> str:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from zoo.convert import minidb_to_pickle, minidb_to_safetensors
-from zoo.convert import protobuf as pb
+from zoo import protobuf as pb
 from zoo.convert.minidb import (MinidbError, MinidbWriter, NotACheckpointError, encode_blob, encode_tensor,
                                 read_minidb, read_minidb_contents, write_minidb)
 from zoo.convert.pickle_io import load_pickle

@@ -9,7 +9,7 @@ from evaluate_helpers import BrightnessModel
 from zoo.data.datasets import discover
 from zoo.data.views import ViewSpec
 from zoo.evaluate import TorchPredictor, evaluate
-from zoo.evaluate.distributed import shard
+from zoo.distributed import shard
 
 SPEC = ViewSpec(clip_len=4, sampling_rate=1, num_clips=4, num_crops=1, resize=32, crop_size=32)
 

@@ -10,13 +10,13 @@ import pytest
 import lmdb  # noqa: E402  (dev extra: the tests need it, never skip)
 
 from prepare_videos import cfr_times, make_source, read_code  # noqa: E402
-from zoo.convert import protobuf as pb  # noqa: E402
+from zoo import protobuf as pb  # noqa: E402
 from zoo.data.datasets import discover, read_vmz_list  # noqa: E402
 from zoo.data.views import ViewSpec, decode_views  # noqa: E402
 from zoo.data.prepare.cli import main  # noqa: E402
 from zoo.data.prepare.lists import ListRow, read_classes  # noqa: E402
-from zoo.data.prepare.lmdb_videos import VideoLmdb, write_video_lmdb  # noqa: E402
-from zoo.data.prepare.tensorprotos import INT32, INT64, STRING, decode_tensor_protos, encode_tensor_protos  # noqa: E402
+from zoo.data.lmdb_videos import VideoLmdb, write_video_lmdb  # noqa: E402
+from zoo.tensorproto import INT32, INT64, STRING, decode_tensor_protos, encode_tensor_protos  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -27,6 +27,7 @@ from typing import Iterable, Sequence
 from zoo._io import atomic_write_text
 from zoo.paths import data_cache_root
 from zoo.data.errors import ClassMismatchError
+from zoo.data.lmdb_videos import export_lmdb
 from zoo.guards import kinetics_label_dir
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".webm", ".mov", ".m4v", ".mpg", ".mpeg", ".flv", ".ogv", ".3gp")
@@ -268,8 +269,6 @@ def read_video_lmdb(db: str | os.PathLike, classes: Sequence[str] | None = None,
     database's path, size and modification time), because the single-pass decoder seeks in them; later calls
     reuse that copy. Class names: ``classes`` when given, else the label numbers.
     """
-    from zoo.data.prepare.lmdb_videos import export_lmdb   # lazy: prepare imports this module
-
     db = Path(db).resolve()
     stat = (db / "data.mdb").stat()
     key = hashlib.sha1(f"{db}|{stat.st_size}|{stat.st_mtime_ns}".encode()).hexdigest()[:16]

@@ -20,7 +20,7 @@ from tqdm import tqdm
 from zoo._io import atomic_write_text
 from zoo.paths import data_cache_root
 from zoo.data.errors import VideoError, VideoWarning, warning_kind
-from zoo.data.prepare.parallel import imap_unordered
+from zoo.data.parallel import imap_unordered
 from zoo.data.decode import check_decoding
 from zoo.data.probe import VideoInfo, probe_video
 

@@ -8,7 +8,7 @@ from typing import Callable, Sequence
 
 import torch
 
-from zoo.evaluate.distributed import broadcast_from_rank0, gather_to_rank0, rank_and_world, shard
+from zoo.distributed import broadcast_from_rank0, gather_to_rank0, rank_and_world, shard
 from zoo.evaluate.records import RUN_FILE, ResumeMismatchError, check_run_settings
 from zoo.extract.dataset import VideoJob
 from zoo.extract.engine import ExtractStats, VideoFeatures, extract_windows

@@ -8,16 +8,18 @@ from pathlib import Path
 from typing import Any
 
 from zoo._io import atomic_path
+from zoo.checkpoint import read_checkpoint_meta
 from zoo.hub import cache
 from zoo.hub.download import download
 from zoo.hub.errors import ChecksumError, ConversionError, DownloadError, HubError, OfflineError
 from zoo.hub.hf import hf_download
+from zoo.convert.pipelines import minidb_to_safetensors, pickle_to_safetensors, torchvision_to_safetensors
 from zoo.hub.verify import HashLock, check_file
-from zoo.weights import WeightsEntry
+from zoo.weights import WeightsEntry, get_weights
 
-# Legacy format -> converter function in zoo.convert (each: fn(in_path, out_path, arch=..., **meta) -> Path).
-CONVERTERS = {"c2_pickle": "pickle_to_safetensors", "c2_minidb": "minidb_to_safetensors",
-              "pth": "torchvision_to_safetensors"}
+# Legacy format -> converter (each: fn(in_path, out_path, arch=..., options=..., **meta) -> Path).
+CONVERTERS = {"c2_pickle": pickle_to_safetensors, "c2_minidb": minidb_to_safetensors,
+              "pth": torchvision_to_safetensors}
 _TRUE = {"1", "true", "yes", "on"}
 _registered: dict[str, dict] = {}
 
@@ -44,8 +46,6 @@ def lookup_entry(name: str) -> dict:
     """The registry entry of ``name``: registered ones first, then ``zoo.weights.get_weights``."""
     if name in _registered:
         return {"name": name, **_registered[name]}
-    from zoo.weights import get_weights
-
     return get_weights(name)
 
 
@@ -148,10 +148,7 @@ def _convert(name: str, entry: dict, source: dict, original: Path, actual: str, 
             if fmt == "safetensors":
                 shutil.copyfile(original, tmp)
             elif fmt in CONVERTERS:
-                import zoo.convert
-
-                getattr(zoo.convert, CONVERTERS[fmt])(original, tmp, arch=entry["arch"],
-                                                      options=entry.get("options") or None, **meta)
+                CONVERTERS[fmt](original, tmp, arch=entry["arch"], options=entry.get("options") or None, **meta)
             else:
                 raise ConversionError(f"weights {name}: unknown source format {fmt!r} for {original.name} "
                                       f"(expected one of {sorted([*CONVERTERS, 'safetensors'])})")
@@ -170,8 +167,6 @@ def _convert(name: str, entry: dict, source: dict, original: Path, actual: str, 
 
 def _check_converted(name: str, entry: dict, path: Path) -> None:
     """The converted checkpoint must be a zoo checkpoint of the entry's architecture and class count."""
-    from zoo.checkpoint import read_checkpoint_meta
-
     meta = read_checkpoint_meta(path)
     for key in ("arch", "num_classes"):
         if entry.get(key) is not None and meta.get(key) != entry[key]:

@@ -51,6 +51,14 @@ def resolve_name(name: str) -> tuple[str, int | None]:
     raise ValueError(f"unknown model {name!r}{hint}")
 
 
+def model_family(name: str) -> str:
+    """The family of a model name or of a family name: ``r2plus1d_34`` and ``r2plus1d`` -> ``r2plus1d``,
+    ``mc3_18`` -> ``mc3``, ``c3d`` -> ``c3d``; ValueError for anything else (the one model-name parser)."""
+    if name == "c3d" or name in FAMILIES:
+        return name
+    return resolve_name(name)[0]
+
+
 def build_model(name: str, num_classes: int = 400, **options) -> nn.Module:
     """Build ``name`` with fresh (from-scratch) weights. Unknown options are a TypeError listing the valid ones."""
     family, depth = resolve_name(name)

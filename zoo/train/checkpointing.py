@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from zoo._io import atomic_path
+from zoo.checkpoint import save_checkpoint
 
 STATE_FILE = "last.pt"
 LAST_MODEL = "last.safetensors"
@@ -77,7 +78,6 @@ def load_training_state(path: str | Path) -> dict:
 
 def save_model(model: torch.nn.Module, path: str | Path, meta: dict) -> Path:
     """Write ``model`` as a zoo safetensors checkpoint with ``meta`` (protocol, classes, provenance...)."""
-    from zoo import save_checkpoint  # the core API; imported late so the trainer's helpers import without it
 
     save_checkpoint(model, path, **meta)
     return Path(path)

@@ -28,10 +28,7 @@ from typing import Sequence
 
 from zoo.cli import positive_int
 from zoo.train.recipes import RECIPES, apply_recipe, given_options
-from zoo.train.schedule import SCHEDULERS, WARMUP_METHODS
-
-#: learning rate per process of the torchvision recipe (0.64 over 64 GPUs)
-LR_PER_PROCESS = 0.01
+from zoo.train.schedule import LR_PER_PROCESS, SCHEDULERS, WARMUP_METHODS
 
 
 def _key_value(text: str) -> tuple[str, object]:

@@ -15,36 +15,37 @@ import os
 import random
 import time
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
 import torch.nn as nn
 from torch.utils.data import DataLoader
 
-import zoo
 from zoo._io import atomic_write_text
+from zoo.checkpoint import read_checkpoint_meta
 from zoo.data.datasets import discover
 from zoo.data.errors import ClassMismatchError, VideoError
 from zoo.data.transforms import normalize
 from zoo.data.views import TrainClipSpec, ViewSpec
-from zoo.evaluate.distributed import broadcast_from_rank0, gather_to_rank0
+from zoo.evaluate.predictors import AMP_DTYPES
+from zoo.factory import create_model
 from zoo.train.checkpointing import (BEST_MODEL, LAST_MODEL, STATE_FILE, capture_rng_state, epoch_model_name,
                                      find_resume_state, load_training_state, remove_stale_temp_files,
                                      restore_rng_state, save_model, save_training_state)
-from zoo.train.cli import LR_PER_PROCESS
 from zoo.train.dataset import TrainBatch, TrainClipDataset, collate_clips
 from zoo.paths import data_cache_root
-from zoo.distributed import DistEnv, all_reduce_sum, barrier, init_distributed, shutdown
+from zoo.distributed import (DistEnv, all_reduce_sum, barrier, broadcast_from_rank0, gather_to_rank0,
+                             init_distributed, shutdown)
 from zoo.train.finetune import TrainConfigError, freeze_batchnorm, param_groups, set_train_mode
 from zoo.train.logs import EpochLog, ProgressBar
 from zoo.train.sampler import ClipSampler
-from zoo.train.schedule import LRSchedule, build_scheduler
+from zoo.train.schedule import LR_PER_PROCESS, LRSchedule, build_scheduler
 from zoo.train.syncbn import convert_sync_batchnorm
 from zoo.weights import DEFAULT_MEAN, DEFAULT_STD, Preprocessing, get_entry
 
 DEFAULT_MODEL = "r2plus1d_18"
 STATE_FORMAT = "zoo-train/1"
-AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -84,13 +85,13 @@ def default_workers(env: DistEnv) -> int:
     return max(1, min(10, (os.cpu_count() or 1) // max(1, per_node)))
 
 
-def default_data_path(env: DistEnv) -> Path:
+def default_data_path(env: DistEnv, log: Callable[[str], None]) -> Path:
     """The built-in synthetic motion dataset, generated once (by rank 0) in the user cache dir."""
     from zoo.data.synthetic import generate
 
     root = data_cache_root() / "synthetic-4x16"
     if env.is_main:
-        print(f"zoo-train: no --data-path: using the synthetic motion dataset in {root}")
+        log(f"zoo-train: no --data-path: using the synthetic motion dataset in {root}")
         generate(root, classes=4, videos_per_class=16, seed=0)
     barrier()
     return root
@@ -106,12 +107,18 @@ def _jsonable(value):
     return str(value)
 
 
+def _print_line(message: str) -> None:
+    """The trainer's default ``log``: a line on stdout, flushed (logs of cluster jobs stay in order)."""
+    print(message, flush=True)
+
+
 # ----------------------------------------------------------------------------------------------------- trainer
 class Trainer:
     """One training run (this process's part of it)."""
 
-    def __init__(self, args: argparse.Namespace, env: DistEnv):
+    def __init__(self, args: argparse.Namespace, env: DistEnv, log: Callable[[str], None] | None = None):
         self.args, self.env, self.device = args, env, env.device
+        self.log = log or _print_line
         self.out = Path(args.output_dir)
         if env.is_main:
             self.out.mkdir(parents=True, exist_ok=True)
@@ -146,7 +153,7 @@ class Trainer:
     # ------------------------------------------------------------------ data
     def _load_data(self) -> None:
         args, env = self.args, self.env
-        data_path = Path(args.data_path) if args.data_path else default_data_path(env)
+        data_path = Path(args.data_path) if args.data_path else default_data_path(env, self._log)
         self.data_path = data_path
         fixed_classes = self._classes_from_source()
         split = args.train_split or None
@@ -193,7 +200,7 @@ class Trainer:
     def _source(self) -> tuple[str, int, Preprocessing] | None:
         """Architecture, head size and preprocessing of ``--checkpoint`` / ``--weights`` (None without)."""
         if self.args.checkpoint:
-            meta = zoo.read_checkpoint_meta(self.args.checkpoint)
+            meta = read_checkpoint_meta(self.args.checkpoint)
             return meta["arch"], int(meta["num_classes"]), Preprocessing.from_dict(meta, str(self.args.checkpoint))
         if self.args.weights:
             entry = get_entry(self.args.weights)
@@ -257,7 +264,7 @@ class Trainer:
         num_classes = len(self.classes)
         if self.state is not None:  # resuming: architecture and weights come from the training state
             config = self.state["model_config"]
-            model = zoo.create_model(config["arch"], config["num_classes"], **config["options"])
+            model = create_model(config["arch"], config["num_classes"], **config["options"])
             model.load_state_dict(self.state["model"])
             model.zoo_meta = dict(self.state.get("model_meta") or {})
         elif args.checkpoint or args.weights:
@@ -265,9 +272,9 @@ class Trainer:
             arch = self._source()[0]
             if args.model and args.model != arch:
                 raise TrainConfigError(f"--model {args.model} but {source} holds a {arch}")
-            model = zoo.create_model(arch, num_classes, weights=source, new_head=args.new_head, **options)
+            model = create_model(arch, num_classes, weights=source, new_head=args.new_head, **options)
         else:
-            model = zoo.create_model(args.model or DEFAULT_MODEL, num_classes, **options)
+            model = create_model(args.model or DEFAULT_MODEL, num_classes, **options)
         if not hasattr(model, "zoo_meta"):
             model.zoo_meta = {}
         self.model_meta = model.zoo_meta
@@ -288,8 +295,9 @@ class Trainer:
 
     # -------------------------------------------------------------- logging
     def _log(self, message: str) -> None:
+        """Report ``message`` (rank 0 only) through the ``log`` callable the trainer was given."""
         if self.env.is_main:
-            print(message, flush=True)
+            self.log(message)
 
     # ---------------------------------------------------------- evaluation
     def validate(self) -> dict | None:
@@ -317,7 +325,7 @@ class Trainer:
             raise TrainConfigError(f"{self.data_path}: no {self.args.val_split!r} split to evaluate")
         metrics = self.validate()
         if self.env.is_main:
-            print(summary_table(metrics))
+            self.log(summary_table(metrics))
             atomic_write_text(self.out / "test_metrics.json", json.dumps(_jsonable(metrics), indent=1))
         return 0
 

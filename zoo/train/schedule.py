@@ -16,6 +16,9 @@ from dataclasses import dataclass, field
 
 import torch
 
+#: learning rate per process of the torchvision recipe when --lr is not given (0.64 over 64 GPUs)
+LR_PER_PROCESS = 0.01
+
 WARMUP_METHODS = ("linear", "constant")
 SCHEDULERS = ("multistep", "cosine")
 

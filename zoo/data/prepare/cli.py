@@ -72,7 +72,7 @@ def _link(args) -> int:
 
 def _from_lmdb(args) -> int:
     from zoo.data.prepare.lists import read_classes
-    from zoo.data.prepare.lmdb_videos import export_lmdb
+    from zoo.data.lmdb_videos import export_lmdb
 
     classes = read_classes(args.classes) if args.classes else None
     s = export_lmdb(args.db, args.out, split=args.split, classes=classes)

@@ -10,24 +10,14 @@ import csv
 import io
 import os
 import re
-from dataclasses import dataclass
 from pathlib import Path
 
 from zoo._io import atomic_write_text
 from zoo.data.datasets import VideoSample, discover_folder, read_classes, read_vmz_list  # noqa: F401 (re-export)
+from zoo.data.vmz_list import ListRow, write_list_file  # noqa: F401 (re-export)
 from zoo.guards import safe_name
 
 CLIP_NAME = re.compile(r"^(?P<youtube_id>.+)_(?P<start>\d{6})_(?P<end>\d{6})$")
-
-
-@dataclass
-class ListRow:
-    """One row of a VMZ list file."""
-
-    org_video: str
-    label: int
-    start_frm: int | None = None
-    video_id: int | None = None
 
 
 def scan_folder(root: str | os.PathLike) -> tuple[dict[str, list[VideoSample]], list[str]]:
@@ -89,21 +79,6 @@ def _write_kinetics_csv(path: Path, split: str, samples: list[VideoSample], clas
         if match:
             writer.writerow([classes[sample.label], match["youtube_id"], int(match["start"]), int(match["end"]),
                              split])
-    atomic_write_text(path, buf.getvalue())
-
-
-def write_list_file(path: str | os.PathLike, rows: list[ListRow]) -> None:
-    """Write a VMZ list file; the optional columns appear when the first row has them."""
-    columns = ["org_video", "label"]
-    if rows and rows[0].start_frm is not None:
-        columns.append("start_frm")
-    if rows and rows[0].video_id is not None:
-        columns.append("video_id")
-    buf = io.StringIO()
-    writer = csv.writer(buf)
-    writer.writerow(columns)
-    for row in rows:
-        writer.writerow([getattr(row, c) for c in columns])
     atomic_write_text(path, buf.getvalue())
 
 

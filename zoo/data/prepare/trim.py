@@ -18,7 +18,7 @@ from zoo._io import atomic_write_text
 from zoo.cli import WRITE_ERRNOS, describe_os_error, find_os_error, progress_bar
 from zoo.data.datasets import VIDEO_EXTENSIONS
 from zoo.data.prepare.kinetics import Segment
-from zoo.data.prepare.parallel import imap_unordered
+from zoo.data.parallel import imap_unordered
 from zoo.data.prepare.segment import SegmentError, transcode_segment
 
 #: report reason of a row whose output could not be written (disk full, read-only, permission): stops the run

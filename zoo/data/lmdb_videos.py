@@ -16,8 +16,8 @@ from typing import Iterator
 import numpy as np
 
 from zoo._io import atomic_write_bytes, atomic_write_text
-from zoo.data.prepare.lists import ListRow, write_list_file
-from zoo.data.prepare.tensorprotos import INT32, INT64, STRING, decode_tensor_protos, encode_tensor_protos
+from zoo.data.vmz_list import ListRow, write_list_file
+from zoo.tensorproto import INT32, INT64, STRING, decode_tensor_protos, encode_tensor_protos
 from zoo.guards import safe_name
 
 MAP_SIZE = 1 << 40  # create_video_db.py's 1 TB map size (sparse; only used pages take space)

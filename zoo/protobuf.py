@@ -70,6 +70,12 @@ def parse(buf: Buffer) -> dict[int, list[tuple[int, object]]]:
     return dict(fields)
 
 
+def last_bytes(fields: dict[int, list[tuple[int, object]]], number: int) -> bytes | None:
+    """The last value of field ``number`` of a :func:`parse` result, as bytes (``None`` if absent)."""
+    entries = fields.get(number)
+    return bytes(entries[-1][1]) if entries else None
+
+
 def to_signed64(value: int) -> int:
     """Reinterpret an unsigned 64-bit varint value as two's complement."""
     return value - (1 << 64) if value >= 1 << 63 else value

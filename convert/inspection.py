@@ -8,10 +8,12 @@ from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
+import torch
 
 from zoo.convert.blobmap import BlobMappingError, infer_arch
 from zoo.convert.minidb import read_minidb_contents, unscope_blobs
 from zoo.convert.pickle_io import blobs_from_pickle, load_pickle
+from zoo.convert.pth import pth_blobs, read_pth_state
 
 _STATS = ("_rm", "_riv", "_momentum", "running_mean", "running_var", "num_batches_tracked")
 
@@ -45,10 +47,7 @@ def _arrays(path: Path, fmt: str) -> tuple[dict[str, Any], dict]:
         if raw:
             extra["metadata"] = json.loads(raw)
         return load_file(str(path)), extra
-    import torch
-    from zoo.convert.pipelines import _unwrap_state_dict
-    state = _unwrap_state_dict(torch.load(path, map_location="cpu", weights_only=True), str(path))
-    return {k: v.numpy() for k, v in state.items()}, extra
+    return {k: v.numpy() for k, v in read_pth_state(path).items()}, extra
 
 
 def _architecture(arrays: Mapping[str, Any], fmt: str, extra: dict) -> str:
@@ -56,9 +55,7 @@ def _architecture(arrays: Mapping[str, Any], fmt: str, extra: dict) -> str:
         if "metadata" in extra:
             return extra["metadata"]["arch"]
         if fmt == "pth":
-            from zoo.convert.pipelines import _pth_blobs
-            import torch
-            return infer_arch(_pth_blobs({k: torch.from_numpy(np.asarray(v)) for k, v in arrays.items()})).arch
+            return infer_arch(pth_blobs({k: torch.from_numpy(np.asarray(v)) for k, v in arrays.items()})).arch
         blobs = unscope_blobs(dict(arrays), drop_momentum=True)[0] if fmt == "c2_minidb" else arrays
         guess = infer_arch(blobs)
         opts = ", ".join(f"{k}={v}" for k, v in guess.options.items())

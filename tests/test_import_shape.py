@@ -1,0 +1,160 @@
+"""The package's imports run one way: no import loop (function-level imports included) and no import from a
+lower layer to a higher one. Static: the source is parsed with ``ast``, nothing is imported.
+
+Layers, bottom to top: core -> convert -> hub -> factory (``create_model``) -> data -> data preparation ->
+evaluate -> feature extraction, train -> the ``zoo`` package's public API (``zoo/__init__.py``) -> the console
+scripts. A module may import its own layer and the layers below it, so library modules import the module that
+defines what they use (``zoo.checkpoint``, ``zoo.factory``), never the ``zoo`` facade.
+"""
+import ast
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+# installed name -> folder (pyproject.toml's package-dir)
+PACKAGES = {"zoo": ROOT / "zoo", "zoo.convert": ROOT / "convert", "zoo.evaluate": ROOT / "evaluate"}
+# rank of each layer; layers of one rank are peers (neither may import the other's modules: see the loop test)
+LAYERS = {"core": 0, "convert": 1, "hub": 2, "factory": 3, "data": 4, "prepare": 5, "evaluate": 6,
+          "extract": 7, "train": 7, "api": 8, "scripts": 9}
+PREFIXES = (("zoo.data.prepare", "prepare"), ("zoo.data", "data"), ("zoo.convert", "convert"), ("zoo.hub", "hub"),
+            ("zoo.evaluate", "evaluate"), ("zoo.extract", "extract"), ("zoo.train", "train"))
+
+
+def console_scripts() -> set[str]:
+    """Modules of pyproject.toml's [project.scripts], plus the demo program."""
+    text = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    section = text.split("[project.scripts]", 1)[1].split("\n[", 1)[0]
+    return set(re.findall(r'^\S+\s*=\s*"([\w.]+):\w+"', section, re.MULTILINE)) | {"zoo.demo"}
+
+
+SCRIPTS = console_scripts()
+# modules whose layer is not the one of their folder
+PLACED = {"zoo": "api", "zoo.factory": "factory",
+          "zoo.models.factory": "factory"}   # old import path of zoo.factory.create_model, kept for users
+
+
+def module_files() -> dict[str, Path]:
+    """Dotted module name -> source file, for every module of the installed package."""
+    found = {}
+    for package, folder in PACKAGES.items():
+        for path in folder.rglob("*.py"):
+            rel = path.relative_to(folder).with_suffix("")
+            parts = [p for p in rel.parts if p != "__init__"]
+            name = ".".join([package, *parts])
+            if name.split(".")[1:2] in (["convert"], ["evaluate"]) and folder == PACKAGES["zoo"]:
+                continue  # zoo/convert or zoo/evaluate would be shadowed by the top-level folders
+            found[name] = path
+    return found
+
+
+def layer_of(name: str) -> str:
+    if name in SCRIPTS or name.endswith(".__main__"):
+        return "scripts"
+    if name in PLACED:
+        return PLACED[name]
+    for prefix, layer in PREFIXES:
+        if name == prefix or name.startswith(prefix + "."):
+            return layer
+    return "core"
+
+
+def imports_of(name: str, path: Path, modules: set[str]) -> dict[str, int]:
+    """Modules of the package that ``name`` imports anywhere in its file (line of the first import)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    is_package = path.name == "__init__.py"
+    found: dict[str, int] = {}
+
+    def add(target: str, line: int) -> None:
+        while target and target not in modules:   # an attribute of a module: the module
+            target = target.rpartition(".")[0]
+        if target and target != name:
+            found.setdefault(target, line)
+
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.split(".")[0] == "zoo":
+                    add(alias.name, node.lineno)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = name if is_package else name.rpartition(".")[0]
+                for _ in range(node.level - 1):
+                    base = base.rpartition(".")[0]
+                source = f"{base}.{node.module}" if node.module else base
+            else:
+                source = node.module or ""
+            if source.split(".")[0] != "zoo":
+                continue
+            for alias in node.names:
+                submodule = f"{source}.{alias.name}"
+                add(submodule if submodule in modules else source, node.lineno)
+    return found
+
+
+@pytest.fixture(scope="module")
+def graph() -> dict[str, dict[str, int]]:
+    files = module_files()
+    return {name: imports_of(name, path, set(files)) for name, path in files.items()}
+
+
+def test_the_walk_sees_the_package(graph):
+    assert {"zoo.train.cli", "zoo.evaluate.cli", "zoo.convert.cli", "zoo.hub.cli", "zoo.data.prepare.cli"} <= SCRIPTS
+    assert {"zoo", "zoo.weights", "zoo.convert.pipelines", "zoo.hub.fetch", "zoo.evaluate.runner",
+            "zoo.train.loop", "zoo.data.datasets"} <= set(graph)
+    assert "zoo.checkpoint" in graph["zoo.convert.pipelines"]
+
+
+def test_no_import_goes_up_a_layer(graph):
+    wrong = [f"{name} ({layer_of(name)}) imports {target} ({layer_of(target)}) at line {line}"
+             for name, targets in sorted(graph.items()) for target, line in sorted(targets.items())
+             if LAYERS[layer_of(target)] > LAYERS[layer_of(name)]
+             or (LAYERS[layer_of(target)] == LAYERS[layer_of(name)] and layer_of(target) != layer_of(name))]
+    assert not wrong, "imports from a lower layer to a higher one:\n  " + "\n  ".join(wrong)
+
+
+def test_no_import_loop(graph):
+    cycles = _cycles(graph)
+    assert not cycles, "modules that import each other (directly or through others):\n  " + "\n  ".join(
+        ", ".join(c) for c in cycles)
+
+
+def _cycles(graph: dict[str, dict[str, int]]) -> list[list[str]]:
+    """One cycle per strongly connected component with more than one module (Tarjan's algorithm)."""
+    index, low, stack, on_stack, components = {}, {}, [], set(), []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for nxt in graph.get(node, {}):
+            if nxt not in index:
+                visit(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in on_stack:
+                low[node] = min(low[node], index[nxt])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                item = stack.pop()
+                on_stack.discard(item)
+                component.append(item)
+                if item == node:
+                    break
+            if len(component) > 1:
+                components.append(sorted(component))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return components
+
+
+def test_the_checks_see_function_level_imports(tmp_path):
+    fake = tmp_path / "fake.py"
+    fake.write_text("def later():\n    from zoo.train import loop\n    import zoo.hub.fetch as f\n")
+    found = imports_of("zoo.convert.fake", fake, {"zoo.train.loop", "zoo.train", "zoo.hub.fetch", "zoo.hub"})
+    assert found == {"zoo.train.loop": 2, "zoo.hub.fetch": 3}
+    assert LAYERS[layer_of("zoo.train.loop")] > LAYERS[layer_of("zoo.convert.fake")]
+    assert _cycles({"a": {"b": 1}, "b": {"c": 1}, "c": {"a": 1}, "d": {"a": 1}}) == [["a", "b", "c"]]

@@ -1,0 +1,56 @@
+"""``create_model``: build a model, optionally with pretrained or saved weights (a registry name goes through
+the hub, so this module sits above it)."""
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+from torch import nn
+
+from zoo.checkpoint import load_weights, read_checkpoint_meta, read_state_dict
+from zoo.models.registry import build_model, resolve_name
+
+log = logging.getLogger(__name__)
+
+
+def _checkpoint_for(weights: str | os.PathLike) -> Path:
+    """A local checkpoint path for ``weights``: an existing file, or a registry name fetched through the hub."""
+    if os.path.exists(weights):
+        return Path(weights)
+    if isinstance(weights, str) and not weights.endswith(".safetensors"):
+        from zoo.hub import fetch_checkpoint   # imported lazily: only weight names need the hub
+        return Path(fetch_checkpoint(weights))
+    raise FileNotFoundError(f"{weights}: no such checkpoint file")
+
+
+def create_model(name: str, num_classes: int | None = None, weights: str | os.PathLike | None = None,
+                 new_head: bool = False, **options) -> nn.Module:
+    """Build ``name`` (see :func:`zoo.list_models`).
+
+    ``weights`` is a registry name from ``weights.json`` (downloaded, verified and converted on first use)
+    or a path to a zoo checkpoint. Options stored with the weights apply unless overridden. When
+    ``num_classes`` differs from the weights' head, or ``new_head`` is set, the backbone is loaded and a fresh
+    ``fc`` head is created (fine-tuning).
+    """
+    resolve_name(name)
+    if weights is None:
+        return build_model(name, 400 if num_classes is None else num_classes, **options)
+    path = _checkpoint_for(weights)
+    meta = read_checkpoint_meta(path)
+    if meta["arch"] != name:
+        raise ValueError(f"weights {weights!r} are for {meta['arch']!r}, not {name!r}")
+    merged = {**meta.get("options", {}), **options}
+    classes = meta["num_classes"] if num_classes is None else num_classes
+    model = build_model(name, classes, **merged)
+    new_head = new_head or classes != meta["num_classes"]
+    state = read_state_dict(path)
+    if new_head:
+        log.warning("%s: replacing the %d-class head with a new %d-class head", weights, meta["num_classes"], classes)
+        state = {k: v for k, v in state.items() if not k.startswith("fc.")}
+    load_weights(model, state, source=str(path), skip=("fc.",) if new_head else ())
+    model.zoo_meta = {k: v for k, v in meta.items() if not (new_head and k in ("classes", "label_set"))}
+    model.zoo_meta.update(num_classes=classes, options=model.zoo_config["options"])
+    if new_head:
+        model.zoo_meta.setdefault("provenance", {})["finetuned_from"] = str(weights)
+    return model.eval()
