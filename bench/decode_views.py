@@ -100,6 +100,29 @@ def bare_span(path: Path, spec: ViewSpec, info) -> int:
     return count
 
 
+def resize_step(path: Path, repeats: int) -> dict:
+    """Seconds per frame of the resize step alone (RGB conversion + resize of decoded frames, no decoding), for
+    each filter: libswscale FAST_BILINEAR and BILINEAR to 128x171, and torch bilinear (no antialias) of the
+    native RGB frame; the filters run in turn on the same 32 frames."""
+    from av.video.reformatter import VideoReformatter
+
+    with av.open(str(path)) as container:
+        frames = [f for _, f in zip(range(32), container.decode(video=0))]
+    reformatter = VideoReformatter()
+
+    def swscale(interpolation):
+        return lambda: [reformatter.reformat(f, 171, 128, "rgb24", interpolation=interpolation, threads=1)
+                        .to_ndarray() for f in frames]
+
+    def torch_bilinear():
+        native = np.stack([f.to_ndarray(format="rgb24") for f in frames])
+        return resize(torch.from_numpy(native), (128, 171), antialias=False)
+
+    best = interleaved_min({"FAST_BILINEAR": swscale("FAST_BILINEAR"), "BILINEAR": swscale("BILINEAR"),
+                            "torch": torch_bilinear}, repeats * 4)
+    return {name: t / len(frames) for name, t in best.items()}
+
+
 def interleaved_min(fns: dict, repeats: int) -> dict:
     """Best-of-``repeats`` seconds per function, running them in turn (fair on a shared, noisy machine)."""
     best = {name: float("inf") for name in fns}
@@ -161,6 +184,11 @@ def main(argv=None) -> int:
             print(f"{name:10s} {shape:>16s} {ours / n * 1e3:8.1f} {clip / n * 1e3:11.1f} {floor / n * 1e3:9.1f} "
                   f"{clip / ours:13.2f} {ours / floor:10.2f} {write / n * 1e3:8.1f} {ours / (floor + write):18.2f} "
                   f"{ours / best['bilinear']:13.2f}")
+        step = resize_step(paths[0], args.repeats)
+        print(f"resize step alone, 340x256 -> 128x171, ms/frame: FAST_BILINEAR {step['FAST_BILINEAR'] * 1e3:.3f}, "
+              f"BILINEAR {step['BILINEAR'] * 1e3:.3f} (FAST/BILINEAR {step['FAST_BILINEAR'] / step['BILINEAR']:.2f}), "
+              f"torch bilinear of the RGB frame {step['torch'] * 1e3:.3f} "
+              f"(torch/BILINEAR {step['torch'] / step['BILINEAR']:.2f})")
     print("goals: per-clip/ours >= 3, ours/floor <= 1.3; 'write' = allocating and filling an output-sized "
           "uint8 array (the part of ours the floor does not do); ours/BILINEAR = the protocol's filter against "
           "libswscale BILINEAR decoding the same views")
