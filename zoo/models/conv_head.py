@@ -25,10 +25,10 @@ from torch import nn
 def has_convolutional_head(arch: str) -> bool:
     """Whether models built as ``arch`` (``ir_csn_152``, ``c3d``, ...) have the convolutional test head (the
     residual families: they expose ``forward_map``)."""
+    from zoo.models.registry import model_family
     from zoo.models.resnet import FAMILIES
-    from zoo.weights import arch_family
 
-    return arch_family(arch) in FAMILIES
+    return model_family(arch) in FAMILIES
 
 
 def pool_kernel(feature_map: torch.Tensor, input_hw: tuple[int, int], train_crop_size: int) -> tuple[int, int, int]:
