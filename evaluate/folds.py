@@ -80,8 +80,11 @@ def format_summary(summary: dict) -> str:
     keys = [k for k in METRICS if k in summary]
     header = f"{'fold':<40}" + "".join(f"{k.replace('_', ' ') + ' %':>15}" for k in keys)
     lines = [header, "-" * len(header)]
-    for fold in summary["folds"]:
-        name = " ".join(filter(None, (Path(fold["path"]).parent.name, fold["split"]))) or fold["path"]
+    folders = [os.path.dirname(os.path.abspath(f["path"])) for f in summary["folds"]]
+    common = os.path.commonpath(folders)
+    for fold, folder in zip(summary["folds"], folders):
+        run = os.path.relpath(folder, common) if len(set(folders)) > 1 else Path(folder).name
+        name = " ".join(filter(None, (run, fold["split"]))) or fold["path"]
         lines.append(f"{name[:39]:<40}" + "".join(f"{100 * fold[k]:>15.2f}" for k in keys))
     lines.append("-" * len(header))
     label = f"mean +- std over {summary['num_folds']} folds"
