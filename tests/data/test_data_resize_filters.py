@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from zoo.data.encode import encode_video
+import zoo.data.views as views_module
 from zoo.data.views import ViewSpec, decode_views
 
 from data_videos import full_decode, index_frames
@@ -53,9 +54,10 @@ def test_square_frames_get_their_three_crops_stacked_vertically(square_video):
         np.testing.assert_array_equal(views[j, 0], reference[3][y:y + 40, 4:44])
 
 
-def test_torchvision_protocol_resizes_with_torch_bilinear_without_antialias(wide_video):
+def test_torchvision_protocol_resizes_with_torch_bilinear_without_antialias(wide_video, monkeypatch):
     # torchvision's video weights: decoded uint8 frame -> bilinear (align_corners=False, antialias=False)
     # to exactly 32x43 -> round to uint8 -> centre crop 28 at int((side - 28 + 1) * 0.5): y = 2, x = 8
+    monkeypatch.setattr(views_module, "RESIZE_BATCH", 4)  # the 6 needed frames are resized in two batches
     spec = ViewSpec(clip_len=3, num_clips=2, resize=(32, 43), crop_size=28, resize_filter="torch_bilinear",
                     crop_rule="torchvision")
     views = decode_views(wide_video, spec).numpy()

@@ -129,13 +129,26 @@ def resized_frames(path, indices, info: VideoInfo, spec: ViewSpec, size: tuple[i
         yield from iter_frames(path, indices, info, size=size, threads=threads, interpolation=interpolation,
                                report=report)
         return
-    # torch, on the native frames, once decoding is over (interleaving torch's thread pool with FFmpeg's
-    # decoding threads makes both crawl on a small machine)
-    decoded = list(iter_frames(path, indices, info, size=None, threads=threads, report=report))
-    if not decoded:
-        return
-    resized = resize(torch.from_numpy(np.stack([frame for _, frame in decoded])), size, antialias=False).numpy()
-    yield from zip((idx for idx, _ in decoded), resized)
+    # torch, on the native frames, a batch at a time: frame by frame, torch's thread pool and FFmpeg's decoding
+    # threads take turns so often that both crawl on a small machine; all at once, a long video's native frames
+    # would all be held in float32
+    batch: list[tuple[int, np.ndarray]] = []
+    for item in iter_frames(path, indices, info, size=None, threads=threads, report=report):
+        batch.append(item)
+        if len(batch) == RESIZE_BATCH:
+            yield from _torch_resized(batch, size)
+            batch = []
+    yield from _torch_resized(batch, size)
+
+
+#: frames resized together by the ``torch_bilinear`` filter
+RESIZE_BATCH = 32
+
+
+def _torch_resized(batch: list[tuple[int, np.ndarray]], size: tuple[int, int]):
+    if batch:
+        resized = resize(torch.from_numpy(np.stack([frame for _, frame in batch])), size, antialias=False).numpy()
+        yield from zip((idx for idx, _ in batch), resized)
 
 
 def decode_views(path: str | os.PathLike, spec: ViewSpec, info: VideoInfo | None = None,
