@@ -105,6 +105,19 @@ def test_test_views_match_the_evaluator(model, video):
                                atol=1e-6)
 
 
+def test_convolutional_test_head_matches_the_evaluator(model, video):
+    feats = extract_features(model, video, "pool5,logits,layer4", clips=2, crops=3, resize=48, crop_size=48,
+                             convolutional=True)
+    views = decode_views(video, zoo.data.views.ViewSpec(clip_len=4, num_clips=2, num_crops=3, resize=48,
+                                                        crop_size=48))
+    meta = model.zoo_meta
+    head = TorchPredictor(model, meta["mean"], meta["std"], train_crop_size=32)    # the checkpoint's training crop
+    np.testing.assert_allclose(feats["logits"].reshape(6, -1), head(views).numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(feats["pool5"].reshape(6, -1), head.features(views).numpy(), rtol=1e-5, atol=1e-6)
+    plain = extract_features(model, video, "logits", clips=2, crops=3, resize=48, crop_size=48)
+    assert not np.allclose(plain["logits"], feats["logits"])                        # 2x2 positions, not one pool
+
+
 def test_a_shared_module_is_refused():
     class Shared(torch.nn.Module):
         def __init__(self):

@@ -38,7 +38,8 @@ def window_spec_from(meta: dict | None, *, window: int | None = None, sampling_r
                      stride: int | None = None, stride_sec: float | None = None, frame_rate: float | None = None,
                      clips: int | None = None, crops: int | None = None, resize: Size = None,
                      crop_size: int | None = None, full_frame: bool = False, pad_last: bool = True,
-                     classes: Sequence[str] | None = None, entry=None):
+                     classes: Sequence[str] | None = None, convolutional: bool | None = None,
+                     short_videos: str | None = None, entry=None):
     """``(WindowSpec, EvalSettings)``: the evaluator's settings resolution (arguments > weights entry >
     checkpoint metadata > VMZ defaults, protocol rules included) turned into windows: test views when
     ``clips`` is given, else sliding windows of one centre crop (``full_frame``: the whole resized frame)."""
@@ -47,7 +48,8 @@ def window_spec_from(meta: dict | None, *, window: int | None = None, sampling_r
     settings = resolve_settings(meta or {}, entry, {"clip_len": window, "sampling_rate": sampling_rate,
                                                     "frame_rate": frame_rate, "resize": resize,
                                                     "crop_size": crop_size, "num_clips": clips, "num_crops": crops,
-                                                    "classes": classes})
+                                                    "classes": classes, "convolutional": convolutional,
+                                                    "short_videos": short_videos})
     view = settings.spec
     if clips is None:
         view = dataclasses.replace(view, num_clips=1, num_crops=1)
@@ -59,6 +61,16 @@ def window_spec_from(meta: dict | None, *, window: int | None = None, sampling_r
     return spec, settings
 
 
+def protocol_model(model: nn.Module, spec: WindowSpec, settings) -> nn.Module:
+    """``model`` as its test protocol runs it: test views of a convolutional protocol (CSN 10x3) get Caffe2's
+    convolutional head, so ``logits`` are the scores ``zoo-test`` uses (``pool5`` stays the global pool)."""
+    if spec.views and settings.head_crop_size is not None:
+        from zoo.models.conv_head import ConvolutionalClassifier
+
+        return ConvolutionalClassifier(model, settings.head_crop_size)
+    return model
+
+
 def input_shape(spec: WindowSpec) -> tuple[int, int | None, int | None]:
     """``(T, H, W)`` of the model input (``None`` sides for whole frames, whose size varies)."""
     return spec.window, spec.view.crop_size, spec.view.crop_size
@@ -68,7 +80,8 @@ def extract_features(model: nn.Module, video: str | os.PathLike, layers: str | S
                      window: int | None = None, stride: int | None = None, stride_sec: float | None = None,
                      sampling_rate: int | None = None, frame_rate: float | None = None, clips: int | None = None,
                      crops: int | None = None, resize: Size = None, crop_size: int | None = None,
-                     full_frame: bool = False, pool_spatial: str | None = None, reduce: str = "none",
+                     full_frame: bool = False, convolutional: bool | None = None, pool_spatial: str | None = None,
+                     reduce: str = "none",
                      mean: Sequence[float] | None = None, std: Sequence[float] | None = None,
                      device: str | torch.device = "cpu", amp: str | None = None, batch_windows: int = 32,
                      max_memory: int | None = None, backend: str = "torch") -> Features:
@@ -77,19 +90,21 @@ def extract_features(model: nn.Module, video: str | os.PathLike, layers: str | S
 
     Windows: ``window`` frames at ``sampling_rate`` every ``stride`` frames (default: back to back) or
     ``stride_sec`` seconds, or the evaluator's ``clips`` x ``crops`` test views. Defaults (window, rate,
-    resize, crop, mean/std) come from ``model.zoo_meta`` (checkpoints) and otherwise VMZ's test protocol.
+    resize, crop, mean/std) come from ``model.zoo_meta`` (checkpoints) and otherwise VMZ's test protocol;
+    ``convolutional=True`` gives test views' ``logits`` from Caffe2's convolutional head.
     ``max_memory`` (bytes) runs each batch in chunks measured to fit that budget.
     """
     meta = dict(getattr(model, "zoo_meta", None) or {})
     spec, protocol = window_spec_from(meta, window=window, sampling_rate=sampling_rate, stride=stride,
                                       stride_sec=stride_sec, frame_rate=frame_rate, clips=clips, crops=crops,
-                                      resize=resize, crop_size=crop_size, full_frame=full_frame)
+                                      resize=resize, crop_size=crop_size, full_frame=full_frame,
+                                      convolutional=convolutional)
     mean = list(mean) if mean is not None else protocol.mean
     std = list(std) if std is not None else protocol.std
     results: list[VideoFeatures] = []
     was_training = model.training
     with contextlib.ExitStack() as stack:
-        predictor, tap = layer_predictor(model, parse_layers(layers), mean, std, pool_spatial=pool_spatial,
+        predictor, tap = layer_predictor(protocol_model(model, spec, protocol), parse_layers(layers), mean, std, pool_spatial=pool_spatial,
                                          device=device, amp=amp, backend=backend,
                                          input_shape=input_shape(spec), stack=stack)
         stack.callback(tap.remove)

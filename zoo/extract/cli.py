@@ -2,6 +2,7 @@
 video with the window times, an index, resumable and sharded over torchrun ranks."""
 from __future__ import annotations
 
+import argparse
 import contextlib
 import sys
 from pathlib import Path
@@ -17,13 +18,14 @@ from zoo.evaluate.loading import check_classes, checkpoint_source
 from zoo.evaluate.records import ResumeMismatchError
 from zoo.evaluate.memory import parse_size
 from zoo.evaluate.predictors import AMP_DTYPES
-from zoo.extract.api import input_shape, window_spec_from
+from zoo.extract.api import input_shape, protocol_model, window_spec_from
 from zoo.extract.dataset import VideoJob
 from zoo.extract.engine import REDUCTIONS
 from zoo.extract.folder import extract_to_folder
 from zoo.extract.layers import POOL_SPATIAL, parse_layers, resolve_layer
 from zoo.extract.output import FORMATS
 from zoo.extract.predictor import BACKENDS, layer_predictor
+from zoo.data.views import SHORT_VIDEO_RULES
 from zoo.hub.errors import HubError
 
 EPILOG = """examples:
@@ -61,6 +63,11 @@ def build_parser():
     t.add_argument("--drop-last", action="store_true", help="drop the last partial window instead of padding it")
     t.add_argument("--clips", type=cli.positive_int, help="instead of sliding windows: the evaluator's uniformly placed clips")
     t.add_argument("--crops", type=int, choices=(1, 3), help="crops per clip with --clips")
+    t.add_argument("--convolutional", action=argparse.BooleanOptionalAction, default=None,
+                   help="with --clips: logits from Caffe2's convolutional test head, as zoo-test (default: the "
+                        "weights' protocol)")
+    t.add_argument("--short-videos", choices=SHORT_VIDEO_RULES, default="pad",
+                   help="videos shorter than one window: pad (repeat the last frame) or skip")
     s = p.add_argument_group("frames")
     s.add_argument("--resize", type=resize_type, help="short side (256) or HEIGHTxWIDTH (128x171)")
     s.add_argument("--crop-size", type=cli.positive_int, help="centre crop in pixels")
@@ -134,16 +141,18 @@ def _run(args) -> int:
                 meta, entry=entry, window=args.window, sampling_rate=args.sampling_rate, stride=args.stride,
                 stride_sec=args.stride_sec, frame_rate=args.frame_rate, clips=args.clips, crops=args.crops,
                 resize=args.resize, crop_size=args.crop_size, full_frame=args.full_frame,
-                pad_last=not args.drop_last)
+                pad_last=not args.drop_last, convolutional=args.convolutional, short_videos=args.short_videos)
             check_classes(setup, int(meta["num_classes"]), str(ckpt))
             jobs = collect_jobs(args, setup.classes)
-            model = zoo.load_checkpoint(ckpt, device=str(env.device) if args.backend == "torch" else "cpu")
+            model = protocol_model(zoo.load_checkpoint(ckpt, device=str(env.device) if args.backend == "torch"
+                                                       else "cpu"), spec, setup)
             for name in layers:
                 resolve_layer(model, name)
         fmt = "." + args.format
         settings = {"layers": layers, "pool_spatial": args.pool_spatial, "reduce": args.reduce, "format": fmt,
                     "backend": args.backend, "amp": args.amp, "checkpoint_sha256": sha256_of(ckpt),
-                    "mean": setup.mean, "std": setup.std, **spec.settings()}
+                    "mean": setup.mean, "std": setup.std, "convolutional_head": setup.head_crop_size if spec.views else None,
+                    **spec.settings()}
         with contextlib.ExitStack() as stack:
             predictor, tap = layer_predictor(model, layers, setup.mean, setup.std, pool_spatial=args.pool_spatial,
                                              device=env.device, amp=args.amp, backend=args.backend,

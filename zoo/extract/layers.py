@@ -46,9 +46,10 @@ def resolve_layer(model: nn.Module, name: str) -> str:
         candidates: Sequence[str] = ("fc",)
     else:
         candidates = ALIASES.get(name, (name,))
-    for candidate in candidates:
-        if candidate in modules and candidate != "":
-            return candidate
+    for candidate in candidates:   # a wrapper (e.g. the convolutional test head) keeps the network as `model`
+        for name_in_model in (candidate, f"model.{candidate}"):
+            if name_in_model in modules and candidate != "":
+                return name_in_model
     tops = ", ".join(n for n, _ in model.named_children())
     raise ValueError(f"unknown layer {name!r}: not a module of {type(model).__name__} (its top-level modules: "
                      f"{tops}; aliases: pool5, final_avg, logits, last_out_L<classes>, softmax)")
