@@ -122,3 +122,15 @@ def test_usage_errors(dataset, checkpoint, tmp_path, capsys):
     with pytest.raises(SystemExit) as exc:
         zoo_extract(["--output", str(tmp_path)])
     assert exc.value.code == 2
+
+
+def test_a_text_file_of_video_paths(dataset, checkpoint, tmp_path):
+    listing = tmp_path / "videos.txt"
+    listing.write_text(f"# two videos\n{dataset / 'val/c1/d.mp4'}\n\n{dataset / 'val/c0/a.mp4'}\n")
+    out = tmp_path / "feats"
+    assert zoo_extract([str(listing), "--checkpoint", str(checkpoint), "--output", str(out), "--window", "4",
+                        "--stride-sec", "0.2", "--workers", "0", "-q"]) == 0
+    rows = index(out)
+    assert [r["video"] for r in rows] == [str(dataset / "val/c1/d.mp4"), str(dataset / "val/c0/a.mp4")]
+    assert [r["label"] for r in rows] == [-1, -1] and rows[0]["file"] == "c1/d.safetensors"
+    np.testing.assert_allclose(read_features(out / "c0/a.safetensors")["window_start"], [0.0, 0.2, 0.4])
