@@ -39,6 +39,7 @@ from zoo.distributed import (DistEnv, all_reduce_sum, barrier, broadcast_from_ra
                              init_distributed, shutdown)
 from zoo.train.finetune import TrainConfigError, freeze_batchnorm, param_groups, set_train_mode
 from zoo.train.logs import EpochLog, ProgressBar
+from zoo.train.amp import bf16_cpu_guard
 from zoo.train.sampler import ClipSampler
 from zoo.train.schedule import LR_PER_PROCESS, LRSchedule, build_scheduler
 from zoo.train.syncbn import convert_sync_batchnorm
@@ -461,7 +462,7 @@ class Trainer:
         labels = batch.labels.to(self.device, non_blocking=True)
         x = normalize(clips, self.mean, self.std)
         context = self.ddp.no_sync() if (self.env.distributed and not sync) else contextlib.nullcontext()
-        with context:
+        with context, bf16_cpu_guard(self.device, self.amp):
             with torch.autocast(self.device.type, dtype=self.amp or torch.float32, enabled=self.amp is not None):
                 logits = self.ddp(x)
                 loss = self.criterion(logits.float(), labels)
