@@ -11,7 +11,7 @@ from zoo._io import atomic_path, atomic_write_text
 from zoo.hub.fetch import lookup_entry
 from zoo.weights import Preprocessing, WeightsEntry
 
-_CARD_FIELDS = ("clip_len", "sampling_rate", "frame_rate", "resize", "crop_size", "mean", "std")
+_CLASS_FIELDS = ("classes", "label_set")   # in config.json next to, not inside, "preprocessing"
 
 
 def _registry_entry(weights_name: str | None) -> dict | None:
@@ -46,7 +46,7 @@ def build_config(meta: dict, entry: dict | None = None, weights_name: str | None
         "architecture": meta["arch"],
         "num_classes": meta["num_classes"],
         "options": meta.get("options", {}),
-        "preprocessing": {key: values.get(key) for key in _CARD_FIELDS},
+        "preprocessing": {key: values.get(key) for key in Preprocessing.keys() if key not in _CLASS_FIELDS},
         "label_set": prep.label_set,
         "classes": values.get("classes"),
         "weights_name": weights_name,
