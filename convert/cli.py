@@ -5,13 +5,9 @@ import argparse
 import json
 import pickle
 import sys
-from pathlib import Path
 from typing import Sequence
 
 from zoo import cli
-from zoo.convert import pipelines
-from zoo.convert.inspection import format_report, inspect_file
-from zoo.convert.onnx_export import MIN_OPSET, to_onnx
 from zoo.guards import check_writable, refuse_same_file
 
 
@@ -86,8 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_io(p, "zoo checkpoint (.safetensors)", "ONNX file (.onnx)")
     p.add_argument("--clip-len", type=cli.positive_int, help="frames of the example input (default: the checkpoint's)")
     p.add_argument("--crop-size", type=cli.positive_int, help="crop of the example input (default: the checkpoint's)")
-    p.add_argument("--opset", type=cli.positive_int, default=MIN_OPSET,
-                   help=f"ONNX opset version ({MIN_OPSET} or newer: the exporter's minimum)")
+    p.add_argument("--opset", type=cli.positive_int,
+                   help="ONNX opset version (default: the oldest the exporter writes, which runs everywhere)")
     p.add_argument("--dynamic", type=_dynamic_axes, default=[], help="comma list of batch,time,space")
     p.add_argument("--no-verify", action="store_true", help="skip the onnxruntime comparison")
 
@@ -106,31 +102,46 @@ def _dynamic_axes(text: str) -> list[str]:
     return axes
 
 
+#: the input format of each subcommand (zoo.formats names)
+INPUT_FORMATS = {"minidb-to-pickle": ("c2_minidb",), "minidb-to-safetensors": ("c2_minidb",),
+                 "pickle-to-safetensors": ("c2_pickle",), "safetensors-to-pickle": ("safetensors",),
+                 "safetensors-to-minidb": ("safetensors",), "to-onnx": ("safetensors",),
+                 "torchvision-to-safetensors": ("pth",)}
+
+
 def _check_paths(args: argparse.Namespace) -> None:
-    """Before any work: the input exists and is a file, the output is writable and is not the input."""
-    src = Path(args.input)
-    if src.is_dir():
-        raise cli.UsageError(f"{src}: is a folder; give a weights file")
-    if not src.is_file():
-        raise cli.UsageError(f"{src}: no such file")
+    """Before any work: the input is a file of the subcommand's format (sniffed from its first bytes), the output
+    is writable and is not the input."""
+    from zoo.formats import expect_format, sniff_format
+
+    if args.command in INPUT_FORMATS:
+        expect_format(args.input, INPUT_FORMATS[args.command], f"zoo-convert {args.command}")
+    else:
+        sniff_format(args.input)     # a folder or a missing file is refused here
     output = getattr(args, "output", None)
     if output is not None:
-        refuse_same_file(output, [src])
+        refuse_same_file(output, [args.input])
         check_writable(output)
 
 
 def _run(args: argparse.Namespace) -> str | None:
+    from zoo.convert import pipelines
+    from zoo.convert.inspection import format_report, inspect_file
+    from zoo.convert.onnx_export import MIN_OPSET, to_onnx
+
     progress = not args.quiet
     cmd = args.command
     _check_paths(args)
     if cmd == "minidb-to-pickle":
         return str(pipelines.minidb_to_pickle(args.input, args.output, args.drop_momentum, progress=progress))
     if cmd == "pickle-to-safetensors":
-        return str(pipelines.pickle_to_safetensors(args.input, args.output, args.model, drop_momentum=args.drop_momentum,
-                                                   ignore=args.ignore, **_model_kwargs(args)))
+        return str(pipelines.pickle_to_safetensors(args.input, args.output, args.model,
+                                                   drop_momentum=args.drop_momentum, ignore=args.ignore,
+                                                   **_model_kwargs(args)))
     if cmd == "minidb-to-safetensors":
-        return str(pipelines.minidb_to_safetensors(args.input, args.output, args.model, drop_momentum=args.drop_momentum,
-                                                   ignore=args.ignore, progress=progress, **_model_kwargs(args)))
+        return str(pipelines.minidb_to_safetensors(args.input, args.output, args.model,
+                                                   drop_momentum=args.drop_momentum, ignore=args.ignore,
+                                                   progress=progress, **_model_kwargs(args)))
     if cmd == "safetensors-to-pickle":
         return str(pipelines.safetensors_to_pickle(args.input, args.output))
     if cmd == "safetensors-to-minidb":
@@ -141,8 +152,8 @@ def _run(args: argparse.Namespace) -> str | None:
         return str(pipelines.torchvision_to_safetensors(args.input, args.output, args.model, flavor=args.flavor,
                                                         **kwargs))
     if cmd == "to-onnx":
-        return str(to_onnx(args.input, args.output, args.clip_len, args.crop_size, args.opset, args.dynamic,
-                           verify=not args.no_verify, report=None if args.quiet else print))
+        return str(to_onnx(args.input, args.output, args.clip_len, args.crop_size, args.opset or MIN_OPSET,
+                           args.dynamic, verify=not args.no_verify, report=None if args.quiet else print))
     info = inspect_file(args.input)
     print(json.dumps(info, default=list, indent=1) if args.json else format_report(info, not args.no_blobs))
     return None

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import os
-import struct
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -14,25 +13,46 @@ from zoo.convert.blobmap import BlobMappingError, infer_arch
 from zoo.convert.minidb import read_minidb_contents, unscope_blobs
 from zoo.convert.pickle_io import blobs_from_pickle, load_pickle
 from zoo.convert.pth import pth_blobs, read_pth_state
+from zoo.formats import DESCRIPTIONS, sniff_format
 
 _STATS = ("_rm", "_riv", "_momentum", "running_mean", "running_var", "num_batches_tracked")
 
 
 def detect_format(path: str | os.PathLike) -> str:
-    """'pth' (zip), 'safetensors', 'c2_pickle' or 'c2_minidb', from the first bytes of the file."""
-    with open(path, "rb") as fh:
-        head = fh.read(16)
-    if head[:2] == b"PK":
-        return "pth"
-    if len(head) >= 9 and head[8:9] == b"{" and 0 < struct.unpack("<Q", head[:8])[0] < (1 << 30):
-        return "safetensors"
-    if head[:1] == b"\x80" or head[:1] in (b"(", b"}"):
-        return "c2_pickle"
-    return "c2_minidb"
+    """'safetensors', 'c2_pickle', 'c2_minidb', 'pth', 'onnx', 'empty' or 'unknown', from the first bytes of the
+    file (see :func:`zoo.formats.sniff_format`)."""
+    return sniff_format(path)
+
+
+def _onnx_arrays(path: Path) -> tuple[dict[str, Any], dict]:
+    import onnx
+    from onnx import numpy_helper
+
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception as exc:   # onnx raises DecodeError and others for damaged files
+        raise ValueError(f"{path}: a damaged ONNX file ({type(exc).__name__}: {exc})") from None
+
+    def dims(value) -> list:
+        return [d.dim_param or d.dim_value for d in value.type.tensor_type.shape.dim]
+
+    arrays = {t.name: numpy_helper.to_array(t) if not t.external_data else np.zeros(tuple(t.dims), np.float32)
+              for t in model.graph.initializer}
+    producer = f"{model.producer_name} {model.producer_version}".strip()
+    extra = {"onnx": {"ir_version": model.ir_version, "producer": producer,
+                      "opsets": {i.domain or "ai.onnx": i.version for i in model.opset_import},
+                      "inputs": {v.name: dims(v) for v in model.graph.input if v.name not in arrays},
+                      "outputs": {v.name: dims(v) for v in model.graph.output}, "nodes": len(model.graph.node)}}
+    return arrays, extra
 
 
 def _arrays(path: Path, fmt: str) -> tuple[dict[str, Any], dict]:
     extra: dict = {}
+    if fmt == "onnx":
+        return _onnx_arrays(path)
+    if fmt in ("empty", "unknown"):
+        raise ValueError(f"{path}: is {DESCRIPTIONS[fmt]} (first bytes match no safetensors, pickle, MiniDB, "
+                         ".pth or ONNX file)")
     if fmt == "c2_pickle":
         return blobs_from_pickle(load_pickle(path), str(path)), extra
     if fmt == "c2_minidb":
@@ -42,15 +62,24 @@ def _arrays(path: Path, fmt: str) -> tuple[dict[str, Any], dict]:
     if fmt == "safetensors":
         from safetensors.numpy import load_file
         from safetensors import safe_open
-        with safe_open(str(path), framework="np") as fh:
-            raw = (fh.metadata() or {}).get("zoo")
+        try:
+            with safe_open(str(path), framework="np") as fh:
+                raw = (fh.metadata() or {}).get("zoo")
+            arrays = load_file(str(path))
+        except Exception as exc:   # SafetensorError for cut files and files holding only a header
+            raise ValueError(f"{path}: a damaged or cut safetensors file ({exc})") from None
         if raw:
-            extra["metadata"] = json.loads(raw)
-        return load_file(str(path)), extra
+            try:
+                extra["metadata"] = json.loads(raw)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"{path}: corrupt zoo metadata (JSON line {exc.lineno}: {exc.msg})") from None
+        return arrays, extra
     return {k: v.numpy() for k, v in read_pth_state(path).items()}, extra
 
 
 def _architecture(arrays: Mapping[str, Any], fmt: str, extra: dict) -> str:
+    if fmt == "onnx":
+        return f"ONNX graph of {extra['onnx']['nodes']} nodes"
     try:
         if "metadata" in extra:
             return extra["metadata"]["arch"]
@@ -82,6 +111,10 @@ def format_report(info: Mapping[str, Any], show_blobs: bool = True) -> str:
     lines = [f"file:         {info['path']} ({info['size_bytes']:,} bytes)", f"format:       {info['format']}"]
     if "records" in info:
         lines.append(f"records:      {info['records']} ({info.get('variant')})")
+    if "onnx" in info:
+        graph = info["onnx"]
+        lines += [f"onnx:         IR {graph['ir_version']}, opsets {graph['opsets']}, {graph['producer']}",
+                  f"inputs:       {graph['inputs']}", f"outputs:      {graph['outputs']}"]
     lines += [f"blobs:        {info['count']}", f"architecture: {info['architecture']}",
               f"parameters:   {info['parameters']:,} (excluding BN statistics and momentum)"]
     for name, why in (info.get("skipped") or {}).items():

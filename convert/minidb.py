@@ -222,9 +222,9 @@ def read_minidb(path: str | os.PathLike, progress: bool = False) -> dict[str, np
 
 
 def _progress(path: Path, enabled: bool):
-    from tqdm import tqdm
-    return tqdm(total=path.stat().st_size, unit="B", unit_scale=True, desc=f"reading {path.name}",
-                disable=not enabled, leave=False)
+    from zoo.cli import progress_bar
+    return progress_bar(total=path.stat().st_size, unit="B", unit_scale=True, desc=f"reading {path.name}",
+                        enabled=enabled, leave=False)
 
 
 # ------------------------------------------------------------------------------------ checkpoint clean-up
@@ -325,12 +325,12 @@ class MinidbWriter:
 def write_minidb(path: str | os.PathLike, blobs: dict[str, np.ndarray], meta_net_def: bool = True,
                  progress: bool = False, **writer_options) -> Path:
     """Write ``blobs`` as a MiniDB checkpoint (``!!META_NET_DEF`` first, then every tensor); returns ``path``."""
-    from tqdm import tqdm
+    from zoo.cli import progress_bar
     with MinidbWriter(path, **writer_options) as w:
         if meta_net_def and w.layout != "bare":
             w.put_meta_net_def(blobs)
-        for name, arr in tqdm(blobs.items(), desc=f"writing {Path(path).name}", unit="blob", disable=not progress,
-                              leave=False):
+        for name, arr in progress_bar(blobs.items(), desc=f"writing {Path(path).name}", unit="blob",
+                                      enabled=progress, leave=False):
             w.put_tensor(name, arr)
     return Path(path)
 

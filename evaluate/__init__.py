@@ -5,11 +5,15 @@ Python API::
     from zoo.evaluate import evaluate, TorchPredictor
     metrics = evaluate(TorchPredictor(model, mean, std), samples, classes, ViewSpec(...), large=True)
 """
-from zoo.evaluate.aggregate import AGGREGATIONS, aggregate_views
-from zoo.evaluate.memory import ChunkRunner, MemoryMeter, ViewsOutOfMemory, default_budget, is_oom, parse_size
-from zoo.evaluate.metrics import compute_metrics, confusion_matrix, topk_hits
-from zoo.evaluate.predictors import OnnxPredictor, TorchPredictor
-from zoo.evaluate.runner import evaluate
+from zoo._lazy import lazy_exports
+
+__getattr__, __dir__ = lazy_exports(__name__, {
+    **dict.fromkeys(("AGGREGATIONS", "aggregate_views"), "zoo.evaluate.aggregate"),
+    **dict.fromkeys(("ChunkRunner", "MemoryMeter", "ViewsOutOfMemory", "default_budget", "is_oom", "parse_size"),
+                    "zoo.evaluate.memory"),
+    **dict.fromkeys(("compute_metrics", "confusion_matrix", "topk_hits"), "zoo.evaluate.metrics"),
+    **dict.fromkeys(("OnnxPredictor", "TorchPredictor"), "zoo.evaluate.predictors"),
+    "evaluate": "zoo.evaluate.runner"})
 
 __all__ = ["evaluate", "TorchPredictor", "OnnxPredictor", "aggregate_views", "AGGREGATIONS", "compute_metrics",
            "confusion_matrix", "topk_hits", "ChunkRunner", "MemoryMeter", "ViewsOutOfMemory", "default_budget",

@@ -8,21 +8,12 @@ import sys
 import tempfile
 from pathlib import Path
 
-from tqdm import tqdm
-
 import zoo
 from zoo import cli
-from zoo._io import remove_stale_temps, sha256_of
+from zoo.evaluate.report import SCORE_FORMATS
 from zoo.guards import check_writable_dir
-from zoo.weights import AGGREGATIONS, unalias_aggregation
-from zoo.data.views import SHORT_VIDEO_RULES
-from zoo.distributed import init_distributed
-from zoo.evaluate.loading import check_classes, check_head, checkpoint_source, parse_resize, resolve_settings
-from zoo.evaluate.memory import parse_size
-from zoo.evaluate.predictors import AMP_DTYPES, OnnxPredictor, TorchPredictor
-from zoo.evaluate.report import SCORE_FORMATS, summary_table
-from zoo.evaluate.runner import evaluate
 from zoo.hub.errors import HubError
+from zoo.weights import AGGREGATIONS, SHORT_VIDEO_RULES, unalias_aggregation
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -56,14 +47,14 @@ def build_parser() -> argparse.ArgumentParser:
     r = p.add_argument_group("running")
     r.add_argument("--large", action="store_true",
                    help="one video at a time, views in chunks sized to --max-memory (VMZ test_net_large)")
-    r.add_argument("--max-memory", type=parse_size,
+    r.add_argument("--max-memory", type=memory_size,
                    help="memory budget for --large, e.g. 8GiB (default: 80%% of free GPU memory / 50%% of RAM)")
     r.add_argument("--batch-videos", type=cli.positive_int, default=4, help="videos per forward pass without --large")
     cli.add_device(r)
     r.add_argument("--workers", type=cli.non_negative_int, default=cli.default_workers(cap=8),
                    help="DataLoader decoding processes (0: in-process; default: the CPUs this machine offers, "
                         f"at most 8: {cli.default_workers(cap=8)})")
-    r.add_argument("--amp", choices=sorted(AMP_DTYPES), help="autocast dtype (torch backend)")
+    r.add_argument("--amp", choices=cli.AMP_CHOICES, help="autocast dtype (torch backend)")
     r.add_argument("--backend", choices=("torch", "onnx"), default="torch",
                    help="onnx: export the checkpoint and run it with onnxruntime")
     r.add_argument("--limit", type=cli.positive_int, help="evaluate only the first N videos")
@@ -80,8 +71,20 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def memory_size(text: str) -> int:
+    """argparse type of ``--max-memory``: bytes from ``8GiB``, ``512M``..."""
+    from zoo.evaluate.memory import parse_size
+
+    try:
+        return parse_size(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def resize_type(text: str):
     """argparse type of ``--resize``: a positive short side or HEIGHTxWIDTH."""
+    from zoo.evaluate.loading import parse_resize
+
     try:
         value = parse_resize(text)
     except ValueError as exc:
@@ -134,6 +137,15 @@ def _folds_summary(parser: argparse.ArgumentParser, args) -> int:
 
 
 def _run(parser: argparse.ArgumentParser, args) -> int:
+    from tqdm import tqdm
+
+    from zoo._io import sha256_of
+    from zoo.distributed import init_distributed
+    from zoo.evaluate.loading import check_classes, check_head, checkpoint_source, resolve_settings
+    from zoo.evaluate.predictors import OnnxPredictor, TorchPredictor
+    from zoo.evaluate.report import summary_table
+    from zoo.evaluate.runner import evaluate
+
     if args.folds:
         return _folds_summary(parser, args)
     if not (args.checkpoint or args.weights):
@@ -211,6 +223,8 @@ def output_lock(output: str):
     except Timeout:
         raise cli.UsageError(f"--output {output}: another zoo-test is running on this folder "
                              "(wait for it to finish or choose another --output)") from None
+    from zoo._io import remove_stale_temps
+
     remove_stale_temps(folder)
     return lock
 

@@ -160,6 +160,8 @@ def checkpoint_source(checkpoint: str | None, weights: str | None) -> tuple[Path
         entry = get_entry(weights)
         return Path(fetch_checkpoint(weights)), entry
     path = Path(checkpoint)
+    if path.is_dir():
+        raise IsADirectoryError(f"--checkpoint {path}: is a folder; give a zoo checkpoint file (.safetensors)")
     if not path.is_file():
         raise FileNotFoundError(f"--checkpoint {path}: no such file")
     return path, None

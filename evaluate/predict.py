@@ -6,25 +6,20 @@ import argparse
 import json
 import sys
 from pathlib import Path
-
-import numpy as np
-import torch
+from typing import TYPE_CHECKING
 
 import zoo
 from zoo import cli
-from zoo.evaluate.aggregate import aggregate_views
 from zoo.evaluate.cli import resize_type
-from zoo.evaluate.loading import check_classes, check_head, checkpoint_source, resolve_settings
-from zoo.evaluate.predictors import AMP_DTYPES
-from zoo.extract.dataset import VideoJob
-from zoo.extract.engine import VideoFeatures, extract_windows
-from zoo.extract.predictor import layer_predictor
-from zoo.extract.windows import WindowSpec
-from zoo.hub.errors import HubError
-from zoo.models.conv_head import ConvolutionalClassifier
-from zoo._io import atomic_path
 from zoo.guards import check_writable, refuse_same_file
+from zoo.hub.errors import HubError
 from zoo.weights import AGGREGATIONS, unalias_aggregation
+
+if TYPE_CHECKING:   # torch, numpy and the engine are imported when a command runs (fast --help)
+    import numpy as np
+    import torch
+
+    from zoo.extract.engine import VideoFeatures
 
 FEATURE_FORMATS = (".npy", ".safetensors")
 
@@ -51,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--convolutional", action=argparse.BooleanOptionalAction, default=None,
                    help="Caffe2's convolutional test head (default: the weights' protocol; on for the CSN 10x3 one)")
     cli.add_device(p)
-    p.add_argument("--amp", choices=sorted(AMP_DTYPES), help="autocast dtype")
+    p.add_argument("--amp", choices=cli.AMP_CHOICES, help="autocast dtype")
     p.add_argument("--json", action="store_true", help="print one JSON object per video instead of text")
     cli.add_quiet(p)
     return p
@@ -59,12 +54,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 def top_classes(scores: torch.Tensor, classes: list[str], k: int) -> list[tuple[str, float]]:
     """The ``k`` best (class name, score) pairs of a ``(C,)`` score vector."""
+    import torch
+
     values, indices = torch.topk(scores, min(k, scores.numel()))
     return [(classes[i], float(v)) for v, i in zip(values.tolist(), indices.tolist())]
 
 
 def save_features(path: str | Path, features: list[np.ndarray | None], videos: list[str]) -> Path:
     """Stack per-video features in command-line order (NaN rows for videos that failed) and write them."""
+    import numpy as np
+
+    from zoo._io import atomic_path
+
     path = Path(path)
     if path.suffix not in FEATURE_FORMATS:
         raise ValueError(f"--features {path}: use a .npy or .safetensors file name")
@@ -82,6 +83,17 @@ def save_features(path: str | Path, features: list[np.ndarray | None], videos: l
 
 
 def _run(args) -> int:
+    import numpy as np
+    import torch
+
+    from zoo.evaluate.aggregate import aggregate_views
+    from zoo.evaluate.loading import check_classes, check_head, checkpoint_source, resolve_settings
+    from zoo.extract.dataset import VideoJob
+    from zoo.extract.engine import extract_windows
+    from zoo.extract.predictor import layer_predictor
+    from zoo.extract.windows import WindowSpec
+    from zoo.models.conv_head import ConvolutionalClassifier
+
     device = cli.resolve_device(args.device)
     with cli.usage_errors():   # everything the user gave is checked before any work
         ckpt, entry = checkpoint_source(args.checkpoint, args.weights)
@@ -149,8 +161,6 @@ def _run(args) -> int:
 def main(argv=None) -> int:
     """Entry point of ``zoo-predict``."""
     return cli.run_tool("zoo-predict", build_parser(), _run, argv, failures=(HubError,))
-
-
 
 
 if __name__ == "__main__":

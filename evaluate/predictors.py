@@ -13,10 +13,11 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from zoo.cli import AMP_CHOICES, amp_dtype
 from zoo.data.transforms import normalize
 from zoo.models.conv_head import ConvolutionalClassifier
 
-AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+AMP_DTYPES = {name: amp_dtype(name) for name in AMP_CHOICES}
 
 
 class TorchPredictor:

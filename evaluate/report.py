@@ -7,8 +7,6 @@ import os
 from pathlib import Path
 from typing import Sequence
 
-import numpy as np
-
 from zoo._io import atomic_path, atomic_write_text
 
 SCORE_FORMATS = ("npz", "safetensors")
@@ -27,6 +25,8 @@ def write_scores(output_dir: str | os.PathLike, videos: Sequence[dict], classes:
     of the video's first sample in the dataset) plus ``video_ids``, ``paths`` and ``classes``.
 
     ``videos`` are dicts with ``video_id``, ``path``, ``label``, ``index`` and ``scores``."""
+    import numpy as np
+
     if fmt not in SCORE_FORMATS:
         raise ValueError(f"unknown scores format {fmt!r}; choose one of {SCORE_FORMATS}")
     scores = np.asarray([v["scores"] for v in videos], dtype=np.float32).reshape(len(videos), len(classes))
@@ -74,6 +74,7 @@ def summary_table(metrics: dict) -> str:
 def plot_confusion(path: str | os.PathLike, confusion: Sequence[Sequence[int]], classes: Sequence[str]) -> Path:
     """Confusion matrix (rows = true class, normalised per row) as a PNG."""
     import matplotlib
+    import numpy as np
 
     matplotlib.use("Agg", force=False)
     from matplotlib.figure import Figure

@@ -11,7 +11,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 import torch
-from tqdm import tqdm
+from zoo.cli import progress_bar
 
 from zoo.data.errors import warning_kind
 from zoo.evaluate.aggregate import aggregate_views, combine_aggregates
@@ -197,7 +197,7 @@ def evaluate(predictor: Predictor, samples: Sequence, classes: Sequence[str], sp
     runner = BudgetRunner(predictor, device, large, max_memory, log)
     record_log = RecordLog(output, rank) if output is not None else None
     new_records: list[dict] = []
-    bar = tqdm(total=len(mine), unit="video", disable=not progress or rank != 0, dynamic_ncols=True)
+    bar = progress_bar(total=len(mine), unit="video", enabled=progress and rank == 0)
     start = last_save = time.monotonic()
     num_views = 0
     try:

@@ -13,10 +13,14 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from zoo.checkpoint import WeightMismatchError, load_checkpoint, read_checkpoint_meta, save_checkpoint
-from zoo.describe import describe
-from zoo.models import list_models
-from zoo.factory import create_model
+from zoo._lazy import lazy_exports
+from zoo.describe import describe   # bound now: the name is also a submodule's, which importing it would shadow
+
+# imported on first use: `import zoo` (and every tool's --help) stays free of torch
+__getattr__, __dir__ = lazy_exports(__name__, {
+    "WeightMismatchError": "zoo.checkpoint", "load_checkpoint": "zoo.checkpoint",
+    "read_checkpoint_meta": "zoo.checkpoint", "save_checkpoint": "zoo.checkpoint",
+    "list_models": "zoo.models.registry", "create_model": "zoo.factory"})
 
 
 def list_weights(*args, **kwargs) -> list[str]:

@@ -100,6 +100,21 @@ def atomic_write_text(path: str | os.PathLike, text: str, encoding: str = "utf-8
     atomic_write_bytes(path, text.encode(encoding))
 
 
+def read_text(path: str | os.PathLike, what: str = "text file") -> str:
+    """The UTF-8 text of ``path`` (a leading byte-order mark dropped). A folder, or bytes that are not UTF-8, are a
+    ``ValueError`` naming the file (and the line of the first bad byte)."""
+    path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"{path}: is a folder; expected a {what}")
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        line = data[:err.start].count(b"\n") + 1
+        raise ValueError(f"{path}:{line}: not UTF-8 text (byte 0x{data[err.start]:02x}); save the {what} as "
+                         "UTF-8") from None
+
+
 def sha256_of(path: str | os.PathLike) -> str:
     """Hex SHA-256 of a file.
 

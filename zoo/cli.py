@@ -51,6 +51,9 @@ from typing import Any, Callable, Sequence
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
+#: ``--amp`` autocast dtypes of the tools that run models (torch dtypes: :func:`amp_dtype`)
+AMP_CHOICES = ("bf16", "fp16")
+
 #: seconds between two progress lines when stderr is not a terminal
 LOG_PROGRESS_INTERVAL = 10.0
 
@@ -156,8 +159,8 @@ def add_device(parser: argparse.ArgumentParser, default: str = "auto") -> None:
                         help="auto (CUDA when available, else CPU), cpu, cuda or cuda:N")
 
 
-def add_model(parser, default: str | None = None, help: str = "model name (`zoo-hub list` and "
-              "zoo.list_models() show them)") -> None:
+def add_model(parser, default: str | None = None,
+              help: str = "model name: FAMILY_DEPTH such as r2plus1d_18 or ir_csn_152, or c3d") -> None:
     """``--model NAME`` with ``--arch`` as an alias (``args.model``)."""
     parser.add_argument("--model", "--arch", dest="model", default=default, metavar="NAME", help=help)
 
@@ -223,6 +226,13 @@ def resolve_device(device: str) -> str:
     elif parsed.type not in ("cpu", "mps", "xpu"):
         raise UsageError(f"--device {device!r}: expected auto, cpu, cuda or cuda:N")
     return str(parsed)
+
+
+def amp_dtype(name: str):
+    """The torch dtype of an ``--amp`` name (:data:`AMP_CHOICES`). Imports torch."""
+    import torch
+
+    return {"bf16": torch.bfloat16, "fp16": torch.float16}[name]
 
 
 def default_workers(cap: int | None = None) -> int:
@@ -355,7 +365,7 @@ def progress_bar(iterable=None, *, enabled: bool = True, interval: float | None 
         kwargs.setdefault("dynamic_ncols", True)
         return tqdm(iterable, file=stream, **kwargs)
     kwargs.pop("dynamic_ncols", None)
-    wait = LOG_PROGRESS_INTERVAL if interval is None else interval
-    return tqdm(iterable, file=_LineWriter(stream), mininterval=wait, maxinterval=max(wait, 10.0), miniters=1,
-                ncols=100, **kwargs)
+    wait = max(LOG_PROGRESS_INTERVAL if interval is None else interval, kwargs.get("mininterval", 0))
+    kwargs.update(mininterval=wait, maxinterval=max(wait, 10.0), miniters=1, ncols=100)
+    return tqdm(iterable, file=_LineWriter(stream), **kwargs)
 

@@ -9,8 +9,10 @@ from __future__ import annotations
 import copy
 import math
 
-import torch
-from torch import nn
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:   # torch is imported when a model is described (`import zoo` stays light)
+    from torch import nn
 
 
 def _shape_only(model: nn.Module) -> nn.Module:
@@ -27,6 +29,9 @@ def _shape_only(model: nn.Module) -> nn.Module:
 def describe(model: nn.Module, input_shape: tuple[int, ...] = (1, 3, 8, 112, 112)) -> dict:
     """``params`` (all trainable), ``weights`` (conv + FC weights, VMZ "params"), ``macs`` per clip at
     ``input_shape`` (N, 3, T, H, W), and the output shape."""
+    import torch
+    from torch import nn
+
     params = sum(p.numel() for p in model.parameters())
     weights = sum(m.weight.numel() for m in model.modules() if isinstance(m, (nn.Conv3d, nn.Linear)))
     traced = _shape_only(model)

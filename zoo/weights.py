@@ -43,6 +43,10 @@ class RegistryError(ValueError):
 #: How per-view outputs become one video score (the names used by weights.json and ``--aggregate``):
 #: mean / sum / element-wise max of the per-view softmax, or mean of the raw logits.
 AGGREGATIONS = ("mean_softmax", "sum_softmax", "max_softmax", "mean_logits")
+
+#: what a test protocol does with a video shorter than one clip span (``--short-videos``): repeat its last frame
+#: (``pad``) or refuse it (``skip``); :class:`zoo.data.views.ViewSpec` applies it
+SHORT_VIDEO_RULES = ("pad", "skip")
 #: Earlier command-line spellings, still accepted.
 AGGREGATION_ALIASES = {"softmax_mean": "mean_softmax", "sum": "sum_softmax", "max": "max_softmax",
                        "logit_mean": "mean_logits"}
@@ -360,13 +364,13 @@ def list_weights(family: str | None = None, dataset: str | None = None) -> list[
         wanted = family.strip().lower().replace("-", "_")
         known = {e["arch"] for e in weights.values()} | {arch_family(e["arch"]) for e in weights.values()}
         if wanted not in known:
-            raise ValueError(f"no weights for family {family!r}" + _suggest(wanted, sorted(known), "zoo.list_weights()"))
+            raise ValueError(f"no weights for family {family!r}" + _suggest(wanted, sorted(known), "`zoo-hub list`"))
         names = [n for n in names if wanted in (weights[n]["arch"], arch_family(weights[n]["arch"]))]
     if dataset is not None:
         wanted = dataset.strip().lower().replace("-", "")
         known = {head_dataset(e) for e in weights.values()}
         if wanted not in known:
-            raise ValueError(f"no weights for dataset {dataset!r}" + _suggest(wanted, sorted(known), "zoo.list_weights()"))
+            raise ValueError(f"no weights for dataset {dataset!r}" + _suggest(wanted, sorted(known), "`zoo-hub list`"))
         names = [n for n in names if head_dataset(weights[n]) == wanted]
     return names
 
@@ -380,7 +384,7 @@ def get_weights(name: str) -> dict:
     unsupported = registry["unsupported"].get(name)
     if unsupported is not None:
         raise KeyError(f"weights {name!r} are a released file the zoo cannot load: {unsupported['reason']}")
-    raise KeyError(f"unknown weights {name!r}" + _suggest(name, registry["weights"], "zoo.list_weights()"))
+    raise KeyError(f"unknown weights {name!r}" + _suggest(name, registry["weights"], "`zoo-hub list`"))
 
 
 def _schema_errors(registry: dict) -> list[str]:

@@ -59,7 +59,7 @@ def test_get_weights_returns_a_copy_with_its_name():
 def test_get_weights_did_you_mean():
     with pytest.raises(KeyError, match="did you mean 'ir_csn_152.ig65m_ft_kinetics400'"):
         get_weights("ir_csn_152.ig65m_ft_kinetic400")
-    with pytest.raises(KeyError, match="see zoo.list_weights"):
+    with pytest.raises(KeyError, match="see `zoo-hub list`"):
         get_weights("something completely different")
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import os
 import re
 import warnings
@@ -24,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from zoo._io import atomic_write_text
+from zoo._io import atomic_write_text, read_text
 from zoo.paths import data_cache_root
 from zoo.data.errors import ClassMismatchError
 from zoo.data.lmdb_videos import export_lmdb
@@ -103,7 +104,7 @@ def discover_folder(root: str | os.PathLike, classes: Sequence[str] | None = Non
 
 
 def _read_csv(path: Path) -> list[list[str]]:
-    with open(path, newline="", encoding="utf-8") as fh:
+    with io.StringIO(read_text(path, "CSV list file"), newline="") as fh:
         return [row for row in csv.reader(fh) if row and any(cell.strip() for cell in row)]
 
 
@@ -113,13 +114,13 @@ def _check_missing(samples: list[VideoSample], missing: list[str], source: Path,
     shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
     text = f"{source}: {len(missing)} listed video(s) not found: {shown}"
     if on_missing == "error":
-        raise FileNotFoundError(text + " (pass on_missing='skip' to leave them out)")
+        raise FileNotFoundError(text + " (correct those rows or remove them from the list)")
     warnings.warn(text + " (skipped)", stacklevel=3)
 
 
 def read_classes(path: str | os.PathLike) -> list[str]:
     """Class names of a ``classes.txt`` (one per line, index = line number)."""
-    names = [line.strip() for line in Path(path).read_text(encoding="utf-8").splitlines()]
+    names = [line.strip() for line in read_text(path, "class list").splitlines()]
     return [n for n in names if n]
 
 
@@ -224,7 +225,7 @@ def read_kinetics_csv(csv_file: str | os.PathLike, classes: Sequence[str] | None
     folder). Class names: ``classes`` or the sorted labels of the CSV."""
     csv_file = Path(csv_file)
     base = Path(video_dir) if video_dir is not None else csv_file.parent
-    with open(csv_file, newline="", encoding="utf-8") as fh:
+    with io.StringIO(read_text(csv_file, "Kinetics annotation CSV"), newline="") as fh:
         rows = list(csv.DictReader(fh))
     if not rows or not {"youtube_id", "time_start", "time_end"} <= set(rows[0]):
         raise ValueError(f"{csv_file}: not a Kinetics annotation CSV (needs youtube_id,time_start,time_end)")
@@ -249,7 +250,7 @@ def read_list_file(path: str | os.PathLike, classes: Sequence[str] | None = None
                    ) -> tuple[list[VideoSample], list[str]]:
     """A VMZ list file or a Kinetics annotation CSV, told apart by the header."""
     path = Path(path)
-    with open(path, newline="", encoding="utf-8") as fh:
+    with io.StringIO(read_text(path, "list file"), newline="") as fh:
         header = {c.strip() for c in next(csv.reader(fh), [])}
     if KINETICS_CSV_COLUMNS - {"label"} <= header:
         return read_kinetics_csv(path, classes, on_missing=on_missing)

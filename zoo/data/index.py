@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Iterable, Union
 
 from filelock import FileLock
-from tqdm import tqdm
+from zoo.cli import progress_bar
 
 from zoo._io import atomic_write_text
 from zoo.paths import data_cache_root
@@ -73,7 +73,7 @@ def build_index(paths: Iterable[str | os.PathLike], workers: int | None = None, 
     workers = workers or os.cpu_count() or 1
     result: dict[str, IndexEntry] = {}
     tasks = [(p, decode) for p in paths]
-    with tqdm(total=len(tasks), desc="index", unit="video", disable=not progress, dynamic_ncols=True) as bar:
+    with progress_bar(total=len(tasks), desc="index", unit="video", enabled=progress) as bar:
         for path, entry in imap_unordered(_probe_task, tasks, workers, chunksize=4):
             result[path] = entry
             bar.update()

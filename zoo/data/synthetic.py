@@ -20,12 +20,12 @@ import argparse
 import json
 import os
 from pathlib import Path
-from typing import Sequence
-
-import numpy as np
+from typing import TYPE_CHECKING, Sequence
 
 from zoo._io import atomic_write_text
-from zoo.data.encode import encode_video
+
+if TYPE_CHECKING:   # numpy and PyAV are imported when videos are made (zoo-prepare --help stays fast)
+    import numpy as np
 
 #: class name -> possible (dy, dx) unit directions of the on-screen motion (one is drawn per video; y grows
 #: downwards); speeds are pixels per frame
@@ -60,6 +60,8 @@ def random_texture(rng: np.random.Generator, period: int = TEXTURE_PERIOD, blur:
                    colour: bool | None = None) -> np.ndarray:
     """A smooth periodic texture ``(period, period, 3)`` uint8 (low-pass filtered noise, std ~55); grey
     unless ``colour`` (grey textures give a model less appearance to memorise, so it learns the motion)."""
+    import numpy as np
+
     blur = TEXTURE_BLUR if blur is None else blur
     colour = TEXTURE_COLOUR if colour is None else colour
     noise = rng.standard_normal((period, period, 3 if colour else 1))
@@ -74,6 +76,8 @@ def render_motion(texture: np.ndarray, num_frames: int, height: int, width: int,
                   offset: tuple[int, int]) -> np.ndarray:
     """Frames ``(T, H, W, 3)`` of the periodic ``texture`` moving by ``velocity`` (dy, dx) pixels per frame:
     the pixel at ``(y, x)`` in frame ``t`` is at ``(y + dy, x + dx)`` in frame ``t + 1``."""
+    import numpy as np
+
     period_y, period_x = texture.shape[:2]
     ys, xs = np.arange(height), np.arange(width)
     frames = np.empty((num_frames, height, width, 3), np.uint8)
@@ -84,6 +88,8 @@ def render_motion(texture: np.ndarray, num_frames: int, height: int, width: int,
 
 
 def _video_params(seed: int, split: str, label: int, index: int) -> dict:
+    import numpy as np
+
     rng = np.random.default_rng([seed, 0 if split == "train" else 1, label, index])
     width, height = SIZES[rng.integers(len(SIZES))]
     codec, ext = FORMATS[(index + label) % len(FORMATS)]
@@ -95,6 +101,8 @@ def _video_params(seed: int, split: str, label: int, index: int) -> dict:
 
 def make_video(path: Path, motion: str, params: dict) -> Path:
     """Render and encode one video of class ``motion``."""
+    from zoo.data.encode import encode_video
+
     rng = params["rng"]
     directions = MOTIONS[motion]
     dy, dx = directions[rng.integers(len(directions))]
@@ -134,8 +142,8 @@ def generate(out_dir: str | os.PathLike, classes: int = 4, videos_per_class: int
             for i in range(count):
                 jobs.append((split, label, name, i))
     if progress:
-        from tqdm import tqdm
-        jobs = tqdm(jobs, desc="synthetic videos", unit="video")
+        from zoo.cli import progress_bar
+        jobs = progress_bar(jobs, desc="synthetic videos", unit="video")
     for split, label, name, i in jobs:
         params = _video_params(seed, split, label, i)
         path = out / split / name / f"{name}_{i:04d}{params['ext']}"

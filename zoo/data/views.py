@@ -17,6 +17,7 @@ import torch
 
 from zoo.data.decode import DecodeReport, decode_frames, iter_frames, shown_frames
 from zoo.data.errors import VideoError
+from zoo.weights import SHORT_VIDEO_RULES
 from zoo.data.probe import VideoInfo, probe_video
 from zoo.data.sampling import (clip_frame_indices, clip_span, random_clip_start, resample_frame_indices,
                                uniform_clip_starts)
@@ -24,7 +25,6 @@ from zoo.data.transforms import (CROP_RULES, RESIZE_FILTERS, ROUNDINGS, Size, cr
                                  random_horizontal_flip, resize, resized_shape, sample_short_side)
 
 #: what to do with a video shorter than one clip span: repeat its last frame, or skip it (``too_short``)
-SHORT_VIDEO_RULES = ("pad", "skip")
 
 
 @dataclass

@@ -1,7 +1,12 @@
 """Pretrained weights by name: download, verify, convert once and cache (``zoo-hub``)."""
-from zoo.hub.cache import checkpoint_path, is_cached, zoo_home
-from zoo.hub.errors import ChecksumError, ConversionError, DownloadError, HubError, OfflineError
-from zoo.hub.fetch import fetch_checkpoint, is_offline, lookup_entry, register_weights, unregister_weights
+from zoo._lazy import lazy_exports
+
+__getattr__, __dir__ = lazy_exports(__name__, {
+    **dict.fromkeys(("checkpoint_path", "is_cached", "zoo_home"), "zoo.hub.cache"),
+    **dict.fromkeys(("ChecksumError", "ConversionError", "DownloadError", "HubError", "OfflineError"),
+                    "zoo.hub.errors"),
+    **dict.fromkeys(("fetch_checkpoint", "is_offline", "lookup_entry", "register_weights", "unregister_weights"),
+                    "zoo.hub.fetch")})
 
 __all__ = [
     "fetch_checkpoint", "register_weights", "unregister_weights", "lookup_entry", "is_offline",

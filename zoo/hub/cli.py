@@ -55,7 +55,8 @@ def describe_entry(entry: dict) -> dict:
 def cmd_info(args) -> int:
     from zoo.hub.fetch import lookup_entry
 
-    entry = lookup_entry(args.name)
+    with cli.usage_errors():
+        entry = lookup_entry(args.name)
     info = dict(entry)
     info["cached"] = str(cache.checkpoint_path(args.name)) if cache.is_cached(args.name) else False
     if not args.no_describe:
@@ -70,8 +71,7 @@ def cmd_download(args) -> int:
     from zoo.hub.fetch import fetch_checkpoint
 
     if args.all == bool(args.names):
-        print("zoo-hub download: give weight names or --all (not both)", file=sys.stderr)
-        return 2
+        raise cli.UsageError("give weight names or --all (not both)")
     if args.all:
         from zoo.weights import list_weights
 
@@ -91,46 +91,59 @@ def cmd_download(args) -> int:
 def cmd_export(args) -> int:
     from zoo.hub.export import export_checkpoint
 
+    with cli.usage_errors():
+        _check_checkpoint(args.ckpt)
     print(export_checkpoint(args.ckpt, args.out_dir, weights_name=args.weights))
     return 0
+
+
+def _check_checkpoint(path: str) -> None:
+    from pathlib import Path
+
+    if Path(path).is_dir():
+        raise IsADirectoryError(f"{path}: is a folder; give a zoo checkpoint file (.safetensors)")
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"{path}: no such checkpoint file")
 
 
 def cmd_push(args) -> int:
     from zoo.hub.export import push_checkpoint
 
+    with cli.usage_errors():
+        _check_checkpoint(args.ckpt)
     print(push_checkpoint(args.ckpt, args.repo_id, weights_name=args.weights, token=args.token,
                           private=args.private, revision=args.revision))
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="zoo-hub", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("list", help="table of released weights (arch, classes, input, accuracy, cached)")
+    parser = cli.make_parser("zoo-hub", __doc__)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    p = cli.add_subcommand(sub, "list", help="table of released weights (arch, classes, input, accuracy, cached)")
     p.add_argument("--family", help="model family or architecture, e.g. ir_csn, r2plus1d_34")
     p.add_argument("--dataset", help="dataset the head classifies, e.g. kinetics400, ig65m")
     p.set_defaults(func=cmd_list)
-    p = sub.add_parser("info", help="everything about one weights name, plus parameters and multiply-adds")
-    p.add_argument("name")
+    p = cli.add_subcommand(sub, "info", help="everything about one weights name, plus parameters and multiply-adds")
+    p.add_argument("name", help="weights name (`zoo-hub list`)")
     p.add_argument("--no-describe", action="store_true", help="skip computing parameters and multiply-adds")
     p.set_defaults(func=cmd_info)
-    p = sub.add_parser("download", help="fetch, verify, convert and cache weights")
-    p.add_argument("names", nargs="*")
+    p = cli.add_subcommand(sub, "download", help="fetch, verify, convert and cache weights")
+    p.add_argument("names", nargs="*", help="weights names (`zoo-hub list`)")
     p.add_argument("--all", action="store_true", help="every weights name in the registry")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    cli.add_quiet(p)
     p.set_defaults(func=cmd_download)
-    p = sub.add_parser("export", help="write a hub-ready folder: model.safetensors, config.json, README.md")
-    p.add_argument("ckpt")
-    p.add_argument("out_dir")
+    p = cli.add_subcommand(sub, "export", help="write a hub-ready folder: model.safetensors, config.json, README.md")
+    p.add_argument("ckpt", help="zoo checkpoint (.safetensors)")
+    p.add_argument("out_dir", help="output folder (never the checkpoint's own file)")
     p.add_argument("--weights", help="registry name whose metrics go into the model card")
     p.set_defaults(func=cmd_export)
-    p = sub.add_parser("push", help="export and upload a checkpoint to a Hugging Face model repo")
-    p.add_argument("ckpt")
-    p.add_argument("--repo-id", required=True)
+    p = cli.add_subcommand(sub, "push", help="export and upload a checkpoint to a Hugging Face model repo")
+    p.add_argument("ckpt", help="zoo checkpoint (.safetensors)")
+    p.add_argument("--repo-id", required=True, help="Hugging Face model repo, e.g. my-org/r2plus1d-hmdb51")
     p.add_argument("--weights", help="registry name whose metrics go into the model card")
     p.add_argument("--token", help="Hugging Face token (default: HF_TOKEN / `hf auth login`)")
-    p.add_argument("--private", action="store_true")
-    p.add_argument("--revision", help="branch to push to")
+    p.add_argument("--private", action="store_true", help="create the repo as private")
+    p.add_argument("--revision", help="branch to push to (default: main)")
     p.set_defaults(func=cmd_push)
     return parser
 

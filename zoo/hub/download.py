@@ -16,7 +16,7 @@ import urllib.request
 from pathlib import Path
 from typing import Callable, Iterable
 
-from tqdm.auto import tqdm
+from zoo.cli import progress_bar
 
 from zoo.hub.errors import DownloadError
 
@@ -114,9 +114,9 @@ def _http_to_part(url: str, part: Path, *, progress: bool, timeout: float, label
             have, mode = 0, "wb"
             length = response.headers.get("Content-Length")
             total = int(length) if length is not None else None
-        with open(part, mode) as fh, tqdm(total=total, initial=have, unit="B", unit_scale=True,
-                                          unit_divisor=1024, desc=label, disable=not progress,
-                                          leave=False) as bar:
+        with open(part, mode) as fh, progress_bar(total=total, initial=have, unit="B", unit_scale=True,
+                                                  unit_divisor=1024, desc=label, enabled=progress,
+                                                  leave=False) as bar:
             while chunk := response.read(CHUNK):
                 fh.write(chunk)
                 bar.update(len(chunk))

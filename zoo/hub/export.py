@@ -131,10 +131,17 @@ def push_checkpoint(ckpt: str | os.PathLike, repo_id: str, *, weights_name: str 
 
     from zoo.hub.hf import hf_endpoint
 
+    from zoo.hub.errors import HubError
+
     api = HfApi(endpoint=hf_endpoint(), token=token)
     with tempfile.TemporaryDirectory(prefix="zoo-hub-push-") as folder:
         export_checkpoint(ckpt, folder, weights_name=weights_name)
-        api.create_repo(repo_id, private=private, exist_ok=True)
-        info = api.upload_folder(folder_path=folder, repo_id=repo_id, revision=revision,
-                                 commit_message=commit_message or f"Upload {Path(ckpt).name} with zoo-hub")
+        try:
+            api.create_repo(repo_id, private=private, exist_ok=True)
+            info = api.upload_folder(folder_path=folder, repo_id=repo_id, revision=revision,
+                                     commit_message=commit_message or f"Upload {Path(ckpt).name} with zoo-hub")
+        except Exception as exc:   # network, offline mode, authentication, HTTP errors: one line, not a traceback
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise HubError(f"push to {repo_id} at {hf_endpoint()} failed ({type(exc).__name__}: {first}); check "
+                           "the network, HF_HUB_OFFLINE and your token (`hf auth login` or --token)") from exc
     return str(getattr(info, "commit_url", info))

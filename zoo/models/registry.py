@@ -47,7 +47,8 @@ def resolve_name(name: str) -> tuple[str, int | None]:
         raise ValueError(f"unknown model {name!r}: {family} is defined at depths {', '.join(map(str, valid))}"
                          + (" (CSN blocks need bottlenecks)" if family.endswith("csn") else ""))
     close = difflib.get_close_matches(name, list_models(), n=3, cutoff=0.6)
-    hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else "; see zoo.list_models()"
+    hint = (f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else
+            f"; names are FAMILY_DEPTH (e.g. r2plus1d_18) with FAMILY one of {', '.join(FAMILIES)}, or c3d")
     raise ValueError(f"unknown model {name!r}{hint}")
 
 

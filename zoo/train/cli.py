@@ -21,37 +21,32 @@ The default learning rate is the 64-GPU recipe's 0.64 scaled linearly to the num
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from typing import Sequence
 
-from zoo.cli import positive_int
+from zoo import cli
+from zoo.cli import non_negative_float, non_negative_int, positive_float, positive_int
 from zoo.train.recipes import RECIPES, apply_recipe, given_options
 from zoo.train.schedule import LR_PER_PROCESS, SCHEDULERS, WARMUP_METHODS
 
 
-def _key_value(text: str) -> tuple[str, object]:
-    """``KEY=VALUE`` with VALUE parsed as JSON when possible (``0.25``, ``true``, ``"vmz"``), else a string."""
-    key, sep, value = text.partition("=")
-    if not sep or not key:
-        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
-    try:
-        return key.strip(), json.loads(value)
-    except ValueError:
-        return key.strip(), value
+def _fraction(text: str) -> float:
+    value = non_negative_float(text)
+    if value >= 1:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {text}")
+    return value
 
 
 def _lr_mult(text: str) -> tuple[str, float]:
-    key, value = _key_value(text)
+    key, value = cli.key_value(text)
     if not isinstance(value, (int, float)) or value < 0:
         raise argparse.ArgumentTypeError(f"--lr-mult {text!r}: expected PREFIX=FACTOR with FACTOR >= 0")
     return key, float(value)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="zoo-train", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = cli.make_parser("zoo-train", __doc__)
     g = p.add_argument_group("data")
     g.add_argument("--data-path", default=None,
                    help="dataset root (ROOT/{train,val}/{class}/{video}), or a VMZ list / Kinetics CSV file; "
@@ -69,35 +64,35 @@ def build_parser() -> argparse.ArgumentParser:
                         "changed files are re-read; unusable videos are left out before training")
     g.add_argument("--cache-dir", default=None, help="metadata cache folder (default: $ZOO_CACHE_DIR or the "
                                                      "user cache dir)")
-    g.add_argument("--clip-len", type=int, default=16, help="frames per clip")
-    g.add_argument("--sampling-rate", type=int, default=1, help="take every N-th frame (after --frame-rate)")
-    g.add_argument("--frame-rate", type=float, default=15.0, help="resample every video to this rate; 0 = native")
-    g.add_argument("--clips-per-video", type=int, default=5,
+    g.add_argument("--clip-len", type=positive_int, default=16, help="frames per clip")
+    g.add_argument("--sampling-rate", type=positive_int, default=1, help="take every N-th frame (after --frame-rate)")
+    g.add_argument("--frame-rate", type=non_negative_float, default=15.0,
+                   help="resample every video to this rate; 0 = native")
+    g.add_argument("--clips-per-video", type=positive_int, default=5,
                    help="random clips per video per epoch (new random starts every epoch)")
-    g.add_argument("--train-resize-size", type=int, nargs=2, default=(128, 171), metavar=("H", "W"),
+    g.add_argument("--train-resize-size", type=positive_int, nargs=2, default=(128, 171), metavar=("H", "W"),
                    help="fixed training resize (torchvision/VMZ-PT); ignored with --train-scale-jitter")
-    g.add_argument("--train-scale-jitter", type=int, nargs=2, default=None, metavar=("MIN", "MAX"),
+    g.add_argument("--train-scale-jitter", type=positive_int, nargs=2, default=None, metavar=("MIN", "MAX"),
                    help="random short side in [MIN, MAX] per clip (VMZ Caffe2: 128 160)")
-    g.add_argument("--train-crop-size", type=int, default=112)
+    g.add_argument("--train-crop-size", type=positive_int, default=112, help="training crop (pixels)")
     g.add_argument("--no-flip", dest="flip", action="store_false", help="disable random horizontal flips")
-    g.add_argument("--val-resize-size", type=int, nargs="+", default=(128, 171), metavar="SIZE",
+    g.add_argument("--val-resize-size", type=positive_int, nargs="+", default=(128, 171), metavar="SIZE",
                    help="validation resize: H W, or one short side")
-    g.add_argument("--val-crop-size", type=int, default=112)
-    g.add_argument("--val-clips-per-video", type=int, default=5, help="uniform clips per validation video")
-    g.add_argument("--val-crops", type=int, default=1, help="spatial crops per validation clip")
-    g.add_argument("-j", "--workers", type=int, default=None,
+    g.add_argument("--val-crop-size", type=positive_int, default=112, help="validation crop (pixels)")
+    g.add_argument("--val-clips-per-video", type=positive_int, default=5, help="uniform clips per validation video")
+    g.add_argument("--val-crops", type=int, choices=(1, 3), default=1, help="spatial crops per validation clip")
+    g.add_argument("-j", "--workers", type=non_negative_int, default=None,
                    help="data-loading workers per process (default: min(10, CPUs per process))")
 
     g = p.add_argument_group("model")
-    g.add_argument("--model", default=None, help="builder name (default r2plus1d_18; see zoo.list_models())")
+    cli.add_model(g, help="builder name (default: r2plus1d_18, or the --weights/--checkpoint model)")
     src = g.add_mutually_exclusive_group()
-    src.add_argument("--weights", default=None, help="start from released weights (weights.json name)")
+    src.add_argument("--weights", default=None, help="start from released weights (a `zoo-hub list` name)")
     src.add_argument("--checkpoint", default=None, help="start from a zoo .safetensors checkpoint")
-    g.add_argument("--num-classes", type=int, default=None,
+    g.add_argument("--num-classes", type=positive_int, default=None,
                    help="output classes (default: the dataset's); a different head size than the weights' "
                         "gets a new, freshly initialised head")
-    g.add_argument("--model-option", type=_key_value, action="append", default=[], metavar="KEY=VALUE",
-                   help="builder option, e.g. channel_multiplier=0.25 or dropout=0.2 (repeatable)")
+    cli.add_model_options(g)
     g.add_argument("--new-head", action="store_true",
                    help="replace the classifier of --weights/--checkpoint with a fresh one for the dataset's classes, "
                         "even when the class count matches")
@@ -113,30 +108,32 @@ def build_parser() -> argparse.ArgumentParser:
                         "lr 10x below the head's, 8 epochs), printed at the start; every option given here wins")
 
     g = p.add_argument_group("optimisation")
-    g.add_argument("-b", "--batch-size", type=int, default=24, help="clips per process per step")
-    g.add_argument("--accum-steps", type=int, default=1, help="gradient accumulation (micro-batches per step)")
-    g.add_argument("--epochs", type=int, default=45)
-    g.add_argument("--lr", type=float, default=None,
+    g.add_argument("-b", "--batch-size", type=positive_int, default=24, help="clips per process per step")
+    g.add_argument("--accum-steps", type=positive_int, default=1, help="gradient accumulation (micro-batches per step)")
+    g.add_argument("--epochs", type=positive_int, default=45, help="training epochs")
+    g.add_argument("--lr", type=positive_float, default=None,
                    help=f"learning rate (default {LR_PER_PROCESS} x processes: 0.64 on 64 GPUs)")
-    g.add_argument("--momentum", type=float, default=0.9)
-    g.add_argument("--nesterov", action="store_true")
-    g.add_argument("--wd", "--weight-decay", dest="weight_decay", type=float, default=1e-4)
-    g.add_argument("--label-smoothing", type=float, default=0.0)
-    g.add_argument("--lr-scheduler", choices=SCHEDULERS, default="multistep")
-    g.add_argument("--lr-milestones", type=float, nargs="+", default=(20, 30, 40), help="epochs (multistep)")
-    g.add_argument("--lr-gamma", type=float, default=0.1)
-    g.add_argument("--lr-warmup-epochs", type=float, default=10)
-    g.add_argument("--lr-warmup-method", choices=WARMUP_METHODS, default="linear")
-    g.add_argument("--lr-warmup-decay", type=float, default=0.001, help="warm-up start factor")
+    g.add_argument("--momentum", type=non_negative_float, default=0.9, help="SGD momentum")
+    g.add_argument("--nesterov", action="store_true", help="Nesterov momentum")
+    g.add_argument("--wd", "--weight-decay", dest="weight_decay", type=non_negative_float, default=1e-4,
+                   help="weight decay")
+    g.add_argument("--label-smoothing", type=_fraction, default=0.0, help="label smoothing in [0, 1)")
+    g.add_argument("--lr-scheduler", choices=SCHEDULERS, default="multistep", help="learning-rate schedule")
+    g.add_argument("--lr-milestones", type=non_negative_float, nargs="+", default=(20, 30, 40),
+                   help="epochs (multistep)")
+    g.add_argument("--lr-gamma", type=positive_float, default=0.1, help="decay factor at each milestone")
+    g.add_argument("--lr-warmup-epochs", type=non_negative_float, default=10, help="warm-up epochs")
+    g.add_argument("--lr-warmup-method", choices=WARMUP_METHODS, default="linear", help="warm-up shape")
+    g.add_argument("--lr-warmup-decay", type=positive_float, default=0.001, help="warm-up start factor")
     g.add_argument("--amp", nargs="?", const="auto", default=None, choices=("auto", "bf16", "fp16"),
                    help="mixed precision: bf16, or fp16 with a GradScaler; bare --amp = fp16 on CUDA, bf16 on CPU")
     g.add_argument("--sync-bn", action="store_true", help="synchronise BatchNorm statistics across processes")
 
     g = p.add_argument_group("run")
     g.add_argument("--device", default="auto", help="auto, cpu, cuda (cuda:LOCAL_RANK under torchrun)")
-    g.add_argument("--threads", type=int, default=None,
+    g.add_argument("--threads", type=positive_int, default=None,
                    help="intra-op CPU threads of each process (default: torch's; torchrun sets OMP_NUM_THREADS=1)")
-    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--seed", type=int, default=0, help="random seed")
     g.add_argument("--deterministic", "--use-deterministic-algorithms", dest="deterministic", action="store_true",
                    help="deterministic kernels (cudnn.benchmark off): a resumed run reproduces the same weights")
     g.add_argument("--output-dir", default=".", help="checkpoints and logs")
@@ -146,11 +143,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="start from scratch even if OUTPUT_DIR holds a checkpoint (it is overwritten)")
     g.add_argument("--test-only", action="store_true",
                    help="only evaluate (the resumed state, --checkpoint or --weights) on the validation split")
-    g.add_argument("--eval-every", type=int, default=1, help="validate every N epochs (0: only after the last)")
-    g.add_argument("--checkpoint-every-steps", type=int, default=0,
+    g.add_argument("--eval-every", type=non_negative_int, default=1,
+                   help="validate every N epochs (0: only after the last)")
+    g.add_argument("--checkpoint-every-steps", type=non_negative_int, default=0,
                    help="also save the training state every N optimizer steps inside an epoch (0: off)")
-    g.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True, help="tqdm progress bar")
-    g.add_argument("--dist-timeout", type=float, default=1800.0, help="collective timeout (s)")
+    g.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True,
+                   help="progress bar (a line every few seconds when the output is not a terminal)")
+    g.add_argument("-q", "--quiet", dest="progress", action="store_false", help="no progress bar (= --no-progress)")
+    g.add_argument("--dist-timeout", type=positive_float, default=1800.0, help="collective timeout (s)")
     return p
 
 
@@ -195,20 +195,39 @@ def _resolve_splits(parser: argparse.ArgumentParser, args: argparse.Namespace) -
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``zoo-train`` and ``python -m zoo.train``."""
     args = parse_args(argv)
-    from zoo.train.loop import run  # heavy imports only once the command line is valid
-
-    from zoo.data.datasets import check_fold
-    from zoo.data.errors import ClassMismatchError
-
     try:
-        if args.fold is not None:
-            check_fold(args.data_path, args.fold)
-        if args.recipe_lines and int(os.environ.get("RANK", "0")) == 0:
-            print("\n".join(args.recipe_lines), flush=True)
-        return run(args)
-    except (ClassMismatchError, FileNotFoundError, ValueError) as exc:
-        print(f"zoo-train: error: {exc}", file=sys.stderr)
-        return 2
+        return _run(args)
+    except cli.UsageError as exc:
+        cli.print_error("zoo-train", str(exc))
+        return cli.EXIT_USAGE
     except KeyboardInterrupt:
         print("zoo-train: interrupted; run the same command again to resume", file=sys.stderr)
-        return 130
+        return cli.EXIT_INTERRUPTED
+    except cli.FAILURES as exc:
+        cli.print_error("zoo-train", cli.error_message(exc))
+        return cli.EXIT_FAILURE
+
+
+def _run(args: argparse.Namespace) -> int:
+    from zoo.data.datasets import check_fold
+    from zoo.data.errors import ClassMismatchError
+    from zoo.hub.errors import HubError
+    from zoo.train.loop import run  # heavy imports only once the command line is valid
+
+    with cli.usage_errors(ClassMismatchError):   # what the user gave, checked before the first step
+        cli.resolve_device(args.device)
+        cli.check_model_options(args.model_option, args.model)
+        if args.weights is not None:
+            from zoo.weights import get_entry
+
+            get_entry(args.weights)
+        if args.fold is not None:
+            check_fold(args.data_path, args.fold)
+    if args.recipe_lines and int(os.environ.get("RANK", "0")) == 0:
+        print("\n".join(args.recipe_lines), flush=True)
+    try:
+        return run(args)
+    except HubError as exc:
+        raise RuntimeError(str(exc)) from exc
+    except (ClassMismatchError, FileNotFoundError, ValueError) as exc:   # dataset and checkpoint problems
+        raise cli.UsageError(cli.error_message(exc)) from exc

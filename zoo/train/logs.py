@@ -13,7 +13,7 @@ import math
 import time
 from pathlib import Path
 
-from tqdm import tqdm
+from zoo.cli import progress_bar
 
 from zoo._io import atomic_path, atomic_write_text
 
@@ -26,8 +26,8 @@ class ProgressBar:
     """tqdm bar over the optimizer steps of an epoch showing clips/s, loss and lr (tqdm adds the ETA)."""
 
     def __init__(self, total: int, initial: int, epoch: int, epochs: int, enabled: bool = True):
-        self._bar = tqdm(total=total, initial=initial, desc=f"epoch {epoch + 1}/{epochs}", unit="step",
-                         disable=not enabled, dynamic_ncols=True, mininterval=1.0, leave=True)
+        self._bar = progress_bar(total=total, initial=initial, desc=f"epoch {epoch + 1}/{epochs}", unit="step",
+                                 enabled=enabled, mininterval=1.0, leave=True)
         self._clips, self._t0 = 0, time.perf_counter()
 
     def update(self, clips: int, loss: float, lr: float, data_wait: float | None = None) -> None:

@@ -22,7 +22,6 @@ import argparse
 import os
 from typing import Sequence
 
-from zoo.checkpoint import read_checkpoint_meta
 from zoo.weights import Preprocessing, get_entry
 
 RECIPES = ("finetune",)
@@ -50,6 +49,8 @@ def source_preprocessing(args: argparse.Namespace) -> Preprocessing:
     """How the clips of ``--weights`` (its weights.json entry) or ``--checkpoint`` (its header) were made."""
     if args.weights:
         return get_entry(args.weights).preprocessing
+    from zoo.checkpoint import read_checkpoint_meta   # torch: only when a recipe is applied
+
     return Preprocessing.from_dict(read_checkpoint_meta(args.checkpoint), str(args.checkpoint))
 
 

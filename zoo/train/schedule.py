@@ -14,7 +14,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-import torch
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:   # torch is imported when a scheduler is built (zoo-train --help stays fast)
+    import torch
 
 #: learning rate per process of the torchvision recipe when --lr is not given (0.64 over 64 GPUs)
 LR_PER_PROCESS = 0.01
@@ -67,4 +70,6 @@ class LRSchedule:
 
 def build_scheduler(optimizer: torch.optim.Optimizer, schedule: LRSchedule) -> torch.optim.lr_scheduler.LambdaLR:
     """A ``LambdaLR`` applying ``schedule`` to every parameter group (per-group base lrs are kept)."""
+    import torch
+
     return torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda=schedule)

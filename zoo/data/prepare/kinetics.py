@@ -8,6 +8,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from zoo._io import read_text
 from zoo.data.datasets import kinetics_clip_name
 from zoo.guards import kinetics_label_dir, safe_name
 
@@ -48,15 +49,7 @@ def read_annotations(csv_path: str | os.PathLike, split: str | None = None) -> l
     or file inside the output (path separators, ``..``, absolute paths, NUL: see :func:`zoo.guards.safe_name`).
     """
     csv_path = Path(csv_path)
-    if csv_path.is_dir():
-        raise ValueError(f"{csv_path}: is a folder; expected a Kinetics annotation CSV file")
-    try:
-        text = csv_path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as err:
-        line = csv_path.read_bytes()[:err.start].count(b"\n") + 1
-        raise ValueError(f"{csv_path}:{line}: not UTF-8 text (byte 0x{err.object[err.start]:02x}); "
-                         "save the CSV as UTF-8") from None
-    with io.StringIO(text, newline="") as fh:
+    with io.StringIO(read_text(csv_path, "Kinetics annotation CSV"), newline="") as fh:
         reader = csv.DictReader(fh)
         header = [c.strip() for c in (reader.fieldnames or [])]
         missing = [c for c in REQUIRED_COLUMNS if c not in header]
