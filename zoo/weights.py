@@ -26,8 +26,6 @@ from dataclasses import dataclass, field, fields, replace
 from importlib import resources
 from typing import Any, Mapping
 
-from zoo.models.registry import model_family
-
 REGISTRY_FILE = "weights.json"
 SCHEMA_FILE = "weights.schema.json"
 NAME_TAGS = ("tv", "flow", "zoo2018")
@@ -308,6 +306,8 @@ def load_schema() -> dict:
 
 def arch_family(arch: str) -> str:
     """``r2plus1d_34`` -> ``r2plus1d``, ``mc3_18`` -> ``mc3``, ``c3d`` -> ``c3d`` (:func:`zoo.models.model_family`)."""
+    from zoo.models.registry import model_family   # the builders import torch: not while a tool parses --help
+
     return model_family(arch)
 
 

@@ -35,7 +35,7 @@ def test_list_shows_registry_and_cache_state(capsys):
     main(["list", "--family", "r3d"])
     line = next(line for line in capsys.readouterr().out.splitlines() if line.startswith(real + " "))
     assert line.split()[-1] == "yes"
-    assert main(["list", "--dataset", "no-such-dataset"]) == 1
+    assert main(["list", "--dataset", "no-such-dataset"]) == 2   # a usage error
     assert "no-such-dataset" in capsys.readouterr().err
 
 
@@ -45,7 +45,7 @@ def test_info_counts_parameters(tiny_weights, tiny, capsys):
     assert info["arch"] == "r3d_18" and info["cached"] is False
     assert info["computed"]["params"] == sum(p.numel() for p in tiny.model.parameters())
     assert info["computed"]["macs"] > 0
-    assert main(["info", "r3d_18.kinetic400"]) == 1
+    assert main(["info", "r3d_18.kinetic400"]) == 2
     assert "did you mean" in capsys.readouterr().err
 
 
@@ -73,7 +73,7 @@ def test_export_writes_a_hub_folder(tiny_weights, tmp_path):
     card = (out / "README.md").read_text()
     assert card.startswith("---\nlibrary_name: video-model-zoo")
     assert "| tiny3 | val | 50.0 | 100.0 |" in card and "p_test" in card
-    assert main(["export", str(tmp_path / "nope.safetensors"), str(tmp_path / "x")]) == 1
+    assert main(["export", str(tmp_path / "nope.safetensors"), str(tmp_path / "x")]) == 2
 
 
 def test_push_uploads_the_exported_folder(tiny_weights, tmp_path, monkeypatch):

@@ -34,7 +34,9 @@ def cmd_list(args) -> int:
     from zoo.weights import get_weights, list_weights
 
     rows = []
-    for name in list_weights(family=args.family, dataset=args.dataset):
+    with cli.usage_errors():
+        names = list_weights(family=args.family, dataset=args.dataset)
+    for name in names:
         entry = get_weights(name)
         rows.append([name, entry["arch"], entry["num_classes"], _input(entry), _accuracy(entry),
                      "yes" if cache.is_cached(name) else "-"])
