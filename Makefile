@@ -24,6 +24,7 @@ demo: $(STAMP)
 bench: $(STAMP)
 	for b in models convert decode_views evaluate train prepare extract; do $(PY) bench/$$b.py --quick || exit 1; done
 	$(PY) bench/hub.py --mb 32
+	$(PY) bench/cli_help.py --repeat 3
 
 # every benchmark with a GPU side on CUDA, one results file (bench-gpu-results.json), under 8 minutes
 bench-gpu: $(STAMP)
