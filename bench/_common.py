@@ -1,6 +1,9 @@
 """Small helpers shared by the benchmarks: timing and peak memory in the same process."""
 from __future__ import annotations
 
+import shutil
+import subprocess
+import sys
 import time
 from contextlib import contextmanager
 from typing import Callable, Iterator
@@ -34,3 +37,16 @@ def time_call(fn: Callable[[], object], device: torch.device, repeats: int, warm
         times.append(time.perf_counter() - t0)
     times.sort()
     return times[len(times) // 2]
+
+
+def ensure_ffmpeg() -> str:
+    """Path of the ffmpeg binary, installing Debian's package when missing."""
+    path = shutil.which("ffmpeg")
+    if path is None:
+        print("ffmpeg not found: apt-get update && apt-get install -y ffmpeg", file=sys.stderr)
+        subprocess.run("apt-get update && apt-get install -y ffmpeg", shell=True, check=True,
+                       stdout=subprocess.DEVNULL)
+        path = shutil.which("ffmpeg")
+    if path is None:
+        raise SystemExit("ffmpeg is not available and could not be installed")
+    return path

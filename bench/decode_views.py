@@ -1,8 +1,9 @@
 """Test-view decoding: single-pass ``decode_views`` vs one decode per clip vs a bare PyAV decode (floor).
 
-Videos: 10 s at 30 fps, 340x256, H.264 at about 1 Mbit/s (libx264 defaults: keyframe every 250 frames,
-as Kinetics copies re-encoded with ffmpeg typically have; ``--gop`` changes it). Views: 10 clips x 3 crops.
-Protocols:
+Videos: 10 s at 30 fps, 340x256, H.264 made with the ffmpeg CLI (libx264 defaults: B-frames, keyframe every
+250 frames, as Kinetics copies re-encoded with ffmpeg typically have; ``--gop`` changes it) from three
+sources: ffmpeg's testsrc2 and mandelbrot patterns with grain, and a moving texture piped in as raw frames.
+Views: 10 clips x 3 crops. Protocols:
 
 * ``csn``: 32 frames at rate 2, short side 256, 256 crops (ir-CSN-152 test protocol)
 * ``r2plus1d``: 8 frames at rate 1, 128x171 resize, 112 crops (R(2+1)D-18 test protocol)
@@ -19,15 +20,25 @@ Baselines measured in the same run:
   goal: ours within 1.3x of it. Also printed: the time to allocate and fill an array of the output's size
   ("write"), which no decoder can avoid, and ours / (floor + write).
 
+Anchors (``--anchors``, on by default except with ``--quick``): torchcodec and decord decoding the same views
+(open the video, ask for the distinct frames the clips need resized by the library, cut the crops), each in
+its own virtual environment under ``bench/.venvs/`` (created on first use: torchcodec's PyPI wheel needs the
+CUDA build of the torch release it was made for, decord 0.6.0 needs no torch), driven through
+``bench/decode_anchor.py``. Printed: (probe + ours) / anchor, since both libraries index the whole video when
+they open it, as our probe does. Goal: <= 1.0.
+
 Times are the best of the repeats, methods interleaved (the machine may be shared).
 
-    python bench/decode_views.py            # 3 videos, 5 repeats
-    python bench/decode_views.py --quick    # 1 video, 3 repeats
+    python bench/decode_views.py            # 3 videos, 5 repeats, anchors
+    python bench/decode_views.py --quick    # 1 video, 3 repeats, no anchors
 """
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
+import os
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -38,8 +49,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import time  # noqa: E402
+from _common import ensure_ffmpeg  # noqa: E402
 from zoo.data.decode import decode_frames  # noqa: E402
-from zoo.data.encode import encode_video  # noqa: E402
 from zoo.data.probe import probe_video  # noqa: E402
 from zoo.data.synthetic import random_texture, render_motion  # noqa: E402
 from zoo.data.transforms import RESIZE_FILTERS, crop_positions, resize, resized_shape  # noqa: E402
@@ -54,15 +65,102 @@ PROTOCOLS = {
 }
 
 
-def make_video(path: Path, seed: int, gop: int | None) -> Path:
-    """A 10 s 30 fps 340x256 H.264 video (CRF 18) of a detailed moving colour texture plus grain: about
-    1 Mbit/s, in the range of Kinetics copies prepared at this size."""
-    rng = np.random.default_rng(seed)
+#: anchor name -> what its virtual environment installs from PyPI
+ANCHORS = {"torchcodec": ["torch==2.13.0", "torchcodec==0.17.0", "numpy"], "decord": ["decord==0.6.0", "numpy"]}
+VENVS = Path(__file__).resolve().parent / ".venvs"
+#: the protocols timed against the anchors (torchvision's resizes with torch after decoding, which the
+#: libraries do not do; their own resize would not be the same work)
+ANCHOR_PROTOCOLS = ("csn", "r2plus1d")
+SOURCES = ["testsrc2=size=340x256:rate=30:duration=10,noise=alls=5:allf=t",
+           "mandelbrot=size=340x256:rate=30,trim=duration=10,noise=alls=2:allf=t", None]
+
+
+def make_clip(ffmpeg: str, path: Path, k: int, gop: int | None) -> Path:
+    """Clip ``k``: a 10 s 30 fps 340x256 H.264 video (libx264 CRF 20 for ffmpeg's patterns, 18 for the
+    texture: 0.6-1.3 Mbit/s, like Kinetics copies at this size) encoded by the ffmpeg CLI from :data:`SOURCES`
+    (``None``: a detailed moving colour texture with grain, piped in as raw RGB frames)."""
+    source = SOURCES[k % len(SOURCES)]
+    encode = ["-c:v", "libx264", "-crf", "20" if source else "18", "-pix_fmt", "yuv420p",
+              *(["-g", str(gop)] if gop else []), str(path)]
+    if source is not None:
+        subprocess.run([ffmpeg, "-v", "error", "-y", "-f", "lavfi", "-i", source, *encode], check=True)
+        return path
+    rng = np.random.default_rng(k)
     texture = random_texture(rng, period=512, blur=1.5, colour=True)
     frames = render_motion(texture, 300, 256, 340, (1, 2), (0, 0))
     grain = rng.integers(-12, 13, (8, *frames.shape[1:]), dtype=np.int16)
     frames = np.clip(frames + grain[np.arange(len(frames)) % 8], 0, 255).astype(np.uint8)
-    return encode_video(path, frames, fps=30, codec="h264", crf=18, gop=gop)
+    subprocess.run([ffmpeg, "-v", "error", "-y", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", "340x256",
+                    "-r", "30", "-i", "-", *encode], input=frames.tobytes(), check=True)
+    return path
+
+
+def probe_and_views(path: Path, spec: ViewSpec, info) -> torch.Tensor:
+    """What the evaluator does per video: probe it, then decode its views."""
+    return decode_views(path, spec, probe_video(path))
+
+
+def anchor_python(name: str) -> Path:
+    """The Python of anchor ``name``'s virtual environment, created and installed from PyPI when missing.
+
+    pip runs without this machine's pip configuration: a local CPU-only torch wheel there must not replace
+    the CUDA build that torchcodec's PyPI wheel is linked against (its CPU decoding works without a GPU)."""
+    python = VENVS / name / "bin" / "python"
+    if not python.exists():
+        print(f"creating {VENVS / name} ({' '.join(ANCHORS[name])}); this downloads from PyPI", flush=True)
+        subprocess.run([sys.executable, "-m", "venv", str(VENVS / name)], check=True)
+        env = {k: v for k, v in os.environ.items() if k != "PIP_FIND_LINKS"}
+        env["PIP_CONFIG_FILE"] = os.devnull
+        subprocess.run([str(python), "-m", "pip", "install", "-q", *ANCHORS[name]], check=True, env=env)
+    return python
+
+
+class Anchor:
+    """A running ``bench/decode_anchor.py`` in the anchor's environment, given every job up front."""
+
+    def __init__(self, name: str, jobs: dict, folder: Path):
+        self.name = name
+        jobs_file = folder / f"{name}_jobs.json"
+        jobs_file.write_text(json.dumps(jobs))
+        self.proc = subprocess.Popen([str(anchor_python(name)), str(Path(__file__).with_name("decode_anchor.py")),
+                                      name, str(jobs_file)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     text=True)
+        if self._ask(None) != "ready":
+            raise SystemExit(f"anchor {name} did not start")
+
+    def _ask(self, command: str | None) -> str:
+        if command is not None:
+            self.proc.stdin.write(command + "\n")
+            self.proc.stdin.flush()
+        line = self.proc.stdout.readline()
+        if not line:
+            raise SystemExit(f"anchor {self.name} stopped (exit code {self.proc.wait()})")
+        return line.strip()
+
+    def run(self, protocol: str) -> float:
+        return float(self._ask(f"run {protocol}"))
+
+    def views(self, protocol: str, k: int, folder: Path) -> np.ndarray:
+        target = folder / f"{self.name}_{protocol}_{k}.npy"
+        self._ask(f"save {protocol} {k} {target}")
+        return np.load(target)
+
+    def close(self) -> None:
+        self.proc.stdin.write("quit\n")
+        self.proc.stdin.close()
+        self.proc.wait()
+
+
+def anchor_jobs(paths, infos, spec: ViewSpec) -> list[dict]:
+    """The anchors' work for one protocol: per video the clips, the distinct frames, size and crops."""
+    jobs = []
+    for path, info in zip(paths, infos):
+        clips = view_clip_indices(info, spec)
+        h, w = resized_shape(info.height, info.width, spec.resize, spec.rounding)
+        jobs.append({"path": str(path), "clips": clips, "indices": sorted({i for c in clips for i in c}),
+                     "size": [h, w], "crop": spec.crop_size,
+                     "positions": crop_positions(h, w, spec.crop_size, spec.num_crops, spec.crop_rule)})
+    return jobs
 
 
 def per_clip(path: Path, spec: ViewSpec, info) -> torch.Tensor:
@@ -144,21 +242,32 @@ def each(fn, paths, infos, spec):
     return run
 
 
-def main(argv=None) -> int:
+def main(argv=None) -> int:  # noqa: C901 - one linear script
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="1 video, 3 repeats")
     parser.add_argument("--videos", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--gop", type=int, default=None, help="keyframe interval (default: libx264's 250)")
     parser.add_argument("--protocol", choices=[*PROTOCOLS, "all"], default="all")
+    parser.add_argument("--anchors", action=argparse.BooleanOptionalAction, default=None,
+                        help="time torchcodec and decord too (default: yes, except with --quick)")
     args = parser.parse_args(argv)
     if args.quick:
         args.videos, args.repeats = 1, 3
+    if args.anchors is None:
+        args.anchors = not args.quick
     names = list(PROTOCOLS) if args.protocol == "all" else [args.protocol]
     print(f"torch threads {torch.get_num_threads()}, PyAV {av.__version__}, gop {args.gop or 'x264 default'}")
+    ffmpeg = ensure_ffmpeg()
+    anchors: list[Anchor] = []
+    ratios = []
     with tempfile.TemporaryDirectory() as tmp:
-        paths = [make_video(Path(tmp) / f"v{i}.mp4", i, args.gop) for i in range(args.videos)]
+        paths = [make_clip(ffmpeg, Path(tmp) / f"v{i}.mp4", i, args.gop) for i in range(args.videos)]
         infos = [probe_video(p) for p in paths]
+        if args.anchors:
+            jobs = {name: anchor_jobs(paths, infos, PROTOCOLS[name])
+                    for name in names if name in ANCHOR_PROTOCOLS}
+            anchors = [Anchor(name, jobs, Path(tmp)) for name in ANCHORS]
         probe_s = interleaved_min({"probe": lambda: [probe_video(p) for p in paths]}, args.repeats)["probe"]
         probe_s /= len(paths)
         print(f"probe (demux all packets): {probe_s * 1e3:.1f} ms/video")
@@ -170,20 +279,33 @@ def main(argv=None) -> int:
             # correctness guard: both ways give the same views
             assert torch.equal(decode_views(paths[0], spec, infos[0]), per_clip(paths[0], spec, infos[0]))
             out_shape = (spec.num_views, spec.clip_len, spec.crop_size, spec.crop_size, 3)
-            best = interleaved_min({
+            timed = {
                 "ours": each(decode_views, paths, infos, spec),
                 "write": each(lambda *_: np.ones(out_shape, np.uint8), paths, infos, spec),
                 "per_clip": each(per_clip, paths, infos, spec),
                 "floor": each(bare_span, paths, infos, spec),
                 # the same views through libswscale's BILINEAR (the filter used before the protocol rules)
                 "bilinear": each(decode_views, paths, infos,
-                                 dataclasses.replace(spec, resize_filter="swscale_bilinear"))}, args.repeats)
+                                 dataclasses.replace(spec, resize_filter="swscale_bilinear"))}
+            racing = anchors if name in ANCHOR_PROTOCOLS else []
+            if racing:
+                timed["probe+ours"] = each(probe_and_views, paths, infos, spec)
+                for anchor in racing:
+                    timed[anchor.name] = lambda anchor=anchor, name=name: anchor.run(name)
+            best = interleaved_min(timed, args.repeats)
             ours, clip, floor, write = best["ours"], best["per_clip"], best["floor"], best["write"]
             n = len(paths)
             shape = "x".join(str(d) for d in decode_views(paths[0], spec, infos[0]).shape)
             print(f"{name:10s} {shape:>16s} {ours / n * 1e3:8.1f} {clip / n * 1e3:11.1f} {floor / n * 1e3:9.1f} "
                   f"{clip / ours:13.2f} {ours / floor:10.2f} {write / n * 1e3:8.1f} {ours / (floor + write):18.2f} "
                   f"{ours / best['bilinear']:13.2f}")
+            for anchor in racing:  # same frames? (the libraries resize with their own filters)
+                diff = np.abs(anchor.views(name, 0, Path(tmp)).astype(np.int16)
+                              - decode_views(paths[0], spec, infos[0]).numpy().astype(np.int16)).mean()
+                ratios.append((name, anchor.name, best["probe+ours"] / n * 1e3, best[anchor.name] / n * 1e3,
+                               best["probe+ours"] / best[anchor.name], diff))
+        for anchor in anchors:
+            anchor.close()
         step = resize_step(paths[0], args.repeats)
         print(f"resize step alone, 340x256 -> 128x171, ms/frame: FAST_BILINEAR {step['FAST_BILINEAR'] * 1e3:.3f}, "
               f"BILINEAR {step['BILINEAR'] * 1e3:.3f} (FAST/BILINEAR {step['FAST_BILINEAR'] / step['BILINEAR']:.2f}), "
@@ -192,6 +314,13 @@ def main(argv=None) -> int:
     print("goals: per-clip/ours >= 3, ours/floor <= 1.3; 'write' = allocating and filling an output-sized "
           "uint8 array (the part of ours the floor does not do); ours/BILINEAR = the protocol's filter against "
           "libswscale BILINEAR decoding the same views")
+    if ratios:
+        print(f"\n{'protocol':12s} {'anchor':11s} {'probe+ours ms':>13s} {'anchor ms':>9s} {'ours/anchor':>11s} "
+              f"{'mean |diff|':>11s}")
+        for protocol, anchor, ours_ms, anchor_ms, ratio, diff in ratios:
+            print(f"{protocol:12s} {anchor:11s} {ours_ms:13.1f} {anchor_ms:9.1f} {ratio:11.2f} {diff:11.2f}")
+        print("goal: ours/anchor <= 1.0; mean |diff| = pixel levels between the anchor's views of video 0 and ours "
+              "(same frames, each library's own resize filter)")
     return 0
 
 

@@ -24,21 +24,11 @@ import av
 
 from zoo.data.prepare.cli import main as zoo_prepare
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import ensure_ffmpeg  # noqa: E402
+
 SOURCE_SECONDS = 25
 SEGMENT = (5, 15)
-
-
-def ensure_ffmpeg() -> str:
-    """Path of the ffmpeg binary, installing Debian's package when missing."""
-    path = shutil.which("ffmpeg")
-    if path is None:
-        print("ffmpeg not found: apt-get update && apt-get install -y ffmpeg", file=sys.stderr)
-        subprocess.run("apt-get update && apt-get install -y ffmpeg", shell=True, check=True,
-                       stdout=subprocess.DEVNULL)
-        path = shutil.which("ffmpeg")
-    if path is None:
-        raise SystemExit("ffmpeg is not available and could not be installed")
-    return path
 
 
 def make_sources(ffmpeg: str, raw: Path, count: int, size: str) -> list[tuple[str, int]]:

@@ -95,8 +95,9 @@ def iter_frames(path: str | os.PathLike, frame_indices: Iterable[int], info: Vid
     """Yield ``(index, frame)`` once per distinct index in ``frame_indices``, in ascending order.
 
     ``frame`` is RGB uint8 ``(H, W, 3)``, upright, resized per ``size`` with the libswscale ``interpolation``
-    (``BILINEAR``, ``FAST_BILINEAR``, ...); it is a fresh array the caller may keep. Same arguments and errors as :func:`decode_frames`; raises :class:`VideoError` ("truncated") after
-    the last frame it could deliver when some requested frames are not in the file. ``report`` (optional)
+    (``BILINEAR``, ``FAST_BILINEAR``, ...); it is a fresh array the caller may keep. Same arguments and
+    errors as :func:`decode_frames`; raises :class:`VideoError` ("truncated") after the last frame it could
+    deliver when some requested frames are not in the file. ``report`` (optional)
     collects decoding errors and the frames shown as a neighbour; a ``decode_errors`` :class:`VideoWarning`
     is issued (``warnings.warn``) at the end when there were any.
     """
@@ -162,9 +163,9 @@ def decode_frames(path: str | os.PathLike, frame_indices: Sequence[int], info: V
     ``frame_indices`` index the frames in display order (``info.frame_times``); repeats are allowed and
     decoded once. ``size``: ``None`` (native), an int short side or ``(h, w)`` (see
     :mod:`zoo.data.transforms`), applied to the upright frame with the libswscale ``interpolation``.
-    ``threads``: decoder threads, 0 = FFmpeg's choice (use 1 inside DataLoader workers on small machines). Raises :class:`VideoError` when the file
-    cannot deliver the frames and ``IndexError`` for indices outside the video; see :func:`iter_frames` for
-    ``report`` and the warning about damaged packets.
+    ``threads``: decoder threads, 0 = FFmpeg's choice (use 1 inside DataLoader workers on small machines).
+    Raises :class:`VideoError` when the file cannot deliver the frames and ``IndexError`` for indices outside
+    the video; see :func:`iter_frames` for ``report`` and the warning about damaged packets.
     """
     if info is None:
         info = probe_video(path)
