@@ -22,9 +22,9 @@ Baselines measured in the same run:
 
 Anchors (``--anchors``, on by default except with ``--quick``): torchcodec and decord decoding the same views
 (open the video, ask for the distinct frames the clips need resized by the library, cut the crops), each in
-its own virtual environment under ``bench/.venvs/`` (created on first use: torchcodec's PyPI wheel needs the
+its own virtual environment under ``.bench-venvs/`` (created on first use: torchcodec's PyPI wheel needs the
 CUDA build of the torch release it was made for, decord 0.6.0 needs no torch), driven through
-``bench/decode_anchor.py``. Printed: (probe + ours) / anchor, since both libraries index the whole video when
+``bench/_decode_anchor.py``. Printed: (probe + ours) / anchor, since both libraries index the whole video when
 they open it, as our probe does. Goal: <= 1.0.
 
 Times are the best of the repeats, methods interleaved (the machine may be shared).
@@ -67,7 +67,7 @@ PROTOCOLS = {
 
 #: anchor name -> what its virtual environment installs from PyPI
 ANCHORS = {"torchcodec": ["torch==2.13.0", "torchcodec==0.17.0", "numpy"], "decord": ["decord==0.6.0", "numpy"]}
-VENVS = Path(__file__).resolve().parent / ".venvs"
+VENVS = Path(__file__).resolve().parents[1] / ".bench-venvs"  # ignored by git, outside the scanned sources
 #: the protocols timed against the anchors (torchvision's resizes with torch after decoding, which the
 #: libraries do not do; their own resize would not be the same work)
 ANCHOR_PROTOCOLS = ("csn", "r2plus1d")
@@ -116,13 +116,13 @@ def anchor_python(name: str) -> Path:
 
 
 class Anchor:
-    """A running ``bench/decode_anchor.py`` in the anchor's environment, given every job up front."""
+    """A running ``bench/_decode_anchor.py`` in the anchor's environment, given every job up front."""
 
     def __init__(self, name: str, jobs: dict, folder: Path):
         self.name = name
         jobs_file = folder / f"{name}_jobs.json"
         jobs_file.write_text(json.dumps(jobs))
-        self.proc = subprocess.Popen([str(anchor_python(name)), str(Path(__file__).with_name("decode_anchor.py")),
+        self.proc = subprocess.Popen([str(anchor_python(name)), str(Path(__file__).with_name("_decode_anchor.py")),
                                       name, str(jobs_file)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      text=True)
         if self._ask(None) != "ready":

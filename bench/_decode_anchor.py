@@ -1,6 +1,6 @@
 """Anchor side of ``bench/decode_views.py``: the same test views decoded by torchcodec or decord.
 
-Runs inside the anchor's own virtual environment (``bench/.venvs/<name>``; it imports neither torch's CPU
+Runs inside the anchor's own virtual environment (``.bench-venvs/<name>``; it imports neither torch's CPU
 build nor this project), started once per benchmark run so that imports and start-up are not timed. Reads
 its jobs from a JSON file, then commands on stdin, one per line:
 
@@ -12,7 +12,7 @@ Per video, the work is what a user of the library does for multi-clip, multi-cro
 ask for the distinct frames the clips need, resized by the library to the protocol's size, and cut the crops
 into one ``(V, T, crop, crop, 3)`` uint8 array.
 
-    python bench/decode_anchor.py {torchcodec|decord} JOBS.json
+    python bench/_decode_anchor.py {torchcodec|decord} JOBS.json
 """
 from __future__ import annotations
 
