@@ -47,7 +47,6 @@ def _model_kwargs(args: argparse.Namespace) -> dict:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = cli.make_parser("zoo-convert", __doc__)
-    cli.add_quiet(parser)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = cli.add_subcommand(sub, "minidb-to-pickle", help="Caffe2 MiniDB (.mdl) -> VMZ {'blobs': ...} pickle")
@@ -91,6 +90,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("input", help="Caffe2 pickle or MiniDB, zoo checkpoint, .pth or ONNX file")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--no-blobs", action="store_true", help="summary only")
+    for command in {id(c): c for c in sub.choices.values()}.values():   # aliases share their parser
+        cli.add_quiet(command)
     return parser
 
 
