@@ -5,7 +5,8 @@ so a crash loses at most the line being written). At the end rank 0 rewrites all
 ``DIR/records.jsonl``. ``DIR/run.json`` stores the settings a resumed run must match.
 
 A record is ``{"index", "path", "label", "status": "ok", "views", "clip_top1", "clip_top5", "scores"}``
-or ``{"index", "path", "label", "status": "skipped", "reason"}``.
+(plus ``"warnings"``, the ``"kind: detail"`` texts of a video used despite them, when it has any) or
+``{"index", "path", "label", "status": "skipped", "reason"}`` (a refusal).
 """
 from __future__ import annotations
 
