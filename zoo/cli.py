@@ -1,5 +1,5 @@
-"""The command-line convention shared by the six tools (zoo-train, zoo-test, zoo-predict, zoo-convert, zoo-hub,
-zoo-prepare). Importing it is cheap: no torch, so ``--help`` stays fast.
+"""The command-line convention shared by the tools (zoo-train, zoo-test, zoo-predict, zoo-convert, zoo-hub,
+zoo-prepare, zoo-extract). Importing it is cheap: no torch, so ``--help`` stays fast.
 
 How a tool uses it::
 

@@ -29,9 +29,8 @@ from zoo.train.cli import main as train_main, parse_args as train_args
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPTS = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
-#: the six tools of the convention (zoo-extract is documented by the same rules but builds its parser from
-#: torch-backed modules)
-TOOLS = ("zoo-train", "zoo-test", "zoo-predict", "zoo-convert", "zoo-hub", "zoo-prepare")
+#: the tools of the convention: the six of the seeds and zoo-extract
+TOOLS = ("zoo-train", "zoo-test", "zoo-predict", "zoo-convert", "zoo-hub", "zoo-prepare", "zoo-extract")
 
 
 def exit_status(main, argv) -> int:

@@ -7,11 +7,15 @@ Python API::
     feats = extract_features(model, "video.mp4", layers="pool5,logits", window=16, stride=8)
     feats["pool5"], feats.start, feats.end          # (W, D) arrays and the windows' times in seconds
 """
-from zoo.extract.api import Features, extract_features
-from zoo.extract.dataset import VideoJob
-from zoo.extract.engine import REDUCTIONS, ExtractStats, VideoFeatures, extract_windows
-from zoo.extract.layers import LayerTap, resolve_layer, split_outputs
-from zoo.extract.windows import WindowPlan, WindowSpec, plan_windows
+from zoo._lazy import lazy_exports
+
+__getattr__, __dir__ = lazy_exports(__name__, {
+    **dict.fromkeys(("Features", "extract_features"), "zoo.extract.api"),
+    "VideoJob": "zoo.extract.dataset",
+    **dict.fromkeys(("ExtractStats", "VideoFeatures", "extract_windows"), "zoo.extract.engine"),
+    "REDUCTIONS": "zoo.extract.options",
+    **dict.fromkeys(("LayerTap", "resolve_layer", "split_outputs"), "zoo.extract.layers"),
+    **dict.fromkeys(("WindowPlan", "WindowSpec", "plan_windows"), "zoo.extract.windows")})
 
 __all__ = ["extract_features", "Features", "extract_windows", "VideoJob", "VideoFeatures", "ExtractStats",
            "REDUCTIONS", "LayerTap", "resolve_layer", "split_outputs", "WindowSpec", "WindowPlan", "plan_windows"]

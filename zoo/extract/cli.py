@@ -12,21 +12,11 @@ from tqdm import tqdm
 import zoo
 from zoo import cli
 from zoo._io import sha256_of
-from zoo.distributed import init_distributed, shutdown
-from zoo.evaluate.cli import resize_type
-from zoo.evaluate.loading import check_classes, checkpoint_source
+from zoo.evaluate.cli import memory_size, resize_type
 from zoo.evaluate.records import ResumeMismatchError
-from zoo.evaluate.memory import parse_size
-from zoo.evaluate.predictors import AMP_DTYPES
-from zoo.extract.api import input_shape, protocol_model, window_spec_from
-from zoo.extract.dataset import VideoJob
-from zoo.extract.engine import REDUCTIONS
-from zoo.extract.folder import extract_to_folder
-from zoo.extract.layers import POOL_SPATIAL, parse_layers, resolve_layer
-from zoo.extract.output import FORMATS
-from zoo.extract.predictor import BACKENDS, layer_predictor
-from zoo.data.views import SHORT_VIDEO_RULES
+from zoo.extract.options import BACKENDS, FORMATS, POOL_SPATIAL, REDUCTIONS
 from zoo.hub.errors import HubError
+from zoo.weights import SHORT_VIDEO_RULES
 
 EPILOG = """examples:
   zoo-extract --data-path kinetics400/ --split val --weights r2plus1d_34.ig65m_ft_kinetics400_32f \\
@@ -83,9 +73,9 @@ def build_parser():
     r.add_argument("--workers", type=cli.non_negative_int, default=cli.default_workers(cap=8),
                    help="decoding processes (0: in-process)")
     r.add_argument("--batch-windows", type=cli.positive_int, default=32, help="windows per forward pass, across videos")
-    r.add_argument("--max-memory", type=parse_size, help="memory budget per forward, e.g. 8GiB: windows run in "
+    r.add_argument("--max-memory", type=memory_size, help="memory budget per forward, e.g. 8GiB: windows run in "
                                                          "chunks measured to fit (zoo-test --large)")
-    r.add_argument("--amp", choices=sorted(AMP_DTYPES), help="autocast dtype (torch backend)")
+    r.add_argument("--amp", choices=cli.AMP_CHOICES, help="autocast dtype (torch backend)")
     r.add_argument("--backend", choices=BACKENDS, default="torch", help="onnx: export the layers, run onnxruntime")
     cli.add_quiet(r)
     return p
@@ -97,8 +87,11 @@ def read_video_list(path: Path) -> list[Path]:
     return [(Path(x) if Path(x).is_absolute() else path.parent / x) for x in lines if x and not x.startswith("#")]
 
 
-def collect_jobs(args, classes) -> list[VideoJob]:
-    """Jobs from ``--data-path`` (dense rows of one video grouped into one job) or the video arguments."""
+def collect_jobs(args, classes) -> list:
+    """:class:`~zoo.extract.dataset.VideoJob` s from ``--data-path`` (dense rows of one video grouped into one job)
+    or the video arguments."""
+    from zoo.extract.dataset import VideoJob
+
     if args.data_path and args.videos:
         raise ValueError("give either --data-path or video files, not both")
     if args.data_path:
@@ -129,6 +122,14 @@ def collect_jobs(args, classes) -> list[VideoJob]:
 
 
 def _run(args) -> int:
+    # torch and the engine are imported here, when a command runs: --help stays fast
+    from zoo.distributed import init_distributed, shutdown
+    from zoo.evaluate.loading import check_classes, checkpoint_source
+    from zoo.extract.api import input_shape, protocol_model, window_spec_from
+    from zoo.extract.folder import extract_to_folder
+    from zoo.extract.layers import parse_layers, resolve_layer
+    from zoo.extract.predictor import layer_predictor
+
     device = cli.resolve_device(args.device)
     env = init_distributed(device)        # torchrun / srun / one process; cuda -> cuda:LOCAL_RANK
     try:

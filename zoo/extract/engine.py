@@ -19,9 +19,9 @@ from zoo.evaluate.memory import ViewsOutOfMemory
 from zoo.evaluate.runner import BudgetRunner
 from zoo.extract.dataset import VideoJob, WindowChunk, WindowsDataset, windows_loader
 from zoo.extract.layers import split_outputs
+from zoo.extract.options import REDUCTIONS
 from zoo.extract.windows import WindowSpec
 
-REDUCTIONS = ("none", "mean", "max")
 
 
 @dataclass

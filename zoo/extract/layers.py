@@ -22,11 +22,11 @@ from typing import Sequence
 import numpy as np
 import torch
 from torch import nn
+from zoo.extract.options import POOL_SPATIAL
 
 ALIASES = {"pool5": ("avgpool", "pool5_fit"), "final_avg": ("avgpool", "pool5_fit"), "avgpool": ("avgpool",),
            "logits": ("fc",), "fc": ("fc",), "softmax": ("fc",)}
 _LAST_OUT = re.compile(r"^last_out_L(\d+)$")
-POOL_SPATIAL = ("mean", "max")
 
 
 class _Done(Exception):

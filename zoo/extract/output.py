@@ -22,8 +22,8 @@ import numpy as np
 from zoo._io import atomic_path, atomic_write_text
 from zoo.extract.dataset import VideoJob
 from zoo.extract.engine import VideoFeatures
+from zoo.extract.options import FORMATS
 
-FORMATS = (".safetensors", ".npy")
 META_KEY = "zoo_extract"
 INDEX_JSONL, INDEX_CSV = "index.jsonl", "index.csv"
 INDEX_COLUMNS = ("index", "video", "video_id", "label", "file", "windows", "shape", "status", "reason")

@@ -12,8 +12,8 @@ from torch import nn
 
 from zoo.evaluate.predictors import OnnxPredictor, TorchPredictor
 from zoo.extract.layers import LayerTap
+from zoo.extract.options import BACKENDS
 
-BACKENDS = ("torch", "onnx")
 
 
 def layer_predictor(model: nn.Module, layers: Sequence[str], mean: Sequence[float], std: Sequence[float], *,
