@@ -26,21 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fold", type=cli.positive_int, metavar="N", help="evaluate DATA_PATH/test_foldN.csv (the per-fold lists of "
                                                          "zoo-prepare ucf101|hmdb51); replaces --split")
     g = p.add_argument_group("protocol (defaults: weights entry, then checkpoint metadata, then VMZ test_net)")
-    g.add_argument("--clips", type=cli.positive_int, help="clips per video, uniformly spaced")
-    g.add_argument("--crops", type=int, choices=(1, 3), help="1 centre crop or 3 crops along the long side")
-    g.add_argument("--clip-len", type=cli.positive_int, help="frames per clip")
-    g.add_argument("--sampling-rate", type=cli.positive_int, help="frame step inside a clip")
-    g.add_argument("--frame-rate", type=cli.positive_float, help="resample videos to this fps first")
-    g.add_argument("--resize", type=resize_type, help="short side (256) or exact HEIGHTxWIDTH (128x171)")
-    g.add_argument("--crop-size", type=cli.positive_int, help="crop size in pixels (at most the resized size)")
-    g.add_argument("--aggregate", type=unalias_aggregation, choices=AGGREGATIONS,
-                   help="view -> video score: mean, sum or max of the softmaxes, or mean of the logits (default: "
-                        "the weights' protocol, else mean_softmax as VMZ; softmax_mean, sum, max, logit_mean "
-                        "are accepted as aliases)")
-    g.add_argument("--convolutional", action=argparse.BooleanOptionalAction, default=None,
-                   help="Caffe2's convolutional test head: the training pool kernel at stride 1 over the larger test "
-                        "crop, the classifier at every position (default: the weights' protocol; on for the CSN "
-                        "10x3 protocol)")
+    add_protocol_arguments(g)
     g.add_argument("--short-videos", choices=SHORT_VIDEO_RULES, default="pad",
                    help="videos shorter than one clip span: pad (repeat the last frame, default; counted in "
                         "metrics.json) or skip (as Caffe2 and torchvision, which produced no clip)")
@@ -69,6 +55,26 @@ def build_parser() -> argparse.ArgumentParser:
                    help="metrics.json of each fold's run: print mean and std of clip and video top-1 over them and "
                         "write OUTPUT/folds_summary.json (--output, default: the current folder)")
     return p
+
+
+def add_protocol_arguments(group) -> None:
+    """The test-view options zoo-test and zoo-predict share: clips, crops, clip length, sampling and frame rate,
+    resize, crop size, aggregation and the convolutional head (each defaults to the protocol when not given)."""
+    group.add_argument("--clips", type=cli.positive_int, help="clips per video, uniformly spaced")
+    group.add_argument("--crops", type=int, choices=(1, 3), help="1 centre crop or 3 crops along the long side")
+    group.add_argument("--clip-len", type=cli.positive_int, help="frames per clip")
+    group.add_argument("--sampling-rate", type=cli.positive_int, help="frame step inside a clip")
+    group.add_argument("--frame-rate", type=cli.positive_float, help="resample videos to this fps first")
+    group.add_argument("--resize", type=resize_type, help="short side (256) or exact HEIGHTxWIDTH (128x171)")
+    group.add_argument("--crop-size", type=cli.positive_int, help="crop size in pixels (at most the resized size)")
+    group.add_argument("--aggregate", type=unalias_aggregation, choices=AGGREGATIONS,
+                       help="view -> video score: mean, sum or max of the softmaxes, or mean of the logits (default: "
+                            "the weights' protocol, else mean_softmax as VMZ; softmax_mean, sum, max, logit_mean "
+                            "are accepted as aliases)")
+    group.add_argument("--convolutional", action=argparse.BooleanOptionalAction, default=None,
+                       help="Caffe2's convolutional test head: the training pool kernel at stride 1 over the larger "
+                            "test crop, the classifier at every position (default: the weights' protocol; on for the "
+                            "CSN 10x3 protocol)")
 
 
 def memory_size(text: str) -> int:

@@ -10,10 +10,9 @@ from typing import TYPE_CHECKING
 
 import zoo
 from zoo import cli
-from zoo.evaluate.cli import resize_type
+from zoo.evaluate.cli import add_protocol_arguments
 from zoo.guards import check_writable, refuse_same_file
 from zoo.hub.errors import HubError
-from zoo.weights import AGGREGATIONS, unalias_aggregation
 
 if TYPE_CHECKING:   # torch, numpy and the engine are imported when a command runs (fast --help)
     import numpy as np
@@ -34,17 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--features", metavar="OUT", help="write penultimate features to OUT (.npy or .safetensors)")
     p.add_argument("--feature-level", choices=("video", "clip"), default="video",
                    help="video: mean over views (N, D); clip: every view (N, V, D)")
-    p.add_argument("--clips", type=cli.positive_int, help="clips per video (default: the checkpoint's protocol)")
-    p.add_argument("--crops", type=int, choices=(1, 3), help="1 centre crop or 3 crops along the long side")
-    p.add_argument("--clip-len", type=cli.positive_int, help="frames per clip")
-    p.add_argument("--sampling-rate", type=cli.positive_int, help="frame step inside a clip")
-    p.add_argument("--frame-rate", type=cli.positive_float, help="resample videos to this fps first")
-    p.add_argument("--resize", type=resize_type, help="short side (256) or HEIGHTxWIDTH (128x171)")
-    p.add_argument("--crop-size", type=cli.positive_int, help="crop size in pixels (at most the resized size)")
-    p.add_argument("--aggregate", type=unalias_aggregation, choices=AGGREGATIONS,
-                   help="view -> video score (default: the weights' protocol, else mean_softmax)")
-    p.add_argument("--convolutional", action=argparse.BooleanOptionalAction, default=None,
-                   help="Caffe2's convolutional test head (default: the weights' protocol; on for the CSN 10x3 one)")
+    add_protocol_arguments(p.add_argument_group("protocol (defaults: weights entry, then checkpoint metadata, "
+                                                "then VMZ test_net)"))
     cli.add_device(p)
     p.add_argument("--amp", choices=cli.AMP_CHOICES, help="autocast dtype")
     p.add_argument("--json", action="store_true", help="print one JSON object per video instead of text")
