@@ -1,6 +1,7 @@
 """Caffe2 blob names <-> zoo state-dict keys, architecture inference from blobs, strict mapping.
 
-Mapping rules (``architectures.md`` §14, ``legacy-formats.md`` §3): the block counter ``i`` runs over
+Mapping rules (``docs/architectures.md`` "Caffe2 blob names and module names", ``docs/legacy-formats.md``
+"Blob names of the residual families"): the block counter ``i`` runs over
 ``layer1..layer4`` blocks in order; inside a block ``convN.0`` is ``comp_i_conv_N``, ``convN.1`` its BN
 ``comp_i_spatbn_N``; the (2+1)D spatial conv/BN ``convN.0.0/.0.1`` are ``comp_i_conv_N_middle`` /
 ``comp_i_spatbn_N_middle`` and the temporal conv ``convN.0.3`` (or ip-CSN's depthwise ``convN.0.2``) is
@@ -138,7 +139,7 @@ def _kt(blobs: Mapping[str, np.ndarray], name: str) -> int:
 def infer_arch(blobs: Mapping[str, np.ndarray]) -> ArchGuess:
     """Infer family, depth, num_classes and the visible options from Caffe2 blob names and shapes.
 
-    Not visible in the blobs, so taken from the documented defaults (``architectures.md`` §3): ``use_pool1``
+    Not visible in the blobs, so taken from the documented defaults (``docs/architectures.md`` "Stems"): ``use_pool1``
     is True for ir/ip-CSN (all released CSN models were trained at 224 with pool1) and False otherwise;
     ``conv1_temporal_stride`` is 1. Override them with explicit options.
     """
@@ -205,7 +206,7 @@ def _guess(arch: str, n: int, mult: float, notes: list[str]) -> ArchGuess:
 
 
 def _r3d_like(is_3d: list[bool], stem_kt: int) -> tuple[str, dict]:
-    """Name the 3x3x3/1x3x3 family from which stages are 3-D (``architectures.md`` §11)."""
+    """Name the 3x3x3/1x3x3 family from which stages are 3-D (``docs/architectures.md`` "mcX, rmcX, r2d, r2df")."""
     k = sum(is_3d)
     if all(is_3d):
         if stem_kt == 1:

@@ -1,6 +1,7 @@
 """Caffe2 MiniDB files (``.mdl``) in pure Python: reader, writer and training-checkpoint clean-up.
 
-Layout (``legacy-formats.md`` §5-8): records of ``int32 key_len, int32 value_len, key, value`` to EOF, each
+Layout (``docs/legacy-formats.md``, "minidb records", "Keys, chunks and reassembly" and "Non-tensor
+and data records"): records of ``int32 key_len, int32 value_len, key, value`` to EOF, each
 value a serialized ``BlobProto`` (or, before 2016-07, a bare ``TensorProto``). Tensors are split into
 chunks keyed ``name#%N`` (or, 2016-07..2017-01, repeated un-suffixed keys), each carrying the full dims and
 an element ``segment``; chunks may come in any order. Data DBs hold ``TensorProtos`` values instead and

@@ -1,8 +1,9 @@
 """Legacy Caffe2 pickles: a restricted reader and a Python-2-compatible protocol-2 writer.
 
 Reading never runs code from the file: :class:`RestrictedUnpickler` resolves only the numpy array/dtype
-reconstruction globals (``legacy-formats.md`` §2.3); any other global (``os.system``, ``builtins.eval``,
-``torch.*``, arbitrary classes) raises :class:`UnsafePickleError` before anything is called.
+reconstruction globals (``docs/legacy-formats.md`` "The restricted unpickler"); any other global
+(``os.system``, ``builtins.eval``, ``torch.*``, arbitrary classes) raises :class:`UnsafePickleError` before
+anything is called.
 
 Writing emits the byte layout of Python 2 ``cPickle.dump(..., protocol=2)`` with numpy 1.x globals
 (``numpy.core.multiarray._reconstruct``), ASCII names as byte strings and array buffers as ``BINSTRING``,

@@ -36,7 +36,10 @@ class TensorChunk:
 
 
 def decode_tensor(buf: pb.Buffer, fallback_name: str = "") -> TensorChunk:
-    """Decode a serialized TensorProto following Caffe2's storage rules (``legacy-formats.md`` §6.4)."""
+    """Decode a serialized TensorProto following Caffe2's storage rules.
+
+    See ``docs/legacy-formats.md``, "TensorProto storage rules".
+    """
     f = pb.parse(buf)
     dims = tuple(int(d) for d in pb.numeric_field(f.get(1, []), "varint", None))
     data_type = pb.to_signed64(f[2][-1][1]) if 2 in f else FLOAT

@@ -47,7 +47,7 @@ def test_minidb_round_trip_through_safetensors(tmp_path):
     assert_same_state(model, zoo.load_checkpoint(minidb_to_safetensors(mdl, tmp_path / "b.safetensors")))
 
 
-# ------------------------------------------------------------------------ documented inventories (§4)
+# ------------------------------------ documented inventories (docs/legacy-formats.md "Reference blob counts")
 def _stage_blocks(depth):
     cfg = {18: (2, 2, 2, 2), 152: (3, 8, 36, 3)}[depth]
     return [(s, b) for s, n in enumerate(cfg) for b in range(n)]
@@ -58,7 +58,8 @@ def _bn(name):
 
 
 def documented_names(arch):
-    """Blob names written from legacy-formats.md §3-4 (construction order), independent of the code."""
+    """Blob names written from docs/legacy-formats.md "Blob names per block type" (construction order),
+    independent of the code."""
     names = []
     if arch == "r2plus1d_18":
         names += ["conv1_middle_w", *_bn("conv1_middle_spatbn_relu"), "conv1_w", *_bn("conv1_spatbn_relu")]
@@ -108,7 +109,8 @@ def test_full_size_blob_inventory_and_round_trip(full_size, arch, count):
 
 
 def test_r2plus1d_18_documented_shapes(full_size):
-    """Spot checks from legacy-formats.md §4.2, incl. the per-conv middle widths of downsampling blocks."""
+    """Spot checks from docs/legacy-formats.md "Reference blob counts", incl. the per-conv middle widths of
+    downsampling blocks."""
     blobs = load_pickle(full_size["r2plus1d_18"][1])["blobs"]
     expected = {"conv1_middle_w": (45, 3, 1, 7, 7), "conv1_w": (64, 45, 3, 1, 1),
                 "comp_2_conv_1_middle_w": (230, 64, 1, 3, 3), "comp_2_conv_2_middle_w": (288, 128, 1, 3, 3),
@@ -126,7 +128,7 @@ def test_ir_csn_152_weight_total(full_size):
     assert sum(v.size for k, v in blobs.items() if k.endswith("_w")) == 29_551_744    # c2/tutorials/test.md
 
 
-# ------------------------------------------------------------- independent functional forward (§3, §4)
+# ----------------------------- independent functional forward (docs/legacy-formats.md "Blob names per block type")
 def _bn_f(x, blobs, name):
     return F.batch_norm(x, torch.from_numpy(blobs[f"{name}_rm"]), torch.from_numpy(blobs[f"{name}_riv"]),
                         torch.from_numpy(blobs[f"{name}_s"]), torch.from_numpy(blobs[f"{name}_b"]), False, 0.0, 1e-3)

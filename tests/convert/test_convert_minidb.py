@@ -63,7 +63,8 @@ def test_bfloat16_raw_data(tmp_path):
 
 
 def test_documented_record_bytes():
-    """legacy-formats.md §5.4 (b): the exact bytes of a real Caffe2 'pred_b#%0' record decode and re-encode."""
+    """docs/legacy-formats.md "minidb records": the exact bytes of a real Caffe2 'pred_b#%0' record decode and
+    re-encode."""
     floats = np.linspace(-1, 1, 10).astype("<f4")
     tensor = (bytes.fromhex("080a1001") + b"\x1a\x28" + floats.tobytes() + b"\x3a\x06pred_b"
               + bytes.fromhex("42020800") + bytes.fromhex("5a0408001 00a".replace(" ", "")))
@@ -173,7 +174,7 @@ def test_truncated_minidb_names_offset_and_key(tmp_path):
 
 
 def test_data_db_is_not_a_checkpoint(tmp_path):
-    """A TensorProtos data record (legacy-formats.md §5.4 (d)) is reported as a data file."""
+    """A TensorProtos data record (docs/legacy-formats.md "Non-tensor and data records") is reported as a data file."""
     protos = b"".join(pb.field_bytes(1, bytes.fromhex("080110011a04") + struct.pack("<f", v)) for v in (-0.6, 0.26, 0.01))
     path = _one_record(tmp_path / "data.minidb", b"0", protos)
     with pytest.raises(NotACheckpointError, match="a data file, not a checkpoint"):

@@ -91,7 +91,7 @@ def test_unknown_option_lists_valid_ones():
         zoo.create_model("r3d_18", midplanes="torchvision")
 
 
-# Published conv+fc weight counts (VMZ's "params"), architectures.md §16.1.
+# Published conv+fc weight counts (VMZ's "params"), docs/architectures.md "Parameter counts".
 @pytest.mark.parametrize("name,options,expected", [
     ("ir_csn_152", {}, 29_551_744),
     ("ip_csn_152", {}, 32_840_832),

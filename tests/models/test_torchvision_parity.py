@@ -35,7 +35,7 @@ DATA = Path(__file__).resolve().parent / "data"
 FIXTURE_JSON = DATA / "torchvision_reference.json"
 FIXTURE_TENSORS = DATA / "torchvision_reference.safetensors"
 
-# Published torchvision parameter counts (architectures.md §13.2 / issue 2).
+# Published torchvision parameter counts (docs/architectures.md "torchvision ports" / issue 2).
 PUBLISHED_PARAMS = {"r2plus1d_18": 31_505_325, "r3d_18": 33_371_472, "mc3_18": 11_695_440}
 # Options that make our builders torchvision-equivalent.
 TV_OPTIONS = {

@@ -2,7 +2,8 @@
 
 Each unit function returns the module that replaces one 3x3x3 convolution of a block, laid out so that
 state-dict keys follow torchvision's ``VideoResNet`` (``conv1.0.0``, ``conv2.0.3``, ...) and the VMZ
-PyTorch ports (``architectures.md`` §13-14). None of the convolutions has a bias (Caffe2 ``no_bias``).
+PyTorch ports (``docs/architectures.md`` "torchvision ports" and "Caffe2 blob names and module names").
+None of the convolutions has a bias (Caffe2 ``no_bias``).
 
 Builders create convolutions, BatchNorms and linear layers only through :func:`conv`, :func:`bn3d` and
 :func:`linear`, so that inside :func:`shapes_only` every model comes out on the ``meta`` device without

@@ -3,7 +3,8 @@
 One builder, :func:`build_video_resnet`, covers every family; a family is a :class:`FamilySpec` saying
 which unit replaces a 3x3x3 convolution, which stages are 3-D, and what the stem looks like. Structure,
 widths and strides follow VMZ's Caffe2 ``r3d_model.py``/``video_model.py`` (see
-``architectures.md`` §2-11); module names follow torchvision's ``VideoResNet``.
+``docs/architectures.md``, "Depths, blocks and widths" to "mcX, rmcX, r2d, r2df"); module names follow
+torchvision's ``VideoResNet``.
 """
 from __future__ import annotations
 
@@ -49,7 +50,8 @@ FAMILIES: dict[str, FamilySpec] = {
     "r2plus1d": FamilySpec("2.5d", ALL_3D, stem="2.5d"),
     "ir_csn": FamilySpec("ir", ALL_3D, depths=BOTTLENECK_DEPTHS),
     "ip_csn": FamilySpec("ip", ALL_3D, depths=BOTTLENECK_DEPTHS),
-    # mcX: 3-D convolutions up to group x-1, 2-D from group x on; rmcX the reverse (architectures.md §11)
+    # mcX: 3-D convolutions up to group x-1, 2-D from group x on; rmcX the reverse
+    # (docs/architectures.md "mcX, rmcX, r2d, r2df")
     **{f"mc{x}": FamilySpec("3d", tuple(i < x - 2 for i in range(4)), depths=(18,)) for x in (2, 3, 4, 5)},
     **{f"rmc{x}": FamilySpec("3d", tuple(i >= x - 2 for i in range(4)), stem_kernel_t=1, depths=(18,))
        for x in (2, 3, 4, 5)},
