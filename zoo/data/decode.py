@@ -285,7 +285,7 @@ def _decode_pass(container, stream, times, needed, found, convert, report: Decod
             yield j, convert(prev)
 
 
-def check_decoding(path: str | os.PathLike, info: VideoInfo | None = None, threads: int = 0) -> DecodeReport:
+def check_decoding(path: str | os.PathLike, threads: int = 0) -> DecodeReport:
     """Decode every frame of ``path`` (no conversion) and report the packets that fail and how many frames
     came out (``report.decoded``); raises :class:`VideoError` only when the file cannot be opened."""
     report = DecodeReport()

@@ -43,7 +43,7 @@ def probe_entry(path: str, decode: bool = False) -> IndexEntry:
     try:
         info = probe_video(path)
         if decode:
-            report = check_decoding(path, info)
+            report = check_decoding(path)
             if not report.decoded:
                 detail = report.errors[0] if report.errors else "the decoder gave no frame"
                 raise VideoError(path, "undecodable", f"no frame decodes ({detail})")

@@ -144,16 +144,7 @@ def display_rotation(path: str | os.PathLike) -> int:
     an angle that is not a right angle, which is not applied). Decodes only the first frame."""
     container, stream = open_video(path)
     with container:
-        reader = _RotationReader(stream)
-        try:
-            for packet in container.demux(stream):
-                if packet.size:
-                    reader.feed(packet)
-                if reader.done:
-                    break
-        except av.FFmpegError:
-            pass
-        return normalise_rotation(reader.finish()) or 0
+        return normalise_rotation(_demux(container, stream, all_packets=False).rotation) or 0
 
 
 @dataclass
@@ -195,7 +186,7 @@ def _demux(container, stream, all_packets: bool) -> _Packets:
     return found
 
 
-def _decoded_pts(container, stream, path) -> tuple[list[int], str | None]:
+def _decoded_pts(container, stream) -> tuple[list[int], str | None]:
     """Timestamps of the decoded frames, for streams whose packets carry none (e.g. raw elementary streams)."""
     pts, stopped = [], None
     container.seek(0)
@@ -256,7 +247,7 @@ def probe_video(path: str | os.PathLike, exact: bool = True) -> VideoInfo:
             return VideoInfo(str(path), fps, num, num / fps, width, height, None, rotation, [], warnings)
         pts, stopped = packets.pts, packets.stopped
         if any(p is None for p in pts):  # e.g. raw streams: only decoding tells the times
-            pts, stopped = _decoded_pts(container, stream, path)
+            pts, stopped = _decoded_pts(container, stream)
             packets.repeated_pts.clear()
         is_avi = container.format.name == "avi"
     pts.sort()

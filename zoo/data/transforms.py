@@ -40,7 +40,8 @@ ROUNDINGS = ("half_away_from_zero", "half_to_even")
 CROP_RULES = ("caffe2", "torchvision")
 
 
-def _check_choice(value: str, choices, what: str) -> str:
+def check_choice(value: str, choices, what: str) -> str:
+    """``value`` if it is one of ``choices``, else a ValueError naming ``what`` and the choices."""
     if value not in choices:
         raise ValueError(f"unknown {what} {value!r}; choose one of {', '.join(choices)}")
     return value
@@ -85,7 +86,7 @@ def resized_shape(height: int, width: int, size: Size, rounding: str = "half_to_
         return int(height), int(width)
     if isinstance(size, (int, np.integer)):
         s = int(size)
-        _check_choice(rounding, ROUNDINGS, "rounding")
+        check_choice(rounding, ROUNDINGS, "rounding")
         if width < height:  # Caffe2's test: the width is the short side only when strictly smaller
             return _scaled_side(height, width, s, rounding), s
         return s, _scaled_side(width, height, s, rounding)
@@ -124,7 +125,7 @@ def crop_positions(height: int, width: int, crop_size: int, num_crops: int = 1,
     ``j * (side - crop) // (n - 1)`` along the width when ``height < width``, else along the height (square
     frames too), centred on the other side (Caffe2's ``VideoInputOp``).
     """
-    _check_choice(rule, CROP_RULES, "crop rule")
+    check_choice(rule, CROP_RULES, "crop rule")
     if crop_size > height or crop_size > width:
         raise ValueError(f"crop {crop_size} does not fit in a {height}x{width} frame; resize to at least "
                          f"{crop_size} first")

@@ -21,10 +21,8 @@ from zoo.weights import SHORT_VIDEO_RULES
 from zoo.data.probe import VideoInfo, probe_video
 from zoo.data.sampling import (clip_frame_indices, clip_span, random_clip_start, resample_frame_indices,
                                uniform_clip_starts)
-from zoo.data.transforms import (CROP_RULES, RESIZE_FILTERS, ROUNDINGS, Size, crop_positions, random_crop,
-                                 random_horizontal_flip, resize, resized_shape, sample_short_side)
-
-#: what to do with a video shorter than one clip span: repeat its last frame, or skip it (``too_short``)
+from zoo.data.transforms import (CROP_RULES, RESIZE_FILTERS, ROUNDINGS, Size, check_choice, crop_positions,
+                                 random_crop, random_horizontal_flip, resize, resized_shape, sample_short_side)
 
 
 @dataclass
@@ -53,8 +51,7 @@ class ViewSpec:
         for value, choices, what in ((self.resize_filter, RESIZE_FILTERS, "resize filter"),
                                      (self.rounding, ROUNDINGS, "rounding"), (self.crop_rule, CROP_RULES, "crop rule"),
                                      (self.short_videos, SHORT_VIDEO_RULES, "short-video rule")):
-            if value not in choices:
-                raise ValueError(f"unknown {what} {value!r}; choose one of {', '.join(choices)}")
+            check_choice(value, choices, what)
         found = spec_problems(vars(self))
         if found:
             raise ValueError("; ".join(f"{name}={value!r}: {why}" for name, value, why in found))
