@@ -100,11 +100,13 @@ def resize_type(text: str):
     return value
 
 
-def _overrides(args) -> dict:
+def protocol_overrides(args) -> dict:
+    """The protocol values given on the command line (``None``: not given) of :func:`add_protocol_arguments`
+    (and ``--short-videos`` where the tool has it), as :func:`zoo.evaluate.loading.resolve_settings` takes them."""
     return {"clip_len": args.clip_len, "sampling_rate": args.sampling_rate, "frame_rate": args.frame_rate,
             "resize": args.resize, "crop_size": args.crop_size,
             "num_clips": args.clips, "num_crops": args.crops, "aggregation": args.aggregate,
-            "convolutional": args.convolutional, "short_videos": args.short_videos}
+            "convolutional": args.convolutional, "short_videos": getattr(args, "short_videos", None)}
 
 
 def load_samples(data_path: str, split: str | None, classes: list[str] | None, limit: int | None):
@@ -143,6 +145,8 @@ def _folds_summary(parser: argparse.ArgumentParser, args) -> int:
 
 
 def _run(parser: argparse.ArgumentParser, args) -> int:
+    if args.folds:   # reads JSON only: no torch
+        return _folds_summary(parser, args)
     from tqdm import tqdm
 
     from zoo._io import sha256_of
@@ -152,8 +156,6 @@ def _run(parser: argparse.ArgumentParser, args) -> int:
     from zoo.evaluate.report import summary_table
     from zoo.evaluate.runner import evaluate
 
-    if args.folds:
-        return _folds_summary(parser, args)
     if not (args.checkpoint or args.weights):
         parser.error("one of the arguments --checkpoint --weights is required (or --folds)")
     if not args.data_path:
@@ -171,7 +173,7 @@ def _run(parser: argparse.ArgumentParser, args) -> int:
             args.split = evaluation_split(args.data_path, args.fold, args.split, "val")
             ckpt, entry = checkpoint_source(args.checkpoint, args.weights)
             meta = zoo.read_checkpoint_meta(ckpt)
-            setup = resolve_settings(meta, entry, _overrides(args))
+            setup = resolve_settings(meta, entry, protocol_overrides(args))
             samples, classes = load_samples(args.data_path, args.split, setup.classes, args.limit)
             classes = setup.classes or classes
             setup.classes = classes

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import zoo
 from zoo import cli
-from zoo.evaluate.cli import add_protocol_arguments
+from zoo.evaluate.cli import add_protocol_arguments, protocol_overrides
 from zoo.guards import check_writable, refuse_same_file
 from zoo.hub.errors import HubError
 
@@ -78,21 +78,17 @@ def _run(args) -> int:
 
     from zoo.evaluate.aggregate import aggregate_views
     from zoo.evaluate.loading import check_classes, check_head, checkpoint_source, resolve_settings
+    from zoo.extract.api import protocol_model
     from zoo.extract.dataset import VideoJob
     from zoo.extract.engine import extract_windows
     from zoo.extract.predictor import layer_predictor
     from zoo.extract.windows import WindowSpec
-    from zoo.models.conv_head import ConvolutionalClassifier
 
     device = cli.resolve_device(args.device)
     with cli.usage_errors():   # everything the user gave is checked before any work
         ckpt, entry = checkpoint_source(args.checkpoint, args.weights)
         meta = zoo.read_checkpoint_meta(ckpt)
-        overrides = {"clip_len": args.clip_len, "sampling_rate": args.sampling_rate, "frame_rate": args.frame_rate,
-                     "resize": args.resize, "crop_size": args.crop_size,
-                     "num_clips": args.clips, "num_crops": args.crops, "aggregation": args.aggregate,
-                     "convolutional": args.convolutional}
-        setup = resolve_settings(meta, entry, overrides)
+        setup = resolve_settings(meta, entry, protocol_overrides(args))
         num_classes = int(meta["num_classes"])
         check_classes(setup, num_classes, str(ckpt))
         check_head(setup, meta)
@@ -109,9 +105,8 @@ def _run(args) -> int:
         if missing:
             raise FileNotFoundError(f"no such video file(s): {', '.join(missing)}")
     classes = setup.classes or [f"class_{i}" for i in range(num_classes)]
-    model = zoo.load_checkpoint(ckpt, device=device)
-    if setup.head_crop_size is not None:   # logits of Caffe2's convolutional head; pool5 stays the global pool
-        model = ConvolutionalClassifier(model, setup.head_crop_size)
+    spec = WindowSpec(setup.spec, views=True)   # the test views, through the extraction engine of zoo-extract
+    model = protocol_model(zoo.load_checkpoint(ckpt, device=device), spec, setup)
     features: dict[int, np.ndarray] = {}
     failures = 0
 
@@ -138,7 +133,7 @@ def _run(args) -> int:
     predictor, tap = layer_predictor(model, ["pool5", "logits"] if args.features else ["logits"], setup.mean,
                                      setup.std, device=device, amp=args.amp)
     jobs = [VideoJob(i, video, video) for i, video in enumerate(args.videos)]
-    extract_windows(predictor, lambda: tap.layout, jobs, WindowSpec(setup.spec, views=True), report,
+    extract_windows(predictor, lambda: tap.layout, jobs, spec, report,
                     device=predictor.device, progress=False, log=lambda message: None)
     if args.features and features:
         out = save_features(args.features, [features.get(i) for i in range(len(args.videos))], list(args.videos))

@@ -13,7 +13,6 @@ import zoo
 from zoo import cli
 from zoo._io import sha256_of
 from zoo.evaluate.cli import memory_size, resize_type
-from zoo.evaluate.records import ResumeMismatchError
 from zoo.extract.options import BACKENDS, FORMATS, POOL_SPATIAL, REDUCTIONS
 from zoo.hub.errors import HubError
 from zoo.weights import SHORT_VIDEO_RULES
@@ -158,14 +157,12 @@ def _run(args) -> int:
             predictor, tap = layer_predictor(model, layers, setup.mean, setup.std, pool_spatial=args.pool_spatial,
                                              device=env.device, amp=args.amp, backend=args.backend,
                                              input_shape=input_shape(spec), stack=stack)
-            try:
-                result = extract_to_folder(predictor, lambda: tap.layout, jobs, spec, args.output, settings,
-                                           layers=layers, fmt=fmt, resume=args.resume, reduce=args.reduce,
-                                           batch_windows=args.batch_windows, workers=args.workers,
-                                           device=env.device if args.backend == "torch" else "cpu",
-                                           max_memory=args.max_memory, progress=not args.quiet, log=log)
-            except ResumeMismatchError as exc:
-                raise cli.UsageError(str(exc)) from None
+            # a changed-settings refusal (ResumeMismatchError) is a UsageError: exit 2 through cli.run_tool
+            result = extract_to_folder(predictor, lambda: tap.layout, jobs, spec, args.output, settings,
+                                       layers=layers, fmt=fmt, resume=args.resume, reduce=args.reduce,
+                                       batch_windows=args.batch_windows, workers=args.workers,
+                                       device=env.device if args.backend == "torch" else "cpu",
+                                       max_memory=args.max_memory, progress=not args.quiet, log=log)
     finally:
         shutdown()
     if result is None:      # ranks other than 0
