@@ -15,7 +15,7 @@ import re
 import tempfile
 import time
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator
 
 
 #: an unchanged temporary file of this age was left by a killed run (a live writer keeps writing to its own)
@@ -53,15 +53,18 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
 _TEMP_NAME = re.compile(r"^\.(?P<name>.+)\.(?P<random>[A-Za-z0-9_]{8})(?P<suffix>\.[^.]*)?$")
 
 
-def remove_stale_temps(folder: str | os.PathLike, older_than: float = 0.0, name: str | None = None) -> list[Path]:
+def remove_stale_temps(folder: str | os.PathLike, older_than: float = 0.0,
+                       name: str | Iterable[str] | None = None) -> list[Path]:
     """Remove the temporary files that killed runs left in ``folder`` (not recursive); returns them.
 
-    Only files named like :func:`atomic_path`'s temporaries (of the target ``name``, when given) are touched,
+    Only files named like :func:`atomic_path`'s temporaries (of the target ``name``, or of any of several target
+    names, when given) are touched,
     and only those not modified for ``older_than`` seconds (0: all; use it when the caller holds the folder's
     lock).
     """
     removed = []
     now = time.time()
+    names = None if name is None else ({name} if isinstance(name, str) else set(name))
     try:
         entries = list(os.scandir(folder))
     except (FileNotFoundError, NotADirectoryError):
@@ -70,7 +73,7 @@ def remove_stale_temps(folder: str | os.PathLike, older_than: float = 0.0, name:
         match = _TEMP_NAME.match(entry.name)
         if not match or not entry.is_file(follow_symlinks=False):
             continue
-        if (name is not None and match["name"] != name) or \
+        if (names is not None and match["name"] not in names) or \
                 (match["suffix"] and match["suffix"] != Path(match["name"]).suffix):
             continue
         try:

@@ -19,7 +19,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from zoo._io import atomic_path, atomic_write_text
+from zoo._io import atomic_path, atomic_write_text, remove_stale_temps
 from zoo.extract.dataset import VideoJob
 from zoo.extract.engine import VideoFeatures
 from zoo.extract.options import FORMATS
@@ -135,16 +135,8 @@ class FeatureWriter:
         by_dir: dict[Path, set[str]] = {}
         for stem in stems:
             for path in self.files(stem, layers):
-                by_dir.setdefault(path.parent, set()).add(f".{path.name}.")
-        removed = 0
-        for folder, prefixes in by_dir.items():
-            if not folder.is_dir():
-                continue
-            for entry in os.scandir(folder):
-                if entry.name.startswith(".") and any(entry.name.startswith(p) for p in prefixes):
-                    Path(entry.path).unlink(missing_ok=True)
-                    removed += 1
-        return removed
+                by_dir.setdefault(path.parent, set()).add(path.name)
+        return sum(len(remove_stale_temps(folder, name=names)) for folder, names in by_dir.items())
 
 
 def _npy_shape(path: Path) -> tuple[int, ...]:
