@@ -312,14 +312,20 @@ def run_tool(prog: str, parser: argparse.ArgumentParser, run: Callable[[argparse
 
     ``failures`` adds the tool's own error classes (e.g. ``HubError``) to :data:`FAILURES`.
     """
-    args = parser.parse_args(argv)
+    return run_parsed(prog, run, parser.parse_args(argv), failures)
+
+
+def run_parsed(prog: str, run: Callable[[argparse.Namespace], int | None], args: argparse.Namespace,
+               failures: tuple[type[BaseException], ...] = (), interrupted: str = "interrupted") -> int:
+    """:func:`run_tool` for arguments a tool has already parsed (and checked): ``run(args)`` with the
+    convention's exit statuses; ``interrupted`` is the message for Ctrl-C."""
     try:
         status = run(args)
     except UsageError as exc:
         print_error(prog, str(exc))
         return EXIT_USAGE
     except KeyboardInterrupt:
-        print_error(prog, "interrupted")
+        print_error(prog, interrupted)
         return EXIT_INTERRUPTED
     except FAILURES + tuple(failures) as exc:
         print_error(prog, error_message(exc))

@@ -194,18 +194,8 @@ def _resolve_splits(parser: argparse.ArgumentParser, args: argparse.Namespace) -
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``zoo-train`` and ``python -m zoo.train``."""
-    args = parse_args(argv)
-    try:
-        return _run(args)
-    except cli.UsageError as exc:
-        cli.print_error("zoo-train", str(exc))
-        return cli.EXIT_USAGE
-    except KeyboardInterrupt:
-        print("zoo-train: interrupted; run the same command again to resume", file=sys.stderr)
-        return cli.EXIT_INTERRUPTED
-    except cli.FAILURES as exc:
-        cli.print_error("zoo-train", cli.error_message(exc))
-        return cli.EXIT_FAILURE
+    return cli.run_parsed("zoo-train", _run, parse_args(argv),
+                          interrupted="interrupted; run the same command again to resume")
 
 
 def _run(args: argparse.Namespace) -> int:
