@@ -27,9 +27,10 @@ def build_parser() -> argparse.ArgumentParser:
                                                          "zoo-prepare ucf101|hmdb51); replaces --split")
     g = p.add_argument_group("protocol (defaults: weights entry, then checkpoint metadata, then VMZ test_net)")
     add_protocol_arguments(g)
-    g.add_argument("--short-videos", choices=SHORT_VIDEO_RULES, default="pad",
-                   help="videos shorter than one clip span: pad (repeat the last frame, default; counted in "
-                        "metrics.json) or skip (as Caffe2 and torchvision, which produced no clip)")
+    g.add_argument("--short-videos", choices=SHORT_VIDEO_RULES,
+                   help="videos shorter than one clip span: pad (repeat the last frame; counted in metrics.json), "
+                        "skip (leave them out) or wrong (no clip, counted as a wrong prediction, as Caffe2 and "
+                        "torchvision's reference did; default: the weights' protocol, else pad)")
     r = p.add_argument_group("running")
     r.add_argument("--large", action="store_true",
                    help="one video at a time, views in chunks sized to --max-memory (VMZ test_net_large)")

@@ -6,7 +6,8 @@ Each setting is looked up in this order: the command line, the test protocol of 
 clips x 1 centre crop, 16 frames, 128x171 resize, 112 crop, mean of the softmaxes, Caffe2's resize filter,
 rounding and crop placement). A field a protocol leaves unknown stays unknown and takes the default.
 The convolutional head is on when the protocol says so (the CSN 10x3 protocol) or ``convolutional`` is given;
-videos shorter than a clip are padded unless ``short_videos="skip"``.
+videos shorter than a clip follow the protocol's ``short_videos`` rule (``wrong`` under the VMZ and torchvision
+protocols), else they are padded. ``sources`` names where every setting came from.
 """
 from __future__ import annotations
 
@@ -22,7 +23,10 @@ from zoo.weights import (DEFAULT_PREPROCESSING, DEFAULT_PROTOCOL, Preprocessing,
 
 #: keys of the ``overrides`` mapping: the preprocessing and protocol fields the command line can set
 OVERRIDE_KEYS = ("clip_len", "sampling_rate", "frame_rate", "resize", "crop_size", "num_clips", "num_crops",
-                 "aggregation", "classes", "convolutional", "short_videos")
+                 "aggregation", "classes", "convolutional", "short_videos", "clip_starts")
+#: the protocol fields that are not preprocessing: read from the command line, the protocol, or the default
+_VIEW_FIELDS = ("num_clips", "num_crops", "aggregation", "convolutional", "resize_filter", "rounding", "crop_rule",
+                "short_videos", "clip_starts")
 _TEST_FIELDS = ("resize", "crop_size", "sampling_rate", "frame_rate")   # a protocol's test-time preprocessing
 
 
@@ -63,7 +67,7 @@ class EvalSettings:
                 "mean": list(self.mean), "std": list(self.std), "protocol": self.protocol.name,
                 "convolutional": self.convolutional, "train_crop_size": self.head_crop_size,
                 "resize_filter": s.resize_filter, "rounding": s.rounding, "crop_rule": s.crop_rule,
-                "short_videos": s.short_videos}
+                "short_videos": s.short_videos, "clip_starts": s.clip_starts}
 
 
 def parse_resize(text: str) -> int | list[int]:
@@ -115,23 +119,23 @@ def resolve_settings(meta: dict, entry: "dict | WeightsEntry | None" = None,
             train_crop_size = prep.crop_size
         prep = prep.updated(layer)
         sources.update({key: name for key, value in vars(layer).items() if value is not None})
-    view_fields = {k: overrides.get(k) for k in ("num_clips", "num_crops", "aggregation", "convolutional")}
+    view_fields = {k: overrides.get(k) for k in _VIEW_FIELDS}
     merged = DEFAULT_PROTOCOL.updated(protocol.to_dict()).updated(view_fields)
     merged = merged.updated({k: getattr(prep, k) for k in _TEST_FIELDS})
-    for key in ("num_clips", "num_crops", "aggregation", "convolutional"):
+    for key in _VIEW_FIELDS:
         sources[key] = ("command line" if view_fields.get(key) is not None else
                         f"protocol {protocol.name}" if getattr(protocol, key) is not None else "default")
     if merged.num_crops is None:
         merged = merged.updated({"num_crops": 3 if isinstance(prep.resize, int) and prep.crop_size == prep.resize
                                  else 1})
-    rules = {k: getattr(merged, k) for k in ("resize_filter", "rounding", "crop_rule")}
+    rules = {k: getattr(merged, k) for k in ("resize_filter", "rounding", "crop_rule", "short_videos", "clip_starts")}
     fields = dict(clip_len=prep.clip_len, sampling_rate=prep.sampling_rate, num_clips=merged.num_clips,
                   num_crops=merged.num_crops, resize=prep.resize, crop_size=prep.crop_size, frame_rate=prep.frame_rate)
     problems = spec_problems(fields)
     if problems:   # each value is valid alone (checked by the records) but they do not make a protocol
         raise UsageError("; ".join(f"{_FLAGS[name]} {_shown(value)} {why} (from the {sources.get(name, 'default')})"
                                    for name, value, why in problems))
-    spec = ViewSpec(**fields, short_videos=overrides.get("short_videos", "pad"), **rules)
+    spec = ViewSpec(**fields, **rules)
     if merged.convolutional and spec.crop_size is not None and spec.crop_size < train_crop_size:
         raise UsageError(f"convolutional testing needs a test crop at least as large as the training crop "
                          f"({train_crop_size}), got {spec.crop_size}; give --crop-size or --no-convolutional")

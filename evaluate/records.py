@@ -6,7 +6,8 @@ so a crash loses at most the line being written). At the end rank 0 rewrites all
 
 A record is ``{"index", "path", "label", "status": "ok", "views", "clip_top1", "clip_top5", "scores"}``
 (plus ``"warnings"``, the ``"kind: detail"`` texts of a video used despite them, when it has any) or
-``{"index", "path", "label", "status": "skipped", "reason"}`` (a refusal).
+``{"index", "path", "label", "status": "skipped", "reason"}`` (a refusal; status ``"wrong"`` for a video
+shorter than one clip that the ``wrong`` short-video rule counts as a wrong prediction).
 """
 from __future__ import annotations
 

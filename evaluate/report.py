@@ -60,6 +60,7 @@ def summary_table(metrics: dict) -> str:
             ("videos skipped (refused)", str(len(metrics.get("skipped", [])))),
             ("videos with warnings", str(metrics.get("num_with_warnings", 0))),
             ("videos padded (shorter than a clip)", str(metrics.get("num_padded", 0))),
+            ("videos scored wrong (shorter than a clip)", str(metrics.get("num_scored_wrong", 0))),
             ("views (clips x crops)", str(metrics["num_clips"])),
             ("clip top-1 %", _pct(metrics["clip_top1"])),
             ("clip top-5 %", _pct(metrics["clip_top5"])),

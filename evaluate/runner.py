@@ -43,9 +43,12 @@ def video_record(item: VideoViews, logits: torch.Tensor, aggregate: str, rank: i
     return record
 
 
-def skipped_record(item: VideoViews, reason: str, rank: int) -> dict:
+def skipped_record(item: VideoViews, reason: str, rank: int, short_videos: str = "skip") -> dict:
+    """The record of a video without views: ``skipped``, or ``wrong`` (counted as a wrong prediction) for a
+    video shorter than one clip under the ``wrong`` short-video rule."""
+    wrong = short_videos == "wrong" and warning_kind(reason) == "too_short"
     return {"index": item.index, "path": item.path, "video_id": item.video_id, "label": item.label,
-            "status": "skipped", "rank": rank, "reason": reason}
+            "status": "wrong" if wrong else "skipped", "rank": rank, "reason": reason}
 
 
 def group_videos(records: Sequence[dict], aggregate: str) -> list[dict]:
@@ -70,7 +73,8 @@ def summarize(records: Sequence[dict], classes: Sequence[str], aggregate: str) -
                                   len(videos), len(classes)),
                               np.asarray([v["label"] for v in videos], dtype=np.int64),
                               sum(r["clip_top1"] for r in ok), sum(r["clip_top5"] for r in ok),
-                              sum(r["views"] for r in ok), list(classes))
+                              sum(r["views"] for r in ok), list(classes),
+                              [r["label"] for r in wrong_videos(records, {v["video_id"] for v in videos})])
     metrics.update(video_outcomes(records))
     metrics["num_unlabelled"] = len(group_videos([r for r in records if r["status"] == "ok" and r["label"] < 0],
                                                  aggregate))   # label -1: scored, not in the accuracies
@@ -79,16 +83,29 @@ def summarize(records: Sequence[dict], classes: Sequence[str], aggregate: str) -
     return metrics
 
 
+def wrong_videos(records: Sequence[dict], scored: set) -> list[dict]:
+    """One labelled ``wrong`` record per video id that has no scored record (``scored``: the scored ids)."""
+    out: dict[str, dict] = {}
+    for record in sorted((r for r in records if r["status"] == "wrong" and r["label"] >= 0), key=lambda r: r["index"]):
+        video_id = record.get("video_id") or record["path"]
+        if video_id not in scored:
+            out.setdefault(video_id, record)
+    return list(out.values())
+
+
 def video_outcomes(records: Sequence[dict]) -> dict:
     """Refusals and warnings of a run: ``num_skipped`` with ``skip_counts`` per reason and the ``skipped``
     list, and for the videos evaluated despite a warning ``num_with_warnings``, ``warning_counts`` (videos
     per warning kind) and the ``warnings`` list."""
     skipped = sorted((r for r in records if r["status"] == "skipped"), key=lambda r: r["index"])
+    wrong = sorted((r for r in records if r["status"] == "wrong"), key=lambda r: r["index"])
     warned = sorted((r for r in records if r["status"] == "ok" and r.get("warnings")), key=lambda r: r["index"])
     return {
         "num_skipped": len(skipped),
         "skip_counts": dict(Counter(warning_kind(r["reason"]) for r in skipped)),
         "skipped": [{"path": r["path"], "reason": r["reason"]} for r in skipped],
+        "num_scored_wrong": len(wrong),
+        "scored_wrong": [{"path": r["path"], "reason": r["reason"]} for r in wrong],
         "num_with_warnings": len(warned),
         "warning_counts": dict(Counter(kind for r in warned for kind in {warning_kind(w) for w in r["warnings"]})),
         "warnings": [{"path": r["path"], "warnings": r["warnings"]} for r in warned],
@@ -203,7 +220,8 @@ def evaluate(predictor: Predictor, samples: Sequence, classes: Sequence[str], sp
     try:
         for batch in loader:
             good = [item for item in batch if item.views is not None]
-            batch_records = [skipped_record(item, item.error, rank) for item in batch if item.views is None]
+            batch_records = [skipped_record(item, item.error, rank, spec.short_videos)
+                             for item in batch if item.views is None]
             if good:
                 views = torch.cat([item.views for item in good]) if len(good) > 1 else good[0].views
                 try:
@@ -221,8 +239,9 @@ def evaluate(predictor: Predictor, samples: Sequence, classes: Sequence[str], sp
             for record in batch_records:
                 if record_log is not None:
                     record_log.append(record)
-                if record["status"] == "skipped":
-                    log(f"skipped {record['path']}: {record['reason']}")
+                if record["status"] != "ok":
+                    log(f"{'scored wrong' if record['status'] == 'wrong' else 'skipped'} {record['path']}: "
+                        f"{record['reason']}")
             new_records += batch_records
             elapsed = max(time.monotonic() - start, 1e-9)
             bar.set_postfix_str(f"{num_views / elapsed:.1f} views/s", refresh=False)

@@ -43,8 +43,10 @@ class RegistryError(ValueError):
 AGGREGATIONS = ("mean_softmax", "sum_softmax", "max_softmax", "mean_logits")
 
 #: what a test protocol does with a video shorter than one clip span (``--short-videos``): repeat its last frame
-#: (``pad``) or refuse it (``skip``); :class:`zoo.data.views.ViewSpec` applies it
-SHORT_VIDEO_RULES = ("pad", "skip")
+#: (``pad``), refuse it and leave it out of the accuracies (``skip``), or refuse it and count it as a wrong
+#: prediction (``wrong``: Caffe2 produced no clip for it, yet it stayed in the denominator);
+#: :class:`zoo.data.views.ViewSpec` applies it
+SHORT_VIDEO_RULES = ("pad", "skip", "wrong")
 #: Earlier command-line spellings, still accepted.
 AGGREGATION_ALIASES = {"softmax_mean": "mean_softmax", "sum": "sum_softmax", "max": "max_softmax",
                        "logit_mean": "mean_logits"}
@@ -164,8 +166,9 @@ class TestProtocol:
     ``crop_size`` from frames resized to ``resize``, at ``sampling_rate`` (and ``frame_rate``); video score by
     ``aggregation`` (:data:`AGGREGATIONS`); ``convolutional`` = Caffe2 convolutional prediction.
     ``resize_filter``, ``rounding`` and ``crop_rule`` name how frames are resized and cropped
-    (:mod:`zoo.data.transforms`, checked by :class:`zoo.data.views.ViewSpec`); ``short_videos`` is what the
-    reference did with videos shorter than one clip (``skip``: no clip; zoo-test pads unless told to skip).
+    (:mod:`zoo.data.transforms`, checked by :class:`zoo.data.views.ViewSpec`); ``clip_starts`` how clips are
+    spread (:data:`zoo.data.sampling.CLIP_START_RULES`); ``short_videos`` what is done with videos shorter than
+    one clip (:data:`SHORT_VIDEO_RULES`; ``None``: zoo-test pads them).
     New fields are added with a ``None`` default and read from the registry by name.
     """
 
@@ -184,6 +187,7 @@ class TestProtocol:
     rounding: str | None = None
     crop_rule: str | None = None
     short_videos: str | None = None
+    clip_starts: str | None = None
     description: str = ""
     reference: str = ""
 
@@ -228,7 +232,8 @@ _PROTOCOL_CHECKED = {"name", "num_clips", "num_crops", "resize", "crop_size", "s
 DEFAULT_PROTOCOL = TestProtocol(name="default", num_clips=10, num_crops=None, resize=(128, 171), crop_size=112,
                                 sampling_rate=1, frame_rate=None, aggregation="mean_softmax", convolutional=False,
                                 resize_filter="swscale_fast_bilinear", rounding="half_away_from_zero",
-                                crop_rule="caffe2", description="VMZ Caffe2 test_net.py defaults")
+                                crop_rule="caffe2", short_videos="pad", clip_starts="uniform",
+                                description="VMZ Caffe2 test_net.py defaults")
 DEFAULT_PREPROCESSING = Preprocessing(clip_len=16, sampling_rate=1, resize=(128, 171), crop_size=112,
                                       mean=DEFAULT_MEAN, std=DEFAULT_STD)
 

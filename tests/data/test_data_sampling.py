@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import random
+import struct
 
 import numpy as np
 import pytest
 
-from zoo.data.sampling import (clip_frame_indices, clip_span, random_clip_start, resample_frame_indices,
-                               uniform_clip_starts)
+from zoo.data.sampling import (MAX_DECODING_FRAMES, clip_frame_indices, clip_span, random_clip_start,
+                               resample_frame_indices, uniform_clip_starts)
 
 
 def test_vmz_example_from_protocols():
@@ -27,6 +28,45 @@ def test_first_clip_at_zero_last_clip_ends_on_last_frame(n, length, rate, clips)
 
 def test_single_clip_is_centred():
     assert uniform_clip_starts(100, 8, 2, 1) == [(100 - 15) // 2]
+
+
+def _single(x: float) -> float:
+    """``x`` rounded to IEEE single precision (a C ``float``)."""
+    return struct.unpack("f", struct.pack("f", x))[0]
+
+
+def _caffe2_starts(n: int, span: int, clips: int) -> list[int]:
+    """Caffe2's DecodeMultipleClipsFromVideo, written independently of the module: ``float sample_stepsz =
+    float(N - R) / (K - 1)`` and ``int clip_start = floor(i * sample_stepsz)`` in single precision."""
+    n = min(n, 10000)
+    step = _single(_single(n - span) / (clips - 1))
+    return [int(_single(i * step) // 1) for i in range(clips)]
+
+
+@pytest.mark.parametrize("clips", [10, 20, 30])
+def test_caffe2_clip_starts_are_computed_in_single_precision(clips):
+    lengths = range(17, 3000)
+    for n in lengths:
+        assert uniform_clip_starts(n, 16, 1, clips, rule="caffe2") == _caffe2_starts(n, 16, clips)
+    # at 20 and 30 clips the last clip lands one frame before the end for some lengths (at 10, never below
+    # 10000 frames), where the exact rule always ends on the last frame
+    early = [n for n in lengths if uniform_clip_starts(n, 16, 1, clips, rule="caffe2")[-1] == n - 16 - 1]
+    assert bool(early) == (clips != 10)
+    assert all(uniform_clip_starts(n, 16, 1, clips)[-1] == n - 16 for n in early)
+
+
+def test_caffe2_single_clip_starts_at_frame_zero():
+    assert uniform_clip_starts(100, 8, 2, 1, rule="caffe2") == [0]
+    assert uniform_clip_starts(100, 8, 2, 1) == [(100 - 15) // 2]
+
+
+def test_caffe2_uses_at_most_its_first_10000_frames():
+    assert MAX_DECODING_FRAMES == 10000
+    starts = uniform_clip_starts(25000, 16, 1, 10, rule="caffe2")
+    assert starts[0] == 0 and starts[-1] == 10000 - 16
+    assert uniform_clip_starts(25000, 16, 1, 10)[-1] == 25000 - 16
+    with pytest.raises(ValueError, match="clip-start rule"):
+        uniform_clip_starts(100, 8, 1, 3, rule="centre")
 
 
 def test_short_video_is_padded_by_repeating_the_last_frame():

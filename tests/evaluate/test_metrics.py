@@ -26,6 +26,16 @@ def test_confusion_and_metrics():
     assert m["mean_class_accuracy"] == pytest.approx((1 + 1 / 3) / 2)
 
 
+def test_videos_scored_wrong_count_in_every_denominator():
+    scores = np.array([[0.9, 0.1, 0.0], [0.2, 0.7, 0.1]])
+    m = compute_metrics(scores, np.array([0, 1]), clip_top1_hits=2, clip_top5_hits=2, num_clips=2,
+                        classes=["a", "b", "c"], wrong_labels=np.array([1, 2]))
+    assert m["num_videos"] == 4 and m["video_top1"] == pytest.approx(0.5) and m["video_top5"] == pytest.approx(0.5)
+    assert m["per_class_accuracy"] == {"a": 1.0, "b": pytest.approx(0.5), "c": 0.0}
+    assert m["confusion_matrix"] == [[1, 0, 0], [0, 1, 0], [0, 0, 0]]  # no prediction to show for them
+    assert m["clip_top1"] == 1.0  # no view either
+
+
 def test_aggregations():
     logits = torch.tensor([[2.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
     probs = torch.softmax(logits, 1)

@@ -1,5 +1,5 @@
 """zoo-test follows the weights' test protocol: CSN's convolutional 10x3 protocol without any flag; the
-short-video rule (pad and count, or skip)."""
+short-video rule (pad and count, skip, or count as wrong)."""
 from __future__ import annotations
 
 import json
@@ -78,6 +78,22 @@ def test_short_videos_pad_or_skip(known_dataset, tiny_checkpoint, tmp_path):
     assert json.loads((tmp_path / "fits/metrics.json").read_text())["num_skipped"] == 0
 
 
+def test_short_videos_scored_wrong_stay_in_the_denominator(known_dataset, tiny_checkpoint, tmp_path):
+    # 16-frame videos; 4 frames every 6 span 19: no clip, as in Caffe2, yet every video counts, as a miss
+    common = ["--checkpoint", str(tiny_checkpoint), "--data-path", str(known_dataset), "--workers", "0",
+              "--clip-len", "4", "--no-progress", "--short-videos", "wrong"]
+    assert zoo_test(common + ["--sampling-rate", "6", "--output", str(tmp_path / "wrong")]) == 0
+    wrong = json.loads((tmp_path / "wrong/metrics.json").read_text())
+    assert (wrong["num_videos"], wrong["num_scored_wrong"], wrong["num_skipped"], wrong["num_clips"]) == (5, 5, 0, 0)
+    assert wrong["video_top1"] == wrong["video_top5"] == 0.0 and wrong["short_videos"] == "wrong"
+    assert all(s["reason"].startswith("too_short") for s in wrong["scored_wrong"])
+    # long enough (span 16): scored as usual, the same numbers as with padding
+    assert zoo_test(common + ["--sampling-rate", "5", "--output", str(tmp_path / "fits")]) == 0
+    fits = json.loads((tmp_path / "fits/metrics.json").read_text())
+    assert fits["num_scored_wrong"] == 0 and fits["num_videos"] == 5
+    assert fits["num_clips"] == 5 * 10 * fits["settings"]["crops"]
+
+
 def test_convolutional_flag_needs_a_large_enough_crop_and_the_torch_backend(tiny_checkpoint, known_dataset,
                                                                             capsys):
     common = ["--checkpoint", str(tiny_checkpoint), "--data-path", str(known_dataset), "--workers", "0",
@@ -96,14 +112,20 @@ def test_each_protocol_record_sets_the_view_rules():
     assert (tv.spec.resize_filter, tv.spec.rounding, tv.spec.crop_rule) == \
         ("torch_bilinear", "half_to_even", "torchvision")
     assert (tv.spec.num_clips, tv.spec.resize, tv.spec.frame_rate, tv.aggregation) == (5, (128, 171), 15, "sum_softmax")
-    assert not tv.convolutional and tv.head_crop_size is None and tv.spec.short_videos == "pad"
+    assert not tv.convolutional and tv.head_crop_size is None
+    assert (tv.spec.short_videos, tv.spec.clip_starts) == ("wrong", "uniform")
+    assert tv.sources["short_videos"] == tv.sources["clip_starts"] == "protocol torchvision_ref_5clip_center112"
+    vmz = resolve_settings({}, get_entry("r2plus1d_34.kinetics400_32f"))
+    assert (vmz.spec.short_videos, vmz.spec.clip_starts) == ("wrong", "caffe2")
     csn = resolve_settings({}, get_entry("ip_csn_152.kinetics400"), {"short_videos": "skip"})
-    assert (csn.spec.resize_filter, csn.spec.rounding, csn.spec.crop_rule) == \
-        ("swscale_fast_bilinear", "half_away_from_zero", "caffe2")
+    assert (csn.spec.resize_filter, csn.spec.rounding, csn.spec.crop_rule, csn.spec.clip_starts) == \
+        ("swscale_fast_bilinear", "half_away_from_zero", "caffe2", "caffe2")
     assert csn.convolutional and csn.head_crop_size == 224 and csn.spec.crop_size == 256
-    assert csn.spec.short_videos == "skip" and csn.protocol.short_videos == "skip"
+    assert csn.spec.short_videos == "skip" and csn.sources["short_videos"] == "command line"
     off = resolve_settings({}, get_entry("ip_csn_152.kinetics400"), {"convolutional": False})
     assert not off.convolutional and off.head_crop_size is None
     plain = resolve_settings({"crop_size": 112})  # a checkpoint alone: VMZ test_net.py's rules
     assert (plain.spec.resize_filter, plain.spec.crop_rule, plain.convolutional) == \
         ("swscale_fast_bilinear", "caffe2", False)
+    assert (plain.spec.short_videos, plain.spec.clip_starts) == ("pad", "uniform")
+    assert plain.sources["short_videos"] == plain.sources["clip_starts"] == "default"

@@ -2,9 +2,13 @@
 
 A clip of ``clip_len`` frames at ``sampling_rate`` spans ``(clip_len - 1) * sampling_rate + 1`` frames.
 
-* Test clips (:func:`uniform_clip_starts`) follow VMZ / Caffe2: clip ``k`` of ``K`` starts at
-  ``k * (N - span) // (K - 1)``, so the first clip starts at frame 0 and the last ends on the last frame.
-  A single clip is centred (SlowFast / pytorchvideo convention).
+* Test clips (:func:`uniform_clip_starts`) are spread uniformly by one of two rules (:data:`CLIP_START_RULES`).
+  ``uniform``: clip ``k`` of ``K`` starts at ``k * (N - span) // (K - 1)``, so the first clip starts at frame 0
+  and the last ends on the last frame; a single clip is centred (SlowFast / pytorchvideo convention).
+  ``caffe2`` (the VMZ protocols): Caffe2's ``DecodeMultipleClipsFromVideo`` decodes at most
+  :data:`MAX_DECODING_FRAMES` frames and starts clip ``k`` at ``floor(k * step)`` with
+  ``step = float(N - span) / (K - 1)`` in single precision (so for some lengths the last clip ends one frame
+  before the last frame); a single clip starts at frame 0.
 * Videos shorter than one span are **padded by repeating their last frame** (every clip then starts at 0):
   :func:`clip_frame_indices` clamps indices past the end to the last frame. Such videos are never dropped.
 * Training clips start at a uniformly random frame (:func:`random_clip_start`).
@@ -16,7 +20,15 @@ from __future__ import annotations
 import math
 from fractions import Fraction
 
-from zoo.data.transforms import randint
+import numpy as np
+
+from zoo.data.transforms import check_choice, randint
+
+#: how test clips are spread over a video (see the module doc)
+CLIP_START_RULES = ("uniform", "caffe2")
+#: Caffe2's video decoder stops after this many frames (``MAX_DECODING_FRAMES`` in ``video_decoder.h``, the
+#: ``maximumOutputFrames_`` of every ``VideoInputOp`` decode)
+MAX_DECODING_FRAMES = 10000
 
 
 def clip_span(clip_len: int, sampling_rate: int) -> int:
@@ -26,15 +38,23 @@ def clip_span(clip_len: int, sampling_rate: int) -> int:
     return (clip_len - 1) * sampling_rate + 1
 
 
-def uniform_clip_starts(num_frames: int, clip_len: int, sampling_rate: int, num_clips: int) -> list[int]:
-    """Start frames of ``num_clips`` clips spread uniformly over the video (VMZ test sampling)."""
+def uniform_clip_starts(num_frames: int, clip_len: int, sampling_rate: int, num_clips: int,
+                        rule: str = "uniform") -> list[int]:
+    """Start frames of ``num_clips`` clips spread uniformly over the video by ``rule`` (:data:`CLIP_START_RULES`);
+    every clip starts at 0 in a video shorter than one clip span."""
     if num_clips < 1:
         raise ValueError(f"num_clips must be >= 1, got {num_clips}")
+    check_choice(rule, CLIP_START_RULES, "clip-start rule")
+    if rule == "caffe2":
+        num_frames = min(num_frames, MAX_DECODING_FRAMES)
     room = num_frames - clip_span(clip_len, sampling_rate)
     if room <= 0:
         return [0] * num_clips
     if num_clips == 1:
-        return [room // 2]
+        return [0 if rule == "caffe2" else room // 2]
+    if rule == "caffe2":  # float sample_stepsz = float(N - R) / (K - 1); clip_start = floor(i * sample_stepsz)
+        step = np.float32(room) / np.float32(num_clips - 1)
+        return [int(np.floor(np.float32(k) * step)) for k in range(num_clips)]
     return [k * room // (num_clips - 1) for k in range(num_clips)]
 
 

@@ -19,8 +19,8 @@ from zoo.data.decode import DecodeReport, decode_frames, iter_frames, shown_fram
 from zoo.data.errors import VideoError
 from zoo.weights import SHORT_VIDEO_RULES
 from zoo.data.probe import VideoInfo, probe_video
-from zoo.data.sampling import (clip_frame_indices, clip_span, random_clip_start, resample_frame_indices,
-                               uniform_clip_starts)
+from zoo.data.sampling import (CLIP_START_RULES, clip_frame_indices, clip_span, random_clip_start,
+                               resample_frame_indices, uniform_clip_starts)
 from zoo.data.transforms import (CROP_RULES, RESIZE_FILTERS, ROUNDINGS, Size, check_choice, crop_positions,
                                  random_crop, random_horizontal_flip, resize, resized_shape, sample_short_side)
 
@@ -32,8 +32,10 @@ class ViewSpec:
     ``(h, w)``) and cut into ``num_crops`` crops of ``crop_size`` (``None``: the whole resized frame).
 
     ``resize_filter``, ``rounding`` and ``crop_rule`` name the rules of :mod:`zoo.data.transforms`
-    (defaults: Caffe2's, as VMZ's ``test_net.py``); ``short_videos`` is ``"pad"`` (repeat the last frame)
-    or ``"skip"`` (such a video raises :class:`VideoError` ``too_short``)."""
+    (defaults: Caffe2's, as VMZ's ``test_net.py``); ``clip_starts`` the rule of
+    :func:`zoo.data.sampling.uniform_clip_starts`; ``short_videos`` is ``"pad"`` (repeat the last frame),
+    ``"skip"`` or ``"wrong"`` (such a video raises :class:`VideoError` ``too_short``; the evaluator drops it
+    under ``skip`` and counts it as a wrong prediction under ``wrong``)."""
 
     clip_len: int = 8
     sampling_rate: int = 1
@@ -46,11 +48,13 @@ class ViewSpec:
     rounding: str = "half_away_from_zero"
     crop_rule: str = "caffe2"
     short_videos: str = "pad"
+    clip_starts: str = "uniform"
 
     def __post_init__(self):
         for value, choices, what in ((self.resize_filter, RESIZE_FILTERS, "resize filter"),
                                      (self.rounding, ROUNDINGS, "rounding"), (self.crop_rule, CROP_RULES, "crop rule"),
-                                     (self.short_videos, SHORT_VIDEO_RULES, "short-video rule")):
+                                     (self.short_videos, SHORT_VIDEO_RULES, "short-video rule"),
+                                     (self.clip_starts, CLIP_START_RULES, "clip-start rule")):
             check_choice(value, choices, what)
         found = spec_problems(vars(self))
         if found:
@@ -108,7 +112,7 @@ def view_clip_indices(info: VideoInfo, spec: ViewSpec, start_frame: int | None =
             raise VideoError(info.path, "too_short", f"start frame {start_frame} is outside its {n} frames")
         starts = [start_frame]
     else:
-        starts = uniform_clip_starts(n, spec.clip_len, spec.sampling_rate, spec.num_clips)
+        starts = uniform_clip_starts(n, spec.clip_len, spec.sampling_rate, spec.num_clips, spec.clip_starts)
     return clip_indices(info, spec.clip_len, spec.sampling_rate, starts, spec.frame_rate)
 
 
@@ -153,15 +157,15 @@ def decode_views(path: str | os.PathLike, spec: ViewSpec, info: VideoInfo | None
     """All test views of one video: uint8 ``(V, T, H, W, 3)``, V = clips x crops, clip-major
     (clip0crop0, clip0crop1, ...); with ``start_frame`` only the clip starting there (V = crops).
     Raises :class:`zoo.data.errors.VideoError` for unusable videos (``too_short`` for a video shorter than
-    a clip span when ``spec.short_videos == "skip"``; ``undecodable`` when damaged packets leave a clip
+    a clip span unless ``spec.short_videos == "pad"``; ``undecodable`` when damaged packets leave a clip
     without any decodable frame of its own)."""
     if info is None:
         info = probe_video(path)
     if spec.crop_size is None and spec.num_crops != 1:
         raise ValueError("num_crops > 1 needs a crop_size")
-    if spec.short_videos == "skip" and is_padded(info, spec, start_frame):
+    if spec.short_videos != "pad" and is_padded(info, spec, start_frame):
         raise VideoError(info.path, "too_short", f"{info.num_frames} frames, shorter than one "
-                         f"{spec.clip_len}x{spec.sampling_rate} clip (--short-videos skip)")
+                         f"{spec.clip_len}x{spec.sampling_rate} clip (--short-videos {spec.short_videos})")
     clips = view_clip_indices(info, spec, start_frame)
     h, w = resized_shape(info.height, info.width, spec.resize, spec.rounding)
     if spec.crop_size is None:

@@ -55,7 +55,7 @@ def build_parser():
     t.add_argument("--convolutional", action=argparse.BooleanOptionalAction, default=None,
                    help="with --clips: logits from Caffe2's convolutional test head, as zoo-test (default: the "
                         "weights' protocol)")
-    t.add_argument("--short-videos", choices=SHORT_VIDEO_RULES, default="pad",
+    t.add_argument("--short-videos", choices=SHORT_VIDEO_RULES[:2], default="pad",
                    help="videos shorter than one window: pad (repeat the last frame) or skip")
     s = p.add_argument_group("frames")
     s.add_argument("--resize", type=resize_type, help="short side (256) or HEIGHTxWIDTH (128x171)")

@@ -122,16 +122,16 @@ def plan_windows(info: VideoInfo, spec: WindowSpec, starts: Sequence[int] | None
     rate = view.frame_rate or info.fps
     video_end = times[-1] + (1.0 / rate if rate else 0.0)
     span = clip_span(view.clip_len, view.sampling_rate)
-    if view.short_videos == "skip" and span > n:
+    if view.short_videos != "pad" and span > n:   # no features for it (skip and wrong alike)
         raise VideoError(info.path, "too_short", f"{n} frames, shorter than one {view.clip_len}x"
-                         f"{view.sampling_rate} window (short_videos='skip')")
+                         f"{view.sampling_rate} window (short_videos={view.short_videos!r})")
     if starts is not None:
         bad = [s for s in starts if not 0 <= s < n]
         if bad:
             raise VideoError(info.path, "too_short", f"start frame {bad[0]} is outside its {n} frames")
         starts = list(starts)
     elif spec.views:
-        starts = uniform_clip_starts(n, view.clip_len, view.sampling_rate, view.num_clips)
+        starts = uniform_clip_starts(n, view.clip_len, view.sampling_rate, view.num_clips, view.clip_starts)
     else:
         starts = sliding_starts(times, span, spec.stride, spec.stride_sec, spec.pad_last)
     frames = clip_indices(info, view.clip_len, view.sampling_rate, starts, view.frame_rate)
