@@ -102,14 +102,27 @@ def write_checkpoint(tensors: Mapping[str, torch.Tensor | np.ndarray], path: str
     return path
 
 
+def unwrap_model(model: nn.Module) -> nn.Module:
+    """The zoo model under its wrappers: DDP / DataParallel (``.module``) and ``torch.compile``
+    (``._orig_mod``), in any nesting. Their state dicts prefix every key (``module.``, ``_orig_mod.``)."""
+    while True:
+        if isinstance(model, (nn.parallel.DistributedDataParallel, nn.DataParallel)):
+            model = model.module
+        elif isinstance(getattr(model, "_orig_mod", None), nn.Module):
+            model = model._orig_mod
+        else:
+            return model
+
+
 def save_checkpoint(model: nn.Module, path: str | os.PathLike, **meta: Any) -> Path:
-    """Write ``model`` (built by :func:`zoo.create_model`) and ``meta`` to a safetensors file, atomically."""
+    """Write ``model`` (built by :func:`zoo.create_model`, possibly wrapped by DDP or ``torch.compile``) and
+    ``meta`` to a safetensors file, atomically."""
+    model = unwrap_model(model)
     config = getattr(model, "zoo_config", None)
     if config is None:
         raise TypeError("save_checkpoint needs a model built by zoo.create_model (it has no zoo_config)")
     base = {k: v for k, v in (getattr(model, "zoo_meta", {}) or {}).items() if k not in _RESERVED}
-    unwrapped = getattr(model, "module", model)     # DDP / compiled wrappers
-    return write_checkpoint(unwrapped.state_dict(), path, config, **{**base, **meta})
+    return write_checkpoint(model.state_dict(), path, config, **{**base, **meta})
 
 
 def read_checkpoint_meta(path: str | os.PathLike) -> dict:

@@ -100,3 +100,29 @@ def test_create_model_with_checkpoint_and_new_head(saved):
     assert "classes" not in tuned.zoo_meta and tuned.zoo_meta["provenance"]["finetuned_from"] == str(path)
     with pytest.raises(ValueError, match="for 'ip_csn_26', not 'ir_csn_26'"):
         zoo.create_model("ir_csn_26", weights=path)
+
+
+def test_a_compiled_model_saves_a_loadable_checkpoint(tmp_path):
+    # torch.compile wraps the model in an OptimizedModule whose state dict prefixes every key with _orig_mod.;
+    # the "eager" backend wraps exactly as inductor does without compiling kernels (fast on CPU)
+    torch.manual_seed(0)
+    model = zoo.create_model("r3d_10", num_classes=3, **TINY).eval()
+    compiled = torch.compile(model, backend="eager")
+    assert all(k.startswith("_orig_mod.") for k in compiled.state_dict())
+    x = torch.randn(1, 3, 4, 32, 32)
+    with torch.no_grad():
+        expected = compiled(x)
+    path = zoo.save_checkpoint(compiled, tmp_path / "compiled.safetensors", **META)
+    loaded = zoo.load_checkpoint(path)
+    with torch.no_grad():
+        assert torch.equal(loaded(x), expected)
+    assert zoo.read_checkpoint_meta(path)["classes"] == META["classes"]
+
+
+def test_wrappers_are_unwrapped_in_any_nesting():
+    from zoo.checkpoint import unwrap_model
+
+    model = zoo.create_model("r3d_10", num_classes=3, **TINY)
+    assert unwrap_model(torch.nn.DataParallel(torch.compile(model, backend="eager"))) is model
+    assert unwrap_model(torch.compile(torch.nn.DataParallel(model), backend="eager")) is model
+    assert unwrap_model(model) is model
