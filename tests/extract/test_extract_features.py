@@ -152,3 +152,46 @@ def test_onnx_backend_equals_torch(model, video):
     for name in ("pool5", "logits"):
         np.testing.assert_allclose(onnx_feats[name], torch_feats[name], rtol=1e-4, atol=1e-5)
     np.testing.assert_array_equal(onnx_feats.start, torch_feats.start)
+
+
+def test_a_cuda_model_runs_on_its_own_device_and_stays_there(model, video, monkeypatch):
+    # a CUDA-looking model (no GPU here): its device reads cuda:1, its moves are recorded; the predictor is
+    # asked for the device and then built on the CPU, where this machine can run it
+    import zoo.extract.api as api
+
+    cuda1 = torch.device("cuda", 1)
+    asked, moves = [], []
+    real_layer_predictor = api.layer_predictor
+
+    def layer_predictor(*args, device, **kwargs):
+        asked.append(torch.device(device))
+        return real_layer_predictor(*args, device="cpu", **kwargs)
+
+    def to(*args, **kwargs):
+        moves.append(args[0] if args else kwargs.get("device"))
+        return torch.nn.Module.to(model, "cpu")
+
+    monkeypatch.setattr(api, "model_device", lambda m: cuda1 if m is model else torch.device("cpu"))
+    monkeypatch.setattr(api, "layer_predictor", layer_predictor)
+    monkeypatch.setattr(model, "to", to)
+    model.train()
+    try:
+        feats = extract_features(model, video, "pool5", **WIN)
+        assert asked == [cuda1] and moves[-1] == cuda1      # run where the model is, and back there after
+        assert model.training                               # its mode restored too
+        extract_features(model, video, "pool5", device="cpu", **WIN)
+        assert asked[-1] == torch.device("cpu") and moves[-1] == cuda1   # an explicit device, then home again
+        extract_features(model, video, "pool5", backend="onnx", **WIN)   # the export moves it to the CPU
+        assert moves[-1] == cuda1
+    finally:
+        model.eval()
+    assert feats["pool5"].shape[0] == 4
+
+
+def test_model_device_is_the_device_of_its_tensors():
+    from zoo.extract.api import model_device
+
+    model = torch.nn.Sequential(torch.nn.Linear(2, 2))
+    assert model_device(model) == torch.device("cpu")
+    assert model_device(model.to("meta")) == torch.device("meta")
+    assert model_device(torch.nn.ReLU()) == torch.device("cpu")

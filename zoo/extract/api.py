@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import itertools
 import os
 from dataclasses import dataclass
 from typing import Sequence
@@ -71,6 +72,13 @@ def protocol_model(model: nn.Module, spec: WindowSpec, settings) -> nn.Module:
     return model
 
 
+def model_device(model: nn.Module) -> torch.device:
+    """The device of the model's first parameter (or buffer); the CPU for a model without tensors."""
+    for tensor in itertools.chain(model.parameters(), model.buffers()):
+        return tensor.device
+    return torch.device("cpu")
+
+
 def input_shape(spec: WindowSpec) -> tuple[int, int | None, int | None]:
     """``(T, H, W)`` of the model input (``None`` sides for whole frames, whose size varies)."""
     return spec.window, spec.view.crop_size, spec.view.crop_size
@@ -83,7 +91,7 @@ def extract_features(model: nn.Module, video: str | os.PathLike, layers: str | S
                      full_frame: bool = False, convolutional: bool | None = None, pool_spatial: str | None = None,
                      reduce: str = "none",
                      mean: Sequence[float] | None = None, std: Sequence[float] | None = None,
-                     device: str | torch.device = "cpu", amp: str | None = None, batch_windows: int = 32,
+                     device: str | torch.device | None = None, amp: str | None = None, batch_windows: int = 32,
                      max_memory: int | None = None, backend: str = "torch") -> Features:
     """Features of ``layers`` (names or aliases such as ``pool5``, ``logits``, ``layer3``) for every window of
     ``video``, from one forward pass per batch of windows.
@@ -92,7 +100,8 @@ def extract_features(model: nn.Module, video: str | os.PathLike, layers: str | S
     ``stride_sec`` seconds, or the evaluator's ``clips`` x ``crops`` test views. Defaults (window, rate,
     resize, crop, mean/std) come from ``model.zoo_meta`` (checkpoints) and otherwise VMZ's test protocol;
     ``convolutional=True`` gives test views' ``logits`` from Caffe2's convolutional head.
-    ``max_memory`` (bytes) runs each batch in chunks measured to fit that budget.
+    ``max_memory`` (bytes) runs each batch in chunks measured to fit that budget. ``device`` defaults to the
+    model's own; the model is back on its device (and in its train/eval mode) when the call returns.
     """
     meta = dict(getattr(model, "zoo_meta", None) or {})
     spec, protocol = window_spec_from(meta, window=window, sampling_rate=sampling_rate, stride=stride,
@@ -102,8 +111,11 @@ def extract_features(model: nn.Module, video: str | os.PathLike, layers: str | S
     mean = list(mean) if mean is not None else protocol.mean
     std = list(std) if std is not None else protocol.std
     results: list[VideoFeatures] = []
-    was_training = model.training
+    home = model_device(model)
+    device = home if device is None else torch.device(device)
     with contextlib.ExitStack() as stack:
+        stack.callback(model.train, model.training)   # last out: after the model is back home
+        stack.callback(model.to, home)                # TorchPredictor moves it to ``device``, onnx to the CPU
         predictor, tap = layer_predictor(protocol_model(model, spec, protocol), parse_layers(layers), mean, std, pool_spatial=pool_spatial,
                                          device=device, amp=amp, backend=backend,
                                          input_shape=input_shape(spec), stack=stack)
@@ -112,7 +124,6 @@ def extract_features(model: nn.Module, video: str | os.PathLike, layers: str | S
                         reduce=reduce, batch_windows=batch_windows, device=device, max_memory=max_memory,
                         progress=False,
                         log=lambda message: None)
-    model.train(was_training)
     result = results[0]
     if result.error is not None:
         reason, _, detail = result.error.partition(": ")
