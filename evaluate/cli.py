@@ -11,6 +11,7 @@ from pathlib import Path
 import zoo
 from zoo import cli
 from zoo.evaluate.report import SCORE_FORMATS
+from zoo import guards
 from zoo.guards import check_writable_dir
 from zoo.hub.errors import HubError
 from zoo.weights import AGGREGATIONS, SHORT_VIDEO_RULES, unalias_aggregation
@@ -219,22 +220,19 @@ def _run(parser: argparse.ArgumentParser, args) -> int:
     return 0
 
 
+#: every file zoo-test writes into --output: the temporaries of these (and only these) a killed run left are removed
+OUTPUT_FILES = ("metrics.json", "confusion_matrix.png", *(f"scores.{fmt}" for fmt in SCORE_FORMATS))
+
+
 def output_lock(output: str):
     """Hold ``OUTPUT/.zoo-test.lock`` for the run (a second zoo-test on the same folder is refused) and remove
-    the temporary files a killed run left there."""
-    from filelock import FileLock, Timeout
-
-    folder = Path(output)
-    folder.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(str(folder / ".zoo-test.lock"), timeout=0)
-    try:
-        lock.acquire()
-    except Timeout:
-        raise cli.UsageError(f"--output {output}: another zoo-test is running on this folder "
-                             "(wait for it to finish or choose another --output)") from None
+    the temporary files of zoo-test's own outputs that a killed run left there (the lock proves no live zoo-test
+    writes them; other files are never touched)."""
     from zoo._io import remove_stale_temps
+    from zoo.evaluate.records import MERGED_RECORDS, RUN_FILE
 
-    remove_stale_temps(folder)
+    lock = guards.output_lock(output, "zoo-test")
+    remove_stale_temps(output, 0, (RUN_FILE, MERGED_RECORDS, *OUTPUT_FILES))
     return lock
 
 

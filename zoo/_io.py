@@ -29,8 +29,13 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
     On any exception the temporary file is removed and ``path`` is left untouched. Temporary files of the
     same target that a killed run left (unchanged for :data:`STALE_TEMP_SECONDS`) are removed first.
     ``suffix`` defaults to the target's suffix (some writers, e.g. PyAV, pick the format from it).
+    A ``path`` that exists and is not a regular file (a device, a FIFO) is refused (``UsageError``) before
+    anything is written.
     """
+    from zoo.guards import check_regular_output
+
     path = Path(path)
+    check_regular_output(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_temps(path.parent, STALE_TEMP_SECONDS, path.name)   # left by a killed run
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix if suffix is None else suffix,
@@ -49,32 +54,38 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
         raise
 
 
-#: a temporary file of :func:`atomic_path`: ``.NAME.XXXXXXXX[SUFFIX]`` (mkstemp's 8 random characters)
-_TEMP_NAME = re.compile(r"^\.(?P<name>.+)\.(?P<random>[A-Za-z0-9_]{8})(?P<suffix>\.[^.]*)?$")
+#: a temporary file of :func:`atomic_path`: ``.NAME.XXXXXXXX[SUFFIX]`` (mkstemp's 8 random characters, drawn from
+#: lower-case letters, digits and ``_``)
+_TEMP_NAMES = (re.compile(r"^\.(?P<name>.+)\.[a-z0-9_]{8}$"),
+               re.compile(r"^\.(?P<name>.+)\.[a-z0-9_]{8}(?P<suffix>\.[^.]*)$"))
 
 
-def remove_stale_temps(folder: str | os.PathLike, older_than: float = 0.0,
-                       name: str | Iterable[str] | None = None) -> list[Path]:
+def _temp_target(file_name: str, names: set[str]) -> str | None:
+    """The target name among ``names`` whose :func:`atomic_path` temporary ``file_name`` is, else None."""
+    for pattern in _TEMP_NAMES:
+        match = pattern.match(file_name)
+        if match and match["name"] in names and match.groupdict().get("suffix") in (None, Path(match["name"]).suffix):
+            return match["name"]
+    return None
+
+
+def remove_stale_temps(folder: str | os.PathLike, older_than: float, name: str | Iterable[str]) -> list[Path]:
     """Remove the temporary files that killed runs left in ``folder`` (not recursive); returns them.
 
-    Only files named like :func:`atomic_path`'s temporaries (of the target ``name``, or of any of several target
-    names, when given) are touched,
-    and only those not modified for ``older_than`` seconds (0: all; use it when the caller holds the folder's
-    lock).
+    Only files named like :func:`atomic_path`'s temporaries of the target ``name`` (or of any of several target
+    names: the caller's own outputs, never a whole folder) are touched, and only those not modified for
+    ``older_than`` seconds (0: any age; only for a caller that holds the folder's lock, so no live writer owns
+    them).
     """
     removed = []
     now = time.time()
-    names = None if name is None else ({name} if isinstance(name, str) else set(name))
+    names = {name} if isinstance(name, str) else set(name)
     try:
         entries = list(os.scandir(folder))
     except (FileNotFoundError, NotADirectoryError):
         return removed
     for entry in entries:
-        match = _TEMP_NAME.match(entry.name)
-        if not match or not entry.is_file(follow_symlinks=False):
-            continue
-        if (names is not None and match["name"] not in names) or \
-                (match["suffix"] and match["suffix"] != Path(match["name"]).suffix):
+        if _temp_target(entry.name, names) is None or not entry.is_file(follow_symlinks=False):
             continue
         try:
             if older_than and now - entry.stat(follow_symlinks=False).st_mtime < older_than:

@@ -8,7 +8,11 @@ Every tool calls these before any work starts:
   component that stays inside the output folder, or a ``UsageError`` naming the row.
 * :func:`refuse_same_file` before writing an output: refuses when it resolves to one of the inputs (the same
   path, a symlink to it or a hard link of it).
-* :func:`check_writable` before long work whose result is written at the end.
+* :func:`check_writable` before long work whose result is written at the end; it refuses, like every atomic
+  writer (:func:`check_regular_output`), an output that exists and is not a regular file (a device, a FIFO).
+* :func:`unique_outputs` before writing many files named after inputs: two inputs that map to one output name
+  are an error before any work.
+* :func:`output_lock` for the whole run of a tool that owns an output folder (one run per folder).
 
 The errors are :class:`zoo.cli.UsageError` (a ``ValueError``): the tools exit with status 2 and write nothing.
 No heavy imports here: the command-line parsers use this module.
@@ -17,8 +21,9 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from pathlib import Path
-from typing import Iterable
+from typing import Any, Callable, Hashable, Iterable
 
 from zoo.cli import UsageError
 
@@ -80,20 +85,87 @@ def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
 
 def refuse_same_file(output: str | os.PathLike, inputs: Iterable[str | os.PathLike], flag: str = "output") -> None:
     """``UsageError`` when ``output`` is (through symlinks or hard links) one of ``inputs``."""
+    try:
+        out_stat = os.stat(output)
+        identity = (out_stat.st_dev, out_stat.st_ino)
+    except OSError:   # not there (yet): only a path that resolves to it can be the same file
+        identity = None
+    real = os.path.realpath(output)
     for item in inputs:
-        if item is not None and same_file(output, item):
+        if item is None:
+            continue
+        if identity is not None:
+            try:
+                item_stat = os.stat(item)
+                same = (item_stat.st_dev, item_stat.st_ino) == identity
+            except OSError:
+                same = False
+        else:
+            same = os.path.realpath(item) == real
+        if same:
             raise UsageError(f"{flag} {output} is the input file {item}; writing it would destroy the input. "
                              "Choose another output path")
+
+
+def check_regular_output(path: str | os.PathLike, flag: str = "output") -> None:
+    """``UsageError`` when ``path`` exists (through symlinks) and is not a regular file: a device, a FIFO or a
+    socket is never replaced by an output file (as root, ``/dev/null`` would be destroyed)."""
+    try:
+        mode = os.stat(path).st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        return
+    except OSError:   # unreadable metadata: the write itself reports it
+        return
+    if stat.S_ISDIR(mode):
+        raise UsageError(f"{flag} {path}: is a directory; give a file name")
+    if not stat.S_ISREG(mode):
+        kind = ("a character device" if stat.S_ISCHR(mode) else "a block device" if stat.S_ISBLK(mode)
+                else "a FIFO (named pipe)" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode)
+                else "not a regular file")
+        raise UsageError(f"{flag} {path}: is {kind}, not a regular file; refusing to replace it. "
+                         "Choose another output path")
+
+
+def unique_outputs(outputs: Iterable[tuple[str | os.PathLike, Hashable]],
+                   key: Callable[[Any], Hashable] | None = None) -> None:
+    """``UsageError`` when two different sources map to one output path (``(output, source)`` pairs; the same
+    source twice is fine, sources compared by ``key(source)`` when given). Call it before any work: one
+    result must never silently replace another."""
+    seen: dict[str, Any] = {}
+    for output, source in outputs:
+        path = os.path.normpath(os.fspath(output))
+        first = seen.setdefault(path, source)
+        if first is not source and (key(first) != key(source) if key else first != source):
+            raise UsageError(f"{output}: both {first} and {source} would be written to this one file; rename "
+                             "one of them (nothing was written)")
+
+
+def output_lock(folder: str | os.PathLike, tool: str, flag: str = "--output"):
+    """Create ``folder`` and hold ``folder/.TOOL.lock`` (a ``filelock.FileLock``; release it when the run ends).
+
+    A second run of ``tool`` on the same folder is a ``UsageError``; while the lock is held, temporaries of the
+    tool's own output names in the folder can only be left by a killed run.
+    """
+    from filelock import FileLock, Timeout
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(folder / f".{tool}.lock"), timeout=0)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise UsageError(f"{flag} {folder}: another {tool} is running on this folder (wait for it to finish or "
+                         f"choose another {flag})") from None
+    return lock
 
 
 def check_writable(path: str | os.PathLike, flag: str = "output") -> None:
     """``UsageError`` unless a file can be created or replaced at ``path`` (checked before long work).
 
-    An existing directory, a missing or read-only parent folder are refused with the flag named.
+    An existing directory, device or FIFO, a missing or read-only parent folder are refused with the flag named.
     """
     path = Path(path)
-    if path.is_dir():
-        raise UsageError(f"{flag} {path}: is a directory; give a file name")
+    check_regular_output(path, flag)
     parent = path.parent
     while not parent.exists() and parent != parent.parent:  # atomic writes create missing folders
         parent = parent.parent

@@ -215,7 +215,7 @@ def test_zoo_test_removes_temporary_files_of_a_killed_run(small, tmp_path, capsy
     data, ckpt = small
     out = tmp_path / "out"
     out.mkdir()
-    stale = [out / ".metrics.json.k1ll3d00.json", out / ".scores.npz.abcdEF12.npz"]
+    stale = [out / ".metrics.json.k1ll3d00.json", out / ".scores.npz.abcd_f12.npz"]
     for path in stale:
         path.write_bytes(b"half written")
     keep = out / ".notes.txt"

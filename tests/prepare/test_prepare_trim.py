@@ -112,9 +112,10 @@ def test_trim_parallel_and_stale_temp(raw, tmp_path):
     root, times = raw
     out = tmp_path / "out"
     segments = [Segment("land25", 0, 1, "train", "walk", 2), Segment("vfr", 0, 2, "train", "run", 3)]
-    stale = segments[0].output_path(out).parent / f".{segments[0].output_path(out).name}.killed.mp4"
+    stale = segments[0].output_path(out).parent / f".{segments[0].output_path(out).name}.k1ll3d00.mp4"
     stale.parent.mkdir(parents=True)
     stale.write_bytes(b"half a video")
+    os.utime(stale, (0, 0))   # left by a run killed long ago (a live run's temporaries are never removed)
     summary = trim_segments(segments, root, out, TrimOptions(short_side=SHORT), workers=2, progress=False)
     assert (summary.done, summary.failed) == (2, 0)
     assert not stale.exists()

@@ -18,7 +18,7 @@ import numpy as np
 from zoo._io import atomic_write_bytes, atomic_write_text
 from zoo.data.vmz_list import ListRow, write_list_file
 from zoo.tensorproto import INT32, INT64, STRING, decode_tensor_protos, encode_tensor_protos
-from zoo.guards import safe_name
+from zoo.guards import safe_name, unique_outputs
 
 MAP_SIZE = 1 << 40  # create_video_db.py's 1 TB map size (sparse; only used pages take space)
 
@@ -59,7 +59,10 @@ def _looks_like_path(blob: bytes) -> bool:
 
 def parse_record(db: str, key: bytes, value: bytes) -> VideoRecord:
     """Decode one LMDB value into a :class:`VideoRecord`; ``ValueError`` names the database and key."""
-    name = key.decode("ascii", "replace")
+    try:   # every distinct key keeps a distinct name (file names of exported videos come from it)
+        name = key.decode("utf-8")
+    except UnicodeDecodeError:
+        name = "0x" + key.hex()
     try:
         tensors = decode_tensor_protos(value)
     except ValueError as err:
@@ -162,6 +165,17 @@ def guess_extension(data: bytes) -> str:
     return ".mp4"
 
 
+def _record_stem(record: VideoRecord, db) -> str:
+    """File stem of an exported record: its video id (``00000042``), its numeric key (``key00000042``; only keys
+    that are the canonical spelling of their number, so ``1`` and ``01`` stay apart) or the key itself."""
+    if record.video_id is not None:
+        return f"{record.video_id:08d}"
+    key = record.key
+    if key.isascii() and key.isdigit() and key == str(int(key)):
+        return f"key{int(key):08d}"
+    return safe_name(key, "record key", str(db))
+
+
 @dataclass
 class ExportSummary:
     """Result of :func:`export_lmdb`."""
@@ -189,6 +203,9 @@ def export_lmdb(db: str | os.PathLike, out_dir: str | os.PathLike, split: str = 
     with VideoLmdb(db) as database:
         records = list(database)
     labels = sorted({r.label for r in records})
+    if labels and labels[0] < 0:
+        bad = next(r for r in records if r.label < 0)
+        raise ValueError(f"{db}: record {bad.key!r} has the negative label {bad.label}")
     width = len(str(max(labels, default=0)))
     if classes is not None and labels and not 0 <= labels[0] <= labels[-1] < len(classes):
         raise ValueError(f"{db}: labels {labels[0]}..{labels[-1]} do not fit the {len(classes)} class names given")
@@ -196,28 +213,30 @@ def export_lmdb(db: str | os.PathLike, out_dir: str | os.PathLike, split: str = 
     safe_name(split, "split")
     for index, name in enumerate(names):
         safe_name(name, "class name", f"classes.txt line {index + 1}")
+    planned = []   # (record, target, first copy?): every name decided and checked before the first write
     for record in records:
         identity = hashlib.sha1(record.data).hexdigest() if record.data is not None else record.path
+        if identity in seen:   # a repeated copy (--num_epochs) of a video already planned
+            planned.append((record, seen[identity], False))
+            continue
         folder = out_dir / split / names[record.label]
-        if identity in seen:
-            target = seen[identity]
+        seen[identity] = folder / (_record_stem(record, db) + (guess_extension(record.data) if record.data is not None
+                                                               else "_" + Path(record.path).name))
+        planned.append((record, seen[identity], True))
+    unique_outputs((target, f"record {record.key!r}") for record, target, first in planned if first)
+    for record, target, first in planned:
+        if not first:
             duplicates += 1
+        elif record.data is not None:
+            if not target.exists():
+                atomic_write_bytes(target, record.data)
+            written += 1
         else:
-            stem = f"{record.video_id:08d}" if record.video_id is not None else f"key{int(record.key):08d}" \
-                if record.key.isdigit() else safe_name(record.key, "record key", str(db))
-            if record.data is not None:
-                target = folder / (stem + guess_extension(record.data))
-                if not target.exists():
-                    atomic_write_bytes(target, record.data)
-                written += 1
-            else:
-                source = Path(record.path)
-                target = folder / (stem + "_" + source.name)
-                target.parent.mkdir(parents=True, exist_ok=True)
-                if not target.is_symlink():
-                    os.symlink(source if source.is_absolute() else source.resolve(), target)
-                links += 1
-            seen[identity] = target
+            source = Path(record.path)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if not target.is_symlink():
+                os.symlink(source if source.is_absolute() else source.resolve(), target)
+            links += 1
         rows.append(ListRow(str(target.absolute()), record.label,
                             record.start_frame, record.video_id))
     list_file = out_dir / f"{split}_list.csv"

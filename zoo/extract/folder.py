@@ -30,10 +30,13 @@ def extract_to_folder(predictor: Callable[[torch.Tensor], torch.Tensor], layout:
     """
     rank, world = rank_and_world()
     output = Path(output)
+    writer = FeatureWriter(output, fmt, settings)
+    stems = output_stems(jobs)
     error = None
     if rank == 0:
         try:
             check_output_folder(output, jobs)
+            writer.check_unique(jobs, stems, layers, reserved=(RUN_FILE,))
             if resume and not (output / RUN_FILE).is_file():
                 raise ResumeMismatchError(f"--resume: {output} holds no run to resume (no {RUN_FILE})")
             check_run_settings(output, settings, resume=True)   # writes run.json, or refuses other settings
@@ -43,8 +46,6 @@ def extract_to_folder(predictor: Callable[[torch.Tensor], torch.Tensor], layout:
     if error is not None:
         raise ResumeMismatchError(error)
 
-    writer = FeatureWriter(output, fmt, settings)
-    stems = output_stems(jobs)
     share = shard(list(jobs), rank, world)          # verify in parallel, then balance what is left
     writer.remove_stale_temporaries((stems[j.index] for j in share), layers)
     done = [r for r in (writer.verify(j, stems[j.index]) for j in share) if r is not None]

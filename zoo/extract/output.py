@@ -14,13 +14,15 @@ import hashlib
 import io
 import json
 import os
+from collections import Counter
 from pathlib import Path
 from typing import Iterable, Sequence
 
 import numpy as np
 
-from zoo._io import atomic_path, atomic_write_text, remove_stale_temps
+from zoo._io import STALE_TEMP_SECONDS, atomic_path, atomic_write_text, remove_stale_temps
 from zoo.extract.dataset import VideoJob
+from zoo.guards import unique_outputs
 from zoo.extract.engine import VideoFeatures
 from zoo.extract.options import FORMATS
 
@@ -36,17 +38,23 @@ def settings_digest(settings: dict) -> str:
 
 def output_stems(jobs: Sequence[VideoJob]) -> dict[int, str]:
     """Relative output path (without suffix) per job: the video's path below the videos' common folder, minus
-    its extension (kept where two videos would otherwise share a name, e.g. ``a.mp4`` and ``a.avi``)."""
+    its extension, which is kept wherever two videos would otherwise share a name (``a.mp4`` and ``a.avi``;
+    ``a.mp4`` and ``a.mp4.mp4``): distinct videos get distinct stems."""
     if not jobs:
         return {}
     paths = {job.index: Path(job.path).resolve() for job in jobs}
     root = Path(os.path.commonpath([str(p.parent) for p in paths.values()]))
     rel = {i: p.relative_to(root) for i, p in paths.items()}
-    counts: dict[str, int] = {}
-    for r in rel.values():
-        counts[r.with_suffix("").as_posix()] = counts.get(r.with_suffix("").as_posix(), 0) + 1
-    return {i: (r.with_suffix("").as_posix() if counts[r.with_suffix("").as_posix()] == 1 else r.as_posix())
-            for i, r in rel.items()}
+    stems = {i: r.with_suffix("").as_posix() for i, r in rel.items()}
+    kept: set[int] = set()
+    while True:   # full names are unique, so this ends: each round keeps the extension of at least one more
+        counts = Counter(stems.values())
+        clash = [i for i, stem in stems.items() if counts[stem] > 1 and i not in kept]
+        if not clash:
+            return stems
+        for i in clash:
+            stems[i] = rel[i].as_posix()
+            kept.add(i)
 
 
 def check_output_folder(output: Path, jobs: Sequence[VideoJob]) -> None:
@@ -130,13 +138,22 @@ class FeatureWriter:
             return None
         return record(job, target.relative_to(self.root).as_posix(), windows=meta["windows"], shape=meta["layers"])
 
+    def check_unique(self, jobs: Sequence[VideoJob], stems: dict[int, str], layers: Sequence[str],
+                     reserved: Sequence[str] = ()) -> None:
+        """``UsageError`` when two videos, or a video and one of the run's own files (the index, ``reserved``),
+        would be written to one file (checked before any work; the stems are unique, the files may still not be:
+        ``a.mp4.mp4`` and ``a.mp4``, a video named ``run``)."""
+        own = [(self.root / name, f"the run's {name}") for name in (INDEX_JSONL, INDEX_CSV, *reserved)]
+        unique_outputs(own + [(path, job.path) for job in jobs for path in self.files(stems[job.index], layers)])
+
     def remove_stale_temporaries(self, stems: Iterable[str], layers: Sequence[str]) -> int:
-        """Delete temporary files a killed run left beside these videos' outputs; returns how many."""
+        """Delete temporary files a killed run left beside these videos' outputs (only those unchanged for
+        :data:`~zoo._io.STALE_TEMP_SECONDS`: a live run may be writing the others); returns how many."""
         by_dir: dict[Path, set[str]] = {}
         for stem in stems:
             for path in self.files(stem, layers):
                 by_dir.setdefault(path.parent, set()).add(path.name)
-        return sum(len(remove_stale_temps(folder, name=names)) for folder, names in by_dir.items())
+        return sum(len(remove_stale_temps(folder, STALE_TEMP_SECONDS, names)) for folder, names in by_dir.items())
 
 
 def _npy_shape(path: Path) -> tuple[int, ...]:

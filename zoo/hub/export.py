@@ -95,6 +95,28 @@ def model_card(config: dict, entry: dict | None = None) -> str:
     return "\n".join(lines)
 
 
+#: the files of an exported folder
+EXPORT_FILES = ("model.safetensors", "config.json", "README.md")
+
+
+def refuse_foreign_files(out_dir: Path) -> None:
+    """``UsageError`` when ``out_dir`` holds one of :data:`EXPORT_FILES` that an earlier export did not write
+    (an export folder is recognised by its ``config.json``): a user's README.md or config.json is never replaced."""
+    from zoo.cli import UsageError
+
+    present = [name for name in EXPORT_FILES if (out_dir / name).exists() or (out_dir / name).is_symlink()]
+    if not present:
+        return
+    try:
+        ours = json.loads((out_dir / "config.json").read_text(encoding="utf-8")).get("library_name") \
+            == "video-model-zoo"
+    except (OSError, ValueError, AttributeError):
+        ours = False
+    if not ours:
+        raise UsageError(f"{out_dir}: already holds {', '.join(present)}, not written by zoo-hub export; export "
+                         "into a new or empty folder (nothing was written)")
+
+
 def export_checkpoint(ckpt: str | os.PathLike, out_dir: str | os.PathLike, *,
                       weights_name: str | None = None) -> Path:
     """Write ``out_dir`` with ``model.safetensors``, ``config.json`` and ``README.md``; return ``out_dir``.
@@ -107,8 +129,9 @@ def export_checkpoint(ckpt: str | os.PathLike, out_dir: str | os.PathLike, *,
     from zoo.guards import refuse_same_file
 
     ckpt, out_dir = Path(ckpt), Path(out_dir)
-    for target in (out_dir, out_dir / "model.safetensors", out_dir / "config.json", out_dir / "README.md"):
+    for target in (out_dir, *(out_dir / name for name in EXPORT_FILES)):
         refuse_same_file(target, [ckpt])
+    refuse_foreign_files(out_dir)
     meta = read_checkpoint_meta(ckpt)  # clear error for a file that is not a zoo checkpoint
     provenance = meta.get("provenance") or {}
     # checkpoints written before provenance had two fields kept the registry name under "source"

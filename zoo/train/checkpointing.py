@@ -12,18 +12,20 @@ Files in the output directory (every write atomic through :mod:`zoo._io`):
 """
 from __future__ import annotations
 
+import os
 import random
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from zoo._io import atomic_path
+from zoo._io import atomic_path, remove_stale_temps
 from zoo.checkpoint import save_checkpoint
 
 STATE_FILE = "last.pt"
 LAST_MODEL = "last.safetensors"
 BEST_MODEL = "best.safetensors"
+TEST_METRICS = "test_metrics.json"
 
 
 def epoch_model_name(epoch: int) -> str:
@@ -100,11 +102,42 @@ def find_resume_state(output_dir: str | Path | None, resume: str | None) -> Path
     return path if path.is_file() else None
 
 
-def remove_stale_temp_files(output_dir: str | Path) -> list[Path]:
-    """Delete the temporary files a killed run left behind (``.NAME.xxxx`` from :func:`zoo._io.atomic_path`)."""
-    output_dir = Path(output_dir)
-    stale = [p for pattern in (".last.*", ".best.*", ".epoch_*.safetensors.*", ".log.*", ".curves.png.*")
-             for p in output_dir.glob(pattern) if p.is_file()]
-    for path in stale:
-        path.unlink(missing_ok=True)
-    return stale
+def output_files(epochs: int) -> list[str]:
+    """Every file name zoo-train writes into its output folder (models of epochs ``0..max(epochs, 1000)-1``)."""
+    from zoo.train.logs import CSV_LOG, JSONL_LOG, PLOT_FILE
+
+    return [STATE_FILE, LAST_MODEL, BEST_MODEL, JSONL_LOG, CSV_LOG, PLOT_FILE, TEST_METRICS,
+            *(epoch_model_name(e) for e in range(max(epochs, 1000)))]
+
+
+def remove_stale_temp_files(output_dir: str | Path, epochs: int) -> list[Path]:
+    """Delete the temporary files (``.NAME.xxxxxxxx`` from :func:`zoo._io.atomic_path`) of zoo-train's own
+    outputs that a killed run left behind; call it while holding the folder's lock (:func:`zoo.guards.output_lock`),
+    so no live writer owns them. Other files, whatever their names, are never touched."""
+    return remove_stale_temps(output_dir, 0, output_files(epochs))
+
+
+def check_same_run(state: dict, state_path: str | Path, *, arch: str, options: dict, data_path: str | None,
+                   train_split: str | None, output_dir: str | Path) -> None:
+    """``UsageError`` unless the training state ``state`` belongs to this run: the same architecture, the
+    ``--model-option`` values given now, the same dataset folder and training split. Resuming (or restarting
+    over) another model's or another dataset's run would mix or destroy its checkpoints."""
+    from zoo.cli import UsageError
+
+    config = state.get("model_config") or {}
+    previous = state.get("args") or {}
+    changed = []
+    if config.get("arch") != arch:
+        changed.append(f"model {config.get('arch')} there, {arch} now")
+    for key, value in options.items():
+        if (config.get("options") or {}).get(key) != value:
+            changed.append(f"model option {key}={(config.get('options') or {}).get(key)!r} there, {value!r} now")
+    before = previous.get("data_path")
+    if (before is None) != (data_path is None) or (
+            before is not None and os.path.realpath(before) != os.path.realpath(data_path)):
+        changed.append(f"--data-path {before} there, {data_path} now")
+    if previous.get("train_split") != train_split:
+        changed.append(f"training split {previous.get('train_split')!r} there, {train_split!r} now")
+    if changed:
+        raise UsageError(f"--output-dir {output_dir}: {state_path} is another run (" + "; ".join(changed)
+                         + "); choose another --output-dir, or run the same command as that run to resume it")

@@ -30,9 +30,9 @@ from zoo.data.transforms import normalize
 from zoo.data.views import TrainClipSpec, ViewSpec
 from zoo.evaluate.predictors import AMP_DTYPES
 from zoo.factory import create_model
-from zoo.train.checkpointing import (BEST_MODEL, LAST_MODEL, STATE_FILE, capture_rng_state, epoch_model_name,
-                                     find_resume_state, load_training_state, remove_stale_temp_files,
-                                     restore_rng_state, save_model, save_training_state)
+from zoo.train.checkpointing import (BEST_MODEL, LAST_MODEL, STATE_FILE, TEST_METRICS, capture_rng_state,
+                                     check_same_run, epoch_model_name, find_resume_state, load_training_state,
+                                     remove_stale_temp_files, restore_rng_state, save_model, save_training_state)
 from zoo.train.dataset import TrainBatch, TrainClipDataset, collate_clips
 from zoo.paths import data_cache_root
 from zoo.distributed import (DistEnv, all_reduce_sum, barrier, broadcast_from_rank0, gather_to_rank0,
@@ -51,13 +51,22 @@ STATE_FORMAT = "zoo-train/1"
 
 def run(args: argparse.Namespace) -> int:
     """Run ``zoo-train`` with parsed arguments; returns the exit status."""
+    from zoo.guards import output_lock
+
     env = init_distributed(args.device, timeout_s=args.dist_timeout)
+    lock = None
     try:
+        if env.is_main:   # one zoo-train per output folder: two would interleave their checkpoints
+            lock = output_lock(args.output_dir, "zoo-train", "--output-dir")
         trainer = Trainer(args, env)
+        if env.is_main:   # after the run was found to be this one: its killed writes, under the lock
+            remove_stale_temp_files(args.output_dir, args.epochs)
         status = trainer.test() if args.test_only else trainer.fit()
         del trainer     # DDP and its reducer go before the process group they talk through
         return status
     finally:
+        if lock is not None:
+            lock.release()
         shutdown()
 
 
@@ -123,7 +132,6 @@ class Trainer:
         self.out = Path(args.output_dir)
         if env.is_main:
             self.out.mkdir(parents=True, exist_ok=True)
-            remove_stale_temp_files(self.out)
         configure_determinism(args.deterministic, self.device)
         if args.threads:
             torch.set_num_threads(args.threads)
@@ -137,6 +145,8 @@ class Trainer:
         if self.state is not None and self.state.get("format") != STATE_FORMAT:
             raise TrainConfigError(f"{state_path}: not a {STATE_FORMAT} training state")
         self.state_path = state_path
+        if env.is_main:
+            self._check_same_run()
         if args.test_only and not (self.state or args.checkpoint or args.weights):
             raise TrainConfigError(f"--test-only needs a trained model: --checkpoint FILE, --weights NAME, or "
                                    f"an --output-dir holding {STATE_FILE} ({self.out} has none)")
@@ -150,6 +160,20 @@ class Trainer:
         self.std = list(known.std or DEFAULT_STD)
         self.failed_videos: dict[str, str] = {}
         self.global_step = 0
+
+    def _check_same_run(self) -> None:
+        """Refuse a training state (resumed, or the output folder's with ``--no-resume``) of another run."""
+        args = self.args
+        state, path = self.state, self.state_path
+        if state is None and (self.out / STATE_FILE).is_file():   # --no-resume would write over it
+            path = self.out / STATE_FILE
+            state = load_training_state(path)
+        if state is None:
+            return
+        source = self._source() if args.checkpoint or args.weights else None
+        arch = args.model or (source[0] if source else DEFAULT_MODEL)
+        check_same_run(state, path, arch=arch, options=dict(args.model_option), data_path=args.data_path,
+                       train_split=args.train_split, output_dir=self.out)
 
     # ------------------------------------------------------------------ data
     def _load_data(self) -> None:
@@ -327,7 +351,7 @@ class Trainer:
         metrics = self.validate()
         if self.env.is_main:
             self.log(summary_table(metrics))
-            atomic_write_text(self.out / "test_metrics.json", json.dumps(_jsonable(metrics), indent=1))
+            atomic_write_text(self.out / TEST_METRICS, json.dumps(_jsonable(metrics), indent=1))
         return 0
 
     # ------------------------------------------------------------- training

@@ -21,6 +21,7 @@ from typing import Sequence
 
 from zoo import cli
 from zoo._io import atomic_write_text
+from zoo.guards import check_writable, refuse_same_file
 
 
 def _trim(args) -> int:
@@ -40,6 +41,8 @@ def _trim(args) -> int:
                           qscale=args.qscale if args.codec == "mpeg4" else None, keep_audio=args.keep_audio,
                           min_duration=args.min_duration, threads=args.threads)
     report = Path(args.report) if args.report else Path(args.out) / "trim_report.csv"
+    refuse_same_file(report, args.annotations, "--report")
+    check_writable(report, "--report")
     summary = trim_segments(segments, args.raw_dir, args.out, options, workers=args.workers, report_path=report,
                             progress=not args.quiet)
     reasons = ", ".join(f"{k}: {v}" for k, v in sorted(summary.reasons.items()))
@@ -98,6 +101,9 @@ def _index(args) -> int:
     paths = _index_paths(args.data, args.split)
     if not paths:
         raise cli.UsageError(f"{args.data}: no videos found")
+    if args.check and args.report:   # checked before the videos are read: the report is written at the end
+        refuse_same_file(args.report, [args.data, *paths], "--report")
+        check_writable(args.report, "--report")
     index = load_or_build_index(paths, cache_dir=args.cache_dir, workers=args.workers, decode=args.decode,
                                 progress=not args.quiet)
     problems = find_problems(index, min_frames=args.min_frames)

@@ -15,7 +15,8 @@ from pathlib import Path
 from zoo._io import atomic_write_text
 from zoo.data.datasets import VideoSample, discover_folder, read_classes, read_vmz_list  # noqa: F401 (re-export)
 from zoo.data.vmz_list import ListRow, write_list_file  # noqa: F401 (re-export)
-from zoo.guards import safe_name
+from zoo.cli import UsageError
+from zoo.guards import safe_name, unique_outputs
 
 CLIP_NAME = re.compile(r"^(?P<youtube_id>.+)_(?P<start>\d{6})_(?P<end>\d{6})$")
 
@@ -52,6 +53,9 @@ def write_lists(root: str | os.PathLike, out_dir: str | os.PathLike | None = Non
     root = Path(root).resolve()
     out_dir = Path(out_dir or root)
     layout, classes = scan_folder(root)
+    unique_outputs([(out_dir / "classes.txt", "the class list")]
+                   + [(out_dir / name, f"split {split!r}") for split in layout
+                      for name in (f"{split}_list.csv", f"{split}.csv")])   # before any write
     written = {"classes.txt": out_dir / "classes.txt"}
     atomic_write_text(written["classes.txt"], "".join(f"{c}\n" for c in classes))
     next_id = 0
@@ -88,26 +92,33 @@ def list_to_folder(list_file: str | os.PathLike, out_dir: str | os.PathLike, spl
 
     Without ``classes`` the folders are named by the label number (zero-padded so they sort numerically).
     A file listed several times (dense lists: one row per start frame) is linked once. Rows whose video is
-    missing raise ``FileNotFoundError`` naming the list file.
+    missing raise ``FileNotFoundError`` naming the list file. Nothing is made when two different videos would
+    get one link name or when a file that is not a link is in the way (it is never replaced): ``UsageError``.
     """
     safe_name(split, "split")
     for index, name in enumerate(classes or ()):
         safe_name(name, "class name", f"classes.txt line {index + 1}")
     samples, _ = read_vmz_list(list_file, on_missing="error")
     width = len(str(max((s.label for s in samples), default=0)))
-    made = 0
-    used: set[Path] = set()
-    for number, sample in enumerate(samples):
+    pairs = []
+    for sample in samples:   # every link planned and checked before the first is made
         if classes is not None and not 0 <= sample.label < len(classes):
             raise ValueError(f"{list_file}: label {sample.label} outside classes.txt (0..{len(classes) - 1})")
+        if sample.label < 0:
+            raise ValueError(f"{list_file}: label {sample.label} is negative")
         folder = classes[sample.label] if classes is not None else f"{sample.label:0{width}d}"
         src = Path(sample.path).resolve()
-        dst = Path(out_dir, split, folder, src.name)
-        if dst in used:  # same file name twice (e.g. dense lists with several start frames)
-            continue
-        used.add(dst)
+        pairs.append((Path(out_dir, split, folder, src.name), src))
+    unique_outputs(pairs)   # the same file twice (dense lists) is one link
+    links = dict(pairs)
+    for dst, src in links.items():
+        if dst.exists() and not dst.is_symlink():
+            raise UsageError(f"{dst}: a file that is not a link is in the way; zoo-prepare link never replaces "
+                             "files (move it, or choose another output folder)")
+    made = 0
+    for dst, src in links.items():
         dst.parent.mkdir(parents=True, exist_ok=True)
-        if dst.is_symlink() or dst.exists():
+        if dst.is_symlink():   # a link (from an earlier run): replaced only when it points elsewhere
             if dst.resolve() == src:
                 continue
             dst.unlink()

@@ -19,6 +19,7 @@ from zoo.cli import WRITE_ERRNOS, describe_os_error, find_os_error, progress_bar
 from zoo.data.datasets import VIDEO_EXTENSIONS
 from zoo.data.prepare.kinetics import Segment
 from zoo.data.parallel import imap_unordered
+from zoo.guards import refuse_same_file, unique_outputs
 from zoo.data.prepare.segment import SegmentError, transcode_segment
 
 #: report reason of a row whose output could not be written (disk full, read-only, permission): stops the run
@@ -79,8 +80,8 @@ def _trim_one(task):
     seg, src, dst, options = task
     if src is None:
         return seg, "failed", "missing_source", "no file named after the YouTube id in the raw folder"
-    for stale in dst.parent.glob(f".{dst.name}.*"):  # temp files left by a killed run
-        stale.unlink(missing_ok=True)
+    # the atomic writer removes the temporaries of ``dst`` that a killed run left (old ones: a live run may
+    # be writing the others); no other file is touched
     try:
         result = transcode_segment(src, dst, seg.time_start, seg.time_end, **asdict(options))
     except SegmentError as err:
@@ -101,15 +102,19 @@ def trim_segments(segments: list[Segment], raw_dir: str | os.PathLike, out_dir: 
     """Trim every segment into ``out_dir``; returns a :class:`TrimSummary` and writes the report CSV."""
     options = options or TrimOptions()
     out_dir = Path(out_dir)
+    planned = [(seg.output_path(out_dir), _Row(seg)) for seg in segments]
+    unique_outputs(planned, key=_Row.segment)   # before any work
     sources = find_sources(raw_dir)
+    if report_path is not None:
+        refuse_same_file(report_path, sources.values(), "--report")
     summary = TrimSummary()
-    tasks = []
-    for seg in segments:
-        dst = seg.output_path(out_dir)
-        if dst.exists():
+    tasks, queued = [], set()
+    for dst, row in planned:
+        if dst.exists() or dst in queued:   # done by an earlier run, or the same segment listed twice
             summary.skipped += 1
         else:
-            tasks.append((seg, sources.get(seg.youtube_id), dst, options))
+            queued.add(dst)
+            tasks.append((row.seg, sources.get(row.seg.youtube_id), dst, options))
     bar = progress_bar(total=len(tasks), desc="trim", unit="clip", enabled=progress)
     try:
         _collect(imap_unordered(_trim_one, tasks, workers), summary, bar)
@@ -120,6 +125,19 @@ def trim_segments(segments: list[Segment], raw_dir: str | os.PathLike, out_dir: 
             with contextlib.suppress(OSError):   # the disk may be the problem; the error below says so
                 write_report(report_path, summary.report)
     return summary
+
+
+@dataclass(frozen=True)
+class _Row:
+    """An annotation row as named in an error message; :meth:`segment` says which rows are the same clip."""
+
+    seg: Segment
+
+    def segment(self) -> tuple:
+        return self.seg.youtube_id, self.seg.time_start, self.seg.time_end, self.seg.split, self.seg.label
+
+    def __str__(self) -> str:
+        return f"line {self.seg.line} ({self.seg.youtube_id} {self.seg.time_start:g}-{self.seg.time_end:g} s)"
 
 
 def _collect(results, summary: TrimSummary, bar) -> None:
