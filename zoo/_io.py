@@ -17,6 +17,8 @@ import time
 from pathlib import Path
 from typing import Iterable, Iterator
 
+from zoo.guards import check_regular_output
+
 
 #: an unchanged temporary file of this age was left by a killed run (a live writer keeps writing to its own)
 STALE_TEMP_SECONDS = 3600.0
@@ -32,8 +34,6 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
     A ``path`` that exists and is not a regular file (a device, a FIFO) is refused (``UsageError``) before
     anything is written.
     """
-    from zoo.guards import check_regular_output
-
     path = Path(path)
     check_regular_output(path)
     path.parent.mkdir(parents=True, exist_ok=True)

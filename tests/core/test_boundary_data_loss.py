@@ -341,7 +341,13 @@ def trained(small, tmp_path_factory):
     from zoo.train.cli import main as train_main
 
     out = tmp_path_factory.mktemp("run") / "out"
+    files = _hidden(out)
+    killed = out / ".last.pt.abcd1234.pt"        # its own temporary, in its folder, under its lock: a killed run's
+    del files[killed]
     assert train_main(["--data-path", str(small["data"]), "--output-dir", str(out), *TINY]) == 0
+    assert {p: p.read_text() for p in files} == files and not killed.exists()   # only that one is swept
+    for path in files:
+        path.unlink()
     return out
 
 

@@ -132,10 +132,10 @@ def check_same_run(state: dict, state_path: str | Path, *, arch: str, options: d
     for key, value in options.items():
         if (config.get("options") or {}).get(key) != value:
             changed.append(f"model option {key}={(config.get('options') or {}).get(key)!r} there, {value!r} now")
-    before = previous.get("data_path")
+    before = state.get("data_root", previous.get("data_path"))   # resolved when the state was written
     if (before is None) != (data_path is None) or (
             before is not None and os.path.realpath(before) != os.path.realpath(data_path)):
-        changed.append(f"--data-path {before} there, {data_path} now")
+        changed.append(f"--data-path {previous.get('data_path')} there, {data_path} now")
     if previous.get("train_split") != train_split:
         changed.append(f"training split {previous.get('train_split')!r} there, {train_split!r} now")
     if changed:

@@ -561,6 +561,7 @@ class Trainer:
                 "best": dict(self.best),
                 "rank_states": rank_states,
                 "args": _jsonable(vars(self.args)),
+                "data_root": os.path.realpath(self.args.data_path) if self.args.data_path else None,
             }
             save_training_state(self.out / STATE_FILE, state)
         barrier()
