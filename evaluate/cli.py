@@ -47,7 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="onnx: export the checkpoint and run it with onnxruntime")
     r.add_argument("--limit", type=cli.positive_int, help="evaluate only the first N videos")
     o = p.add_argument_group("output")
-    o.add_argument("--output", help="folder for metrics.json, scores, records and the confusion-matrix PNG")
+    o.add_argument("--output", help="folder for metrics.json, scores, records, the confusion-matrix PNG and report.html "
+                                    "(one self-contained page to open in a browser)")
     o.add_argument("--resume", action="store_true", help="continue a stopped run in --output")
     o.add_argument("--scores-format", choices=SCORE_FORMATS, default="npz", help="per-video scores file format")
     o.add_argument("-q", "--quiet", "--no-progress", dest="quiet", action="store_true",
@@ -208,11 +209,17 @@ def _run(parser: argparse.ArgumentParser, args) -> int:
                            workers=args.workers, device=run_device, output=args.output, resume=args.resume,
                            settings=settings, scores_format=args.scores_format,
                            progress=not args.quiet, log=log)
+        if metrics is not None and args.output:
+            from zoo.evaluate.reproduction import describe_reproduction
+            from zoo.evaluate.run_report import finish_run_report
+
+            reproduction = describe_reproduction(setup, entry, protocol_overrides(args), weights=args.weights)
+            report = finish_run_report(args.output, metrics, reproduction, samples, setup.spec)
     if metrics is None:
         return 0
     print(summary_table(metrics))
     if args.output:
-        print(f"results in {args.output}")
+        print(f"results in {args.output}; open {report} in a browser")
     if samples and metrics["num_skipped"] and not (metrics["num_videos"] or metrics["num_unlabelled"]):
         cli.print_error("zoo-test", f"every one of the {metrics['num_skipped']} video(s) was skipped "
                         "(reasons above and in metrics.json)")

@@ -74,28 +74,9 @@ def summary_table(metrics: dict) -> str:
 
 def plot_confusion(path: str | os.PathLike, confusion: Sequence[Sequence[int]], classes: Sequence[str]) -> Path:
     """Confusion matrix (rows = true class, normalised per row) as a PNG."""
-    import matplotlib
-    import numpy as np
+    from zoo.report.images import confusion_figure
 
-    matplotlib.use("Agg", force=False)
-    from matplotlib.figure import Figure
-
-    cm = np.asarray(confusion, dtype=np.float64)
-    rows = cm.sum(axis=1, keepdims=True)
-    norm = np.divide(cm, rows, out=np.zeros_like(cm), where=rows > 0)
-    n = len(classes)
-    size = min(4 + 0.25 * n, 40)
-    fig = Figure(figsize=(size, size))
-    ax = fig.add_subplot()
-    image = ax.imshow(norm, vmin=0.0, vmax=1.0, cmap="Blues")
-    fig.colorbar(image, ax=ax, fraction=0.046)
-    ax.set_xlabel("predicted class")
-    ax.set_ylabel("true class")
-    if n <= 60:
-        ax.set_xticks(range(n), labels=list(classes), rotation=90, fontsize=7)
-        ax.set_yticks(range(n), labels=list(classes), fontsize=7)
-    fig.tight_layout()
     path = Path(path)
     with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=100)
+        confusion_figure(confusion, classes).savefig(tmp, format="png", dpi=100)
     return path

@@ -264,7 +264,8 @@ def evaluate(predictor: Predictor, samples: Sequence, classes: Sequence[str], sp
     metrics["aggregate"] = aggregate
     metrics["short_videos"] = spec.short_videos
     metrics["world_size"] = world
-    metrics["views_per_second"] = num_views / max(time.monotonic() - start, 1e-9)
+    metrics["elapsed_s"] = time.monotonic() - start         # this run (since its start or its --resume)
+    metrics["views_per_second"] = num_views / max(metrics["elapsed_s"], 1e-9)
     if large:
         metrics["memory"] = runner.memory_report()
     if settings:
