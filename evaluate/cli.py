@@ -56,7 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
     f = p.add_argument_group("summary over folds (instead of an evaluation)")
     f.add_argument("--folds", nargs="+", metavar="METRICS_JSON",
                    help="metrics.json of each fold's run: print mean and std of clip and video top-1 over them and "
-                        "write OUTPUT/folds_summary.json (--output, default: the current folder)")
+                        "write OUTPUT/folds_summary.json and the page OUTPUT/folds_report.html (--output, default: "
+                        "the current folder)")
     return p
 
 
@@ -132,8 +133,11 @@ def _folds_summary(parser: argparse.ArgumentParser, args) -> int:
     if given:
         parser.error(f"--folds summarises finished runs; it takes no {', '.join(given)}")
     out = Path(args.output or ".") / SUMMARY_FILE
-    if any(out.resolve() == Path(p).resolve() for p in args.folds):
-        parser.error(f"{out} is one of the metrics files; choose another --output")
+    from zoo.evaluate.folds_page import FOLDS_REPORT_FILE
+
+    for written in (out, out.parent / FOLDS_REPORT_FILE):
+        if any(written.resolve() == Path(p).resolve() for p in args.folds):
+            parser.error(f"{written} is one of the metrics files; choose another --output")
     try:
         summary = summarize_folds(args.folds)
     except FoldsError as exc:
@@ -144,6 +148,9 @@ def _folds_summary(parser: argparse.ArgumentParser, args) -> int:
         return 2
     print(format_summary(summary))
     print(f"summary in {write_summary(out, summary)}")
+    from zoo.evaluate.folds_page import FOLDS_REPORT_FILE, write_folds_page
+
+    print(f"report in {write_folds_page(out.parent / FOLDS_REPORT_FILE, summary)}")
     return 0
 
 

@@ -19,7 +19,7 @@ from zoo.cli import UsageError
 from zoo.data.views import ViewSpec, spec_problems
 from zoo.models.conv_head import has_convolutional_head
 from zoo.weights import (DEFAULT_PREPROCESSING, DEFAULT_PROTOCOL, Preprocessing, TestProtocol, WeightsEntry,
-                         get_entry, resolve_protocol)
+                         resolve_protocol)
 
 #: keys of the ``overrides`` mapping: the preprocessing and protocol fields the command line can set
 OVERRIDE_KEYS = ("clip_len", "sampling_rate", "frame_rate", "resize", "crop_size", "num_clips", "num_crops",
@@ -159,9 +159,10 @@ def checkpoint_source(checkpoint: str | None, weights: str | None) -> tuple[Path
     if (checkpoint is None) == (weights is None):
         raise ValueError("give exactly one of --checkpoint FILE or --weights NAME")
     if weights is not None:
-        from zoo.hub import fetch_checkpoint
+        from zoo.hub import fetch_checkpoint, lookup_entry
 
-        entry = get_entry(weights)
+        data = lookup_entry(weights)          # weights.json, or weights registered with zoo.hub.register_weights
+        entry = WeightsEntry.from_dict(data.pop("name"), data)
         return Path(fetch_checkpoint(weights)), entry
     path = Path(checkpoint)
     if path.is_dir():

@@ -20,41 +20,43 @@ from zoo.evaluate.records import load_records
 from zoo.evaluate.report import write_metrics
 from zoo.evaluate.reproduction import compare_metrics
 from zoo.report import page as P
-from zoo.report.images import confusion_figure, figure_png, middle_frames, png_bytes, views_strip
+from zoo.report.images import confusion_figure, figure_png, middle_frames
 
 REPORT_FILE = "report.html"
 #: worst-scored videos listed (each with its views strip while :data:`STRIP_BUDGET` lasts)
 WORST_VIDEOS = 16
-#: bytes of PNG strips at most in one page
+#: characters of views strips (base64 PNG) at most in one page; the first strip is always shown
 STRIP_BUDGET = 8 * 2**20
 #: refused videos listed by name (all are in metrics.json)
 MAX_REFUSED = 200
 CONFUSED_PAIRS = 10
 TRUTH = ' class="truth"'
+#: the views strip frames of one video from the dataset indices of its samples
+FramesOf = Callable[[Sequence[int]], np.ndarray]
 
 
 def finish_run_report(output_dir: str | os.PathLike, metrics: dict, reproduction: dict, samples: Sequence,
                       spec) -> Path:
     """The last step of a run: ``reproduction`` (:func:`zoo.evaluate.reproduction.describe_reproduction`)
-    added to ``metrics`` and ``metrics.json``, then ``report.html`` written."""
+    added to ``metrics`` and ``metrics.json``, then ``report.html`` written with the views strips of the
+    run's ``samples`` decoded again with its view ``spec``."""
     metrics["reproduction"] = reproduction
     write_metrics(output_dir, metrics)
-    return write_run_report(output_dir, samples, spec)
+    return write_run_report(output_dir, received_frames(samples, spec))
 
 
-def write_run_report(output_dir: str | os.PathLike, samples: Sequence | None = None, spec=None, *,
+def write_run_report(output_dir: str | os.PathLike, frames_of: FramesOf | None = None, *,
                      worst: int = WORST_VIDEOS, strip_budget: int = STRIP_BUDGET) -> Path:
-    """Write ``OUTPUT/report.html`` (atomic) from the run's ``metrics.json`` and records; with the run's
-    ``samples`` and view ``spec`` the worst videos get their views strips."""
+    """Write ``OUTPUT/report.html`` (atomic) from the run's ``metrics.json`` and records (``frames_of``: see
+    :func:`run_page`)."""
     output_dir = Path(output_dir)
     metrics = json.loads((output_dir / "metrics.json").read_text(encoding="utf-8"))
     records = list(load_records(output_dir).values())
-    frames_of = None if samples is None or spec is None else received_frames(samples, spec)
     return P.write_page(output_dir / REPORT_FILE,
                         run_page(metrics, records, frames_of, worst=worst, strip_budget=strip_budget))
 
 
-def received_frames(samples: Sequence, spec) -> Callable[[Sequence[int]], np.ndarray]:
+def received_frames(samples: Sequence, spec) -> FramesOf:
     """``frames_of`` for :func:`run_page`: the middle frames ``(clips, crops, H, W, 3)`` of the views of the
     samples at the given indices, decoded again exactly as the model received them."""
     from zoo.evaluate.worst_videos import received_views
@@ -62,9 +64,10 @@ def received_frames(samples: Sequence, spec) -> Callable[[Sequence[int]], np.nda
     return lambda indices: middle_frames(received_views(samples, spec, indices), spec.num_crops)
 
 
-def run_page(metrics: dict, records: Sequence[dict], frames_of: Callable[[Sequence[int]], np.ndarray] | None = None,
-             *, worst: int = WORST_VIDEOS, strip_budget: int = STRIP_BUDGET) -> str:
-    """The HTML text of a run's report; ``frames_of(indices)`` gives the views strip frames of the videos."""
+def run_page(metrics: dict, records: Sequence[dict], frames_of: FramesOf | None = None, *,
+             worst: int = WORST_VIDEOS, strip_budget: int = STRIP_BUDGET) -> str:
+    """The HTML text of a run's report; ``frames_of(indices)`` gives the middle frames ``(clips, crops, H, W,
+    3)`` of the views of the video made of the samples at ``indices`` (no strips without it)."""
     settings = metrics.get("settings") or {}
     classes = list(metrics.get("per_class_accuracy") or {})
     what = settings.get("weights") or Path(settings.get("checkpoint") or "checkpoint").name
@@ -79,15 +82,6 @@ def run_page(metrics: dict, records: Sequence[dict], frames_of: Callable[[Sequen
 
 
 # ------------------------------------------------------------------------------------------ reproduction
-def _shown(value) -> str:
-    if value is None:
-        return "not stated"
-    if isinstance(value, list):
-        return "x".join(map(str, value)) if all(isinstance(v, int) for v in value) else \
-            ", ".join(f"{v:.4g}" if isinstance(v, float) else str(v) for v in value)
-    return str(value)
-
-
 def reproduction_section(metrics: dict) -> str:
     block = metrics.get("reproduction")
     if not block:
@@ -117,15 +111,15 @@ def reproduction_section(metrics: dict) -> str:
     differs = block.get("differs") or []
     if block.get("published_protocol"):
         if differs:
-            fields = "; ".join(f"{r['field']} {_shown(r['value'])} instead of {_shown(r['published'])}"
+            fields = "; ".join(f"{r['field']} {P.shown(r['value'])} instead of {P.shown(r['published'])}"
                                for r in block["protocol"] if r["differs"])
             parts.append(P.paragraph(f"This run's protocol differs from the published one "
                                      f"({block['published_protocol']}): {fields}.", "bad"))
         else:
             parts.append(P.paragraph(f"This run used the published protocol ({block['published_protocol']}) in every "
                                      "setting it states.", "ok"))
-    rows = [P.row([P.cell(r["field"].replace("_", " ")), P.cell(_shown(r["value"])), P.cell(r["source"]),
-                   P.cell(_shown(r["published"]) if block.get("published_protocol") else "", cls="muted")],
+    rows = [P.row([P.cell(r["field"].replace("_", " ")), P.cell(P.shown(r["value"])), P.cell(r["source"]),
+                   P.cell(P.shown(r["published"]) if block.get("published_protocol") else "", cls="muted")],
                   P.data_attr("field", r["field"]), "differs" if r["differs"] else "")
             for r in block["protocol"]]
     parts.append("<h3>Protocol of this run</h3>")
@@ -202,19 +196,13 @@ def class_section(metrics: dict, classes: list[str]) -> str:
 
 
 # ---------------------------------------------------------------------------------------------- per video
-def _strip_html(frames_of, members: list[dict]) -> tuple[str, int]:
-    """The views strip of one video as an ``<img>`` and its size in bytes (a note if it cannot be made)."""
+def _strip_html(frames_of, members: list[dict]) -> str:
+    """The views strip of one video as an ``<img>`` with its caption (a note if it cannot be made)."""
     try:
         frames = frames_of([m["index"] for m in members])
     except Exception as exc:  # noqa: BLE001 - the page is still worth writing without this one strip
-        return P.paragraph(f"views not available: {exc}", "warn"), 0
-    image, step = views_strip(frames)
-    png = png_bytes(image)
-    scale = "" if step == 1 else f", shown at 1/{step} resolution (every {step}th pixel)"
-    caption = (f"{frames.shape[0]} clip(s) x {frames.shape[1]} crop(s), middle frame of each, "
-               f"{frames.shape[2]}x{frames.shape[3]} pixels as the model received them{scale}")
-    return (P.image(png, caption, "strip", P.data_attr("step", step) + P.data_attr("clips", frames.shape[0])
-                    + P.data_attr("crops", frames.shape[1])) + P.paragraph(caption, "muted")), len(png)
+        return P.paragraph(f"views not available: {exc}", "warn")
+    return P.strip_block(frames)
 
 
 def video_section(metrics: dict, records: Sequence[dict], classes: list[str], frames_of, worst: int,
@@ -241,12 +229,12 @@ def video_section(metrics: dict, records: Sequence[dict], classes: list[str], fr
                 f'<ol class="top">{items}</ol>']
         body += [P.paragraph(f"warning: {w}", "warn") for w in video["warnings"]]
         if frames_of is not None:
-            if used < strip_budget:
-                strip, size = _strip_html(frames_of, video["members"])
-                used += size
-                body.append(strip)
-            else:
-                body.append(P.paragraph("views strip left out: the page's budget for strips is spent", "muted"))
+            strip = _strip_html(frames_of, video["members"])
+            if used and used + len(strip) > strip_budget:
+                strip = P.paragraph("views strip left out: it would take the page over its budget for strips "
+                                    f"({strip_budget / 2**20:.0f} MiB)", "muted")
+            used += len(strip)
+            body.append(strip)
         parts.append(f'<div class="video"{P.data_attr("video", video["video_id"])}>' + "".join(body) + "</div>")
     refused = metrics.get("skipped") or []
     parts.append(f"<h3>Refused videos ({len(refused)})</h3>")

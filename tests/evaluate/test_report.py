@@ -169,3 +169,25 @@ def test_resume_writes_the_report_again(bad_run, bad_dataset, tiny_checkpoint):
     assert [d.attrs["data-video"] for d in after.find_all("div", video=True)] == \
         [d.attrs["data-video"] for d in before.find_all("div", video=True)]
     assert not list(bad_run.glob(f".{REPORT_FILE}.*"))     # no temporary file left behind
+
+
+def test_folds_summary_page(tmp_path):
+    files = []
+    for k, clip, video in ((1, 0.80, 0.90), (2, 0.70, 0.86), (3, 0.75, 0.88)):
+        path = tmp_path / f"runs/f{k}/metrics.json"
+        path.parent.mkdir(parents=True)
+        path.write_text(json.dumps({"clip_top1": clip, "video_top1": video, "video_top5": 1.0, "num_videos": 10 + k,
+                                    "settings": {"data_path": "/data/ucf101", "split": f"test_fold{k}"}}))
+        files.append(str(path))
+    assert zoo_test(["--folds", *files, "--output", str(tmp_path / "sum")]) == 0
+    summary = json.loads((tmp_path / "sum/folds_summary.json").read_text())
+    page = parse_page((tmp_path / "sum/folds_report.html").read_text())
+    for key in ("clip_top1", "video_top1", "video_top5"):
+        values = [c.value() for c in row_cells(page.find("tr", metric=key))[1:]]
+        assert values == [summary[key][s] for s in ("mean", "std", "min", "max")]
+    rows = page.by_id("fold-table").find_all("tr", fold=True)
+    assert [r.attrs["data-fold"] for r in rows] == files
+    assert [[c.value() for c in row_cells(r)[4:]] for r in rows] == \
+        [[f["num_videos"], f["clip_top1"], f["video_top1"], f["video_top5"]] for f in summary["folds"]]
+    (chart,) = page.by_id("folds").find_all("img")
+    assert image_of(chart).std() > 0

@@ -27,7 +27,7 @@ def png_bytes(rgb: np.ndarray) -> bytes:
     if rgb.ndim != 3 or rgb.shape[2] != 3:
         raise ValueError(f"expected an (H, W, 3) image, got shape {rgb.shape}")
     buffer = io.BytesIO()
-    Image.fromarray(rgb, mode="RGB").save(buffer, format="PNG", compress_level=9)
+    Image.fromarray(rgb).save(buffer, format="PNG")
     return buffer.getvalue()
 
 

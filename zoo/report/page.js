@@ -18,3 +18,4 @@ document.querySelectorAll("table.sortable").forEach(function (table) {
     });
   });
 });
+document.documentElement.setAttribute("data-script", "ready");

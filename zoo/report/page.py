@@ -38,6 +38,16 @@ def content_security_policy(style: str, script: str) -> str:
             + _csp_hash(script) + "; base-uri 'none'; form-action 'none'")
 
 
+def shown(value) -> str:
+    """A setting as text: ``not stated`` for ``None``, sizes as ``128x171``, other lists comma-separated."""
+    if value is None:
+        return "not stated"
+    if isinstance(value, (list, tuple)):
+        return "x".join(map(str, value)) if all(isinstance(v, int) for v in value) else \
+            ", ".join(f"{v:.4g}" if isinstance(v, float) else str(v) for v in value)
+    return str(value)
+
+
 def esc(value) -> str:
     """``value`` as HTML text (``None`` shows as a dash)."""
     return "&ndash;" if value is None else html.escape(str(value), quote=True)
@@ -124,3 +134,17 @@ def paragraph(text: str, cls: str = "") -> str:
     if cls in ("ok", "bad", "info"):
         return f'<p class="verdict {cls}">{esc(text)}</p>'
     return f'<p class="{cls}">{esc(text)}</p>' if cls else f"<p>{esc(text)}</p>"
+
+
+def strip_block(frames, what: str = "clip", note: str = "") -> str:
+    """A views strip (:func:`zoo.report.images.views_strip` of ``(clips, crops, H, W, 3)`` middle frames) as
+    an ``<img>`` with its caption; ``what`` names the columns (clips, windows)."""
+    from zoo.report.images import png_bytes, views_strip
+
+    picture, step = views_strip(frames)
+    png = png_bytes(picture)
+    scale = "" if step == 1 else f", shown at 1/{step} resolution (every {step}th pixel)"
+    caption = (f"{frames.shape[0]} {what}(s) x {frames.shape[1]} crop(s), the middle frame of each view, "
+               f"{frames.shape[2]}x{frames.shape[3]} pixels as the model received them{scale}{note}")
+    attrs = data_attr("step", step) + data_attr("clips", frames.shape[0]) + data_attr("crops", frames.shape[1])
+    return image(png, caption, "strip", attrs) + paragraph(caption, "muted")
