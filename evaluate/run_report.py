@@ -139,6 +139,8 @@ def summary_section(metrics: dict) -> str:
     rows = [line("videos evaluated (labelled)", "num_videos", P.number(metrics.get("num_videos"), "{:d}")),
             line("videos evaluated without a label", "num_unlabelled", P.number(metrics.get("num_unlabelled", 0), "{:d}")),
             line("videos refused", "num_skipped", P.number(metrics.get("num_skipped", 0), "{:d}")),
+            line("videos scored wrong (shorter than a clip, no view)", "num_scored_wrong",
+                 P.number(metrics.get("num_scored_wrong", 0), "{:d}")),
             line("videos evaluated with a warning", "num_with_warnings",
                  P.number(metrics.get("num_with_warnings", 0), "{:d}")),
             line("videos padded (shorter than a clip)", "num_padded", P.number(metrics.get("num_padded", 0), "{:d}")),
@@ -236,17 +238,22 @@ def video_section(metrics: dict, records: Sequence[dict], classes: list[str], fr
             used += len(strip)
             body.append(strip)
         parts.append(f'<div class="video"{P.data_attr("video", video["video_id"])}>' + "".join(body) + "</div>")
-    refused = metrics.get("skipped") or []
-    parts.append(f"<h3>Refused videos ({len(refused)})</h3>")
-    if refused:
-        rows = [P.row([P.cell(r["path"]), P.cell(r["reason"])], P.data_attr("refused", r["path"]))
-                for r in refused[:MAX_REFUSED]]
-        parts.append(P.table(["video", "reason"], rows, scroll=True, attrs=' id="refused"'))
-        if len(refused) > MAX_REFUSED:
-            parts.append(P.paragraph(f"... and {len(refused) - MAX_REFUSED} more, all listed in metrics.json.",
+    for title, key, ident in (("Refused videos", "skipped", "refused"),
+                              ("Videos scored wrong without a view (the protocol's short-video rule)", "scored_wrong",
+                               "scored-wrong")):
+        listed = metrics.get(key) or []
+        if not listed and key != "skipped":
+            continue
+        parts.append(f"<h3>{P.esc(title)} ({len(listed)})</h3>")
+        if not listed:
+            parts.append(P.paragraph("None.", "muted"))
+            continue
+        rows = [P.row([P.cell(r["path"]), P.cell(r["reason"])], P.data_attr(ident, r["path"]))
+                for r in listed[:MAX_REFUSED]]
+        parts.append(P.table(["video", "reason"], rows, scroll=True, attrs=f' id="{ident}"'))
+        if len(listed) > MAX_REFUSED:
+            parts.append(P.paragraph(f"... and {len(listed) - MAX_REFUSED} more, all listed in metrics.json.",
                                      "muted"))
-    else:
-        parts.append(P.paragraph("None.", "muted"))
     return "\n".join(parts)
 
 

@@ -41,7 +41,8 @@ def test_page_numbers_are_those_of_metrics_and_records(bad_run):
     classes = list(metrics["per_class_accuracy"])
 
     # summary: every number as in metrics.json
-    for key in ("num_videos", "num_unlabelled", "num_skipped", "num_with_warnings", "num_padded", "num_clips",
+    for key in ("num_videos", "num_unlabelled", "num_skipped", "num_scored_wrong", "num_with_warnings", "num_padded",
+                "num_clips",
                 "clip_top1", "clip_top5", "video_top1", "video_top5", "mean_class_accuracy", "elapsed_s",
                 "views_per_second"):
         (cell,) = row_cells(page.find("tr", metric=key))[1:]
@@ -83,6 +84,22 @@ def test_page_numbers_are_those_of_metrics_and_records(bad_run):
     refused = {r.attrs["data-refused"]: row_cells(r)[1].text for r in page.by_id("refused").find_all("tr", refused=True)}
     assert refused == {s["path"]: s["reason"] for s in metrics["skipped"]}
     assert refused == {r["path"]: r["reason"] for r in records if r["status"] == "skipped"}
+
+
+def test_videos_scored_wrong_are_listed_with_their_reasons(known_dataset, tiny_checkpoint, tmp_path):
+    # 4 frames every 6 span 19 frames: every 16-frame video is too short, and the rule 'wrong' scores it a miss
+    out = tmp_path / "out"
+    zoo_test(["--checkpoint", str(tiny_checkpoint), "--data-path", str(known_dataset), "--workers", "0",
+              "--clip-len", "4", "--sampling-rate", "6", "--short-videos", "wrong", "--output", str(out),
+              "--no-progress"])
+    metrics = json.loads((out / "metrics.json").read_text())
+    page = parse_page((out / REPORT_FILE).read_text())
+    assert metrics["num_scored_wrong"] == 5 == row_cells(page.find("tr", metric="num_scored_wrong"))[1].value()
+    listed = {r.attrs["data-scored-wrong"]: row_cells(r)[1].text
+              for r in page.by_id("scored-wrong").find_all("tr", **{"scored-wrong": True})}
+    assert listed == {w["path"]: w["reason"] for w in metrics["scored_wrong"]}
+    assert row_cells(page.find("tr", metric="video_top1"))[1].value() == metrics["video_top1"] == 0.0
+    assert page.find_all("div", video=True) == []
 
 
 def test_protocol_block_without_weights_names_each_source(bad_run):

@@ -69,7 +69,7 @@ def test_published_metrics_beside_the_measured_ones(mirrored_weights, tmp_path):
         encode_video(path, rng.integers(0, 256, (20, 32, 40, 3), dtype=np.uint8), fps=30)
     out = tmp_path / "out"
     assert zoo_test(["--weights", NAME, "--data-path", str(tmp_path / "data"), "--workers", "0", "--clips", "2",
-                     "--output", str(out), "--no-progress"]) == 0
+                     "--short-videos", "pad", "--output", str(out), "--no-progress"]) == 0
     assert mirrored_weights.count("GET", "/mirror/tiny_report_f1.pkl") == 1
     metrics = json.loads((out / "metrics.json").read_text())
     block = metrics["reproduction"]
@@ -98,10 +98,10 @@ def test_published_metrics_beside_the_measured_ones(mirrored_weights, tmp_path):
     assert (rows["clip_len"]["value"], rows["clip_len"]["source"]) == (4, "weights entry")
     assert (rows["aggregation"]["value"], rows["resize_filter"]["value"]) == ("sum_softmax", "torch_bilinear")
     assert (rows["short_videos"]["value"], rows["short_videos"]["source"], rows["short_videos"]["published"]) == \
-        ("pad", "default", "skip")
+        ("pad", "command line", "wrong")
     assert block["differs"] == ["num_clips", "short_videos"]
     assert cells[("num_clips", 1)][1] == "2" and cells[("num_clips", 2)][1] == "command line" and \
         cells[("num_clips", 3)][1] == "5"
     assert '<tr class="differs" data-field="num_clips">' in text
     assert (f"This run&#x27;s protocol differs from the published one ({PROTOCOL}): num_clips 2 instead of 5; "
-            "short_videos pad instead of skip.") in text
+            "short_videos pad instead of wrong.") in text
