@@ -22,7 +22,7 @@ demo: $(STAMP)
 
 # quick versions of every benchmark (minutes on 2 CPU cores); run a script without --quick for the full sizes
 bench: $(STAMP)
-	for b in models convert decode_views evaluate train prepare extract; do $(PY) bench/$$b.py --quick || exit 1; done
+	for b in models convert decode_views evaluate train prepare extract report; do $(PY) bench/$$b.py --quick || exit 1; done
 	$(PY) bench/hub.py --mb 32
 	$(PY) bench/cli_help.py --repeat 3
 

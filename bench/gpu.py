@@ -33,7 +33,7 @@ PY = sys.executable
 
 #: scripts with no GPU side themselves (the test checks that every script under bench/ is here or in the plan);
 #: their GPU counterparts (DDP over NCCL for train, onnxruntime-CUDA for convert) are steps of the plan
-CPU_ONLY = ("convert", "decode_views", "prepare", "hub", "train", "cli_help")
+CPU_ONLY = ("convert", "decode_views", "prepare", "hub", "train", "cli_help", "report")
 
 
 @dataclass
