@@ -235,7 +235,7 @@ def _run(parser: argparse.ArgumentParser, args) -> int:
 
 
 #: every file zoo-test writes into --output: the temporaries of these (and only these) a killed run left are removed
-OUTPUT_FILES = ("metrics.json", "confusion_matrix.png", *(f"scores.{fmt}" for fmt in SCORE_FORMATS))
+OUTPUT_FILES = ("metrics.json", "confusion_matrix.png", "report.html", *(f"scores.{fmt}" for fmt in SCORE_FORMATS))
 
 
 def output_lock(output: str):

@@ -176,6 +176,7 @@ def test_views_strip_equals_the_tensors_the_model_received(textured_dataset, tin
 def test_resume_writes_the_report_again(bad_run, bad_dataset, tiny_checkpoint):
     before = parse_page((bad_run / REPORT_FILE).read_text())
     (bad_run / REPORT_FILE).unlink()
+    (bad_run / f".{REPORT_FILE}.a1b2c3d4.html").write_text("<html>half a page written by a killed run")
     assert zoo_test(["--checkpoint", str(tiny_checkpoint), "--data-path", str(bad_dataset), "--workers", "0",
                      "--clips", "2", "--output", str(bad_run), "--no-progress", "--resume"]) == 0
     after = parse_page((bad_run / REPORT_FILE).read_text())
