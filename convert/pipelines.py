@@ -259,6 +259,10 @@ def model_to_blobs(model: nn.Module) -> dict[str, np.ndarray]:
 
 # -------------------------------------------------------------------------------------- .pth -> model
 TORCHVISION_ARCHS = ("r2plus1d_18", "r3d_18", "mc3_18")
+#: how torchvision's video weights see frames (``torchvision/transforms/_presets.py``, ``VideoClassification``:
+#: ``F.resize(..., antialias=False)`` on uint8 frames, ``F.center_crop``; decoded by a PyAV that converted with
+#: libswscale's BT.601 default)
+TORCHVISION_RULES = {"resize_filter": "torch_bilinear", "crop_rule": "torchvision", "colour_rule": "bt601"}
 
 
 def torchvision_to_safetensors(in_path: str | os.PathLike, out_path: str | os.PathLike, arch: str | None = None,
@@ -268,7 +272,8 @@ def torchvision_to_safetensors(in_path: str | os.PathLike, out_path: str | os.Pa
 
     Loaded with ``torch.load(weights_only=True)``. ``flavor='auto'`` treats r3d_18/mc3_18 and R(2+1)D with
     torchvision's per-block middle widths as torchvision (BN eps 1e-5, ``midplanes='torchvision'`` where it
-    applies) and everything else as a VMZ/ig65m port (BN eps 1e-3).
+    applies) and everything else as a VMZ/ig65m port (BN eps 1e-3). A torchvision checkpoint records
+    torchvision's pixel rules (:data:`TORCHVISION_RULES`) unless ``meta`` names others.
     """
     refuse_same_file(out_path, [in_path])
     source = str(in_path)
@@ -282,6 +287,7 @@ def torchvision_to_safetensors(in_path: str | os.PathLike, out_path: str | os.Pa
     if flavor == "auto":
         flavor = "torchvision" if arch in TORCHVISION_ARCHS[1:] or opts.get("midplanes") == "torchvision" else "vmz"
     if flavor == "torchvision":
+        meta = {**TORCHVISION_RULES, **meta}
         opts["bn_eps"] = 1e-5
         if model_family(arch) == "r2plus1d":
             opts["midplanes"] = "torchvision"

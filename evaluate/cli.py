@@ -14,7 +14,8 @@ from zoo.evaluate.report import SCORE_FORMATS
 from zoo import guards
 from zoo.guards import check_writable_dir
 from zoo.hub.errors import HubError
-from zoo.weights import AGGREGATIONS, SHORT_VIDEO_RULES, unalias_aggregation
+from zoo.weights import (AGGREGATIONS, COLOUR_RULES, CROP_RULES, RESIZE_FILTER_NAMES, SHORT_VIDEO_RULES,
+                         unalias_aggregation)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -79,6 +80,23 @@ def add_protocol_arguments(group) -> None:
                        help="Caffe2's convolutional test head: the training pool kernel at stride 1 over the larger "
                             "test crop, the classifier at every position (default: the weights' protocol; on for the "
                             "CSN 10x3 protocol)")
+    add_pixel_rule_arguments(group)
+
+
+def add_pixel_rule_arguments(group) -> None:
+    """``--resize-filter``, ``--crop-rule``, ``--colour-rule`` and ``--upright`` (zoo-test, zoo-predict,
+    zoo-extract); each defaults to the weights' protocol, then the checkpoint metadata, then the default."""
+    group.add_argument("--resize-filter", choices=RESIZE_FILTER_NAMES,
+                       help="libswscale FAST_BILINEAR (Caffe2) or BILINEAR in the decoder, or torch bilinear without "
+                            "antialiasing on the decoded frame (torchvision's weights)")
+    group.add_argument("--crop-rule", choices=CROP_RULES,
+                       help="centre crop at (side - crop) // 2 (caffe2) or int((side - crop + 1) * 0.5) (torchvision)")
+    group.add_argument("--colour-rule", "--color-rule", dest="colour_rule", choices=COLOUR_RULES,
+                       help="YUV -> RGB: bt601 (limited range, full for yuvj: what the released models saw) or the "
+                            "frame's own tag (frame_tag, as ffmpeg shows it)")
+    group.add_argument("--upright", action=argparse.BooleanOptionalAction, default=None,
+                       help="apply the video's display rotation (as ffmpeg shows it; default: the weights' protocol: "
+                            "not under the VMZ and torchvision protocols, whose readers ignored it)")
 
 
 def memory_size(text: str) -> int:
@@ -110,7 +128,9 @@ def protocol_overrides(args) -> dict:
     return {"clip_len": args.clip_len, "sampling_rate": args.sampling_rate, "frame_rate": args.frame_rate,
             "resize": args.resize, "crop_size": args.crop_size,
             "num_clips": args.clips, "num_crops": args.crops, "aggregation": args.aggregate,
-            "convolutional": args.convolutional, "short_videos": getattr(args, "short_videos", None)}
+            "convolutional": args.convolutional, "short_videos": getattr(args, "short_videos", None),
+            "resize_filter": args.resize_filter, "crop_rule": args.crop_rule, "colour_rule": args.colour_rule,
+            "upright": args.upright}
 
 
 def load_samples(data_path: str, split: str | None, classes: list[str] | None, limit: int | None):

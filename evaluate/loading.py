@@ -23,11 +23,13 @@ from zoo.weights import (DEFAULT_PREPROCESSING, DEFAULT_PROTOCOL, Preprocessing,
 
 #: keys of the ``overrides`` mapping: the preprocessing and protocol fields the command line can set
 OVERRIDE_KEYS = ("clip_len", "sampling_rate", "frame_rate", "resize", "crop_size", "num_clips", "num_crops",
-                 "aggregation", "classes", "convolutional", "short_videos", "clip_starts")
+                 "aggregation", "classes", "convolutional", "short_videos", "clip_starts", "resize_filter",
+                 "crop_rule", "colour_rule", "upright")
 #: the protocol fields that are not preprocessing: read from the command line, the protocol, or the default
-_VIEW_FIELDS = ("num_clips", "num_crops", "aggregation", "convolutional", "resize_filter", "rounding", "crop_rule",
-                "short_videos", "clip_starts")
-_TEST_FIELDS = ("resize", "crop_size", "sampling_rate", "frame_rate")   # a protocol's test-time preprocessing
+_VIEW_FIELDS = ("num_clips", "num_crops", "aggregation", "convolutional", "rounding", "short_videos", "clip_starts",
+                "upright")
+#: a protocol's test-time preprocessing (also known to weights entries and checkpoint metadata)
+_TEST_FIELDS = ("resize", "crop_size", "sampling_rate", "frame_rate", "resize_filter", "crop_rule", "colour_rule")
 
 
 @dataclass
@@ -67,7 +69,8 @@ class EvalSettings:
                 "mean": list(self.mean), "std": list(self.std), "protocol": self.protocol.name,
                 "convolutional": self.convolutional, "train_crop_size": self.head_crop_size,
                 "resize_filter": s.resize_filter, "rounding": s.rounding, "crop_rule": s.crop_rule,
-                "short_videos": s.short_videos, "clip_starts": s.clip_starts}
+                "short_videos": s.short_videos, "clip_starts": s.clip_starts, "colour_rule": s.colour_rule,
+                "upright": s.upright}
 
 
 def parse_resize(text: str) -> int | list[int]:
@@ -128,7 +131,8 @@ def resolve_settings(meta: dict, entry: "dict | WeightsEntry | None" = None,
     if merged.num_crops is None:
         merged = merged.updated({"num_crops": 3 if isinstance(prep.resize, int) and prep.crop_size == prep.resize
                                  else 1})
-    rules = {k: getattr(merged, k) for k in ("resize_filter", "rounding", "crop_rule", "short_videos", "clip_starts")}
+    rules = {k: getattr(merged, k) for k in ("rounding", "short_videos", "clip_starts", "upright")}
+    rules.update({k: getattr(prep, k) for k in ("resize_filter", "crop_rule", "colour_rule")})
     fields = dict(clip_len=prep.clip_len, sampling_rate=prep.sampling_rate, num_clips=merged.num_clips,
                   num_crops=merged.num_crops, resize=prep.resize, crop_size=prep.crop_size, frame_rate=prep.frame_rate)
     problems = spec_problems(fields)

@@ -47,6 +47,13 @@ AGGREGATIONS = ("mean_softmax", "sum_softmax", "max_softmax", "mean_logits")
 #: prediction (``wrong``: Caffe2 produced no clip for it, yet it stayed in the denominator);
 #: :class:`zoo.data.views.ViewSpec` applies it
 SHORT_VIDEO_RULES = ("pad", "skip", "wrong")
+#: The pixel rules a protocol or a checkpoint names (implemented by :mod:`zoo.data.transforms`,
+#: :mod:`zoo.data.colour` and :mod:`zoo.data.sampling`; kept here so that command lines can offer them without
+#: importing torch): how frames are resized, how crops are placed, how YUV becomes RGB, where clips start.
+RESIZE_FILTER_NAMES = ("swscale_fast_bilinear", "swscale_bilinear", "torch_bilinear")
+CROP_RULES = ("caffe2", "torchvision")
+COLOUR_RULES = ("bt601", "frame_tag")
+CLIP_START_RULES = ("uniform", "caffe2")
 #: Earlier command-line spellings, still accepted.
 AGGREGATION_ALIASES = {"softmax_mean": "mean_softmax", "sum": "sum_softmax", "max": "max_softmax",
                        "logit_mean": "mean_logits"}
@@ -103,6 +110,12 @@ def _floats(value: Any, what: str) -> tuple[float, ...] | None:
     return out
 
 
+def _choice(value: Any, choices: tuple[str, ...], what: str) -> str | None:
+    if value is not None and value not in choices:
+        raise ValueError(f"{what}: expected one of {', '.join(choices)}, not {value!r}")
+    return value
+
+
 def _json(value: Any) -> Any:
     return list(value) if isinstance(value, tuple) else value
 
@@ -114,6 +127,9 @@ class Preprocessing:
     The same fields (same keys) live in a ``weights.json`` entry and in a checkpoint's metadata. ``resize`` is
     an int (short side, aspect kept) or ``(height, width)`` (exact size); ``crop_size`` is the training crop;
     ``mean``/``std`` are RGB in 0-1 pixel scale; ``frame_rate`` ``None`` = the video's own frames.
+    ``resize_filter``, ``crop_rule`` and ``colour_rule`` (:data:`RESIZE_FILTER_NAMES`, :data:`CROP_RULES`,
+    :data:`COLOUR_RULES`) are the pixel rules the model's frames were made with (torchvision's weights: torch
+    bilinear, torchvision's centre crop, BT.601).
     """
 
     clip_len: int | None = None
@@ -125,6 +141,9 @@ class Preprocessing:
     std: tuple[float, float, float] | None = None
     classes: tuple[str, ...] | None = None
     label_set: str | None = None
+    resize_filter: str | None = None
+    crop_rule: str | None = None
+    colour_rule: str | None = None
 
     @classmethod
     def keys(cls) -> tuple[str, ...]:
@@ -147,7 +166,10 @@ class Preprocessing:
                    frame_rate=_positive(get("frame_rate"), f"{source}: frame_rate", float),
                    resize=_resize(get("resize"), source), crop_size=_positive(get("crop_size"), f"{source}: crop_size"),
                    mean=_floats(get("mean"), f"{source}: mean"), std=_floats(get("std"), f"{source}: std"),
-                   classes=None if classes is None else tuple(classes), label_set=label_set)
+                   classes=None if classes is None else tuple(classes), label_set=label_set,
+                   resize_filter=_choice(get("resize_filter"), RESIZE_FILTER_NAMES, f"{source}: resize_filter"),
+                   crop_rule=_choice(get("crop_rule"), CROP_RULES, f"{source}: crop_rule"),
+                   colour_rule=_choice(get("colour_rule"), COLOUR_RULES, f"{source}: colour_rule"))
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready metadata with the known fields (unknown ones left out)."""
@@ -166,7 +188,9 @@ class TestProtocol:
     ``crop_size`` from frames resized to ``resize``, at ``sampling_rate`` (and ``frame_rate``); video score by
     ``aggregation`` (:data:`AGGREGATIONS`); ``convolutional`` = Caffe2 convolutional prediction.
     ``resize_filter``, ``rounding`` and ``crop_rule`` name how frames are resized and cropped
-    (:mod:`zoo.data.transforms`, checked by :class:`zoo.data.views.ViewSpec`); ``clip_starts`` how clips are
+    (:mod:`zoo.data.transforms`, checked by :class:`zoo.data.views.ViewSpec`) and ``colour_rule`` how YUV
+    becomes RGB (:mod:`zoo.data.colour`); ``upright`` whether the display rotation is applied (Caffe2 and
+    torchvision's reader did not rotate; ``None``: upright, as ffmpeg shows); ``clip_starts`` how clips are
     spread (:data:`zoo.data.sampling.CLIP_START_RULES`); ``short_videos`` what is done with videos shorter than
     one clip (:data:`SHORT_VIDEO_RULES`; ``None``: zoo-test pads them).
     New fields are added with a ``None`` default and read from the registry by name.
@@ -188,6 +212,8 @@ class TestProtocol:
     crop_rule: str | None = None
     short_videos: str | None = None
     clip_starts: str | None = None
+    colour_rule: str | None = None
+    upright: bool | None = None
     description: str = ""
     reference: str = ""
 
@@ -197,8 +223,9 @@ class TestProtocol:
         what = f"protocol {name}"
         aggregation = data.get("aggregation")
         convolutional = data.get("convolutional")
-        if convolutional is not None and not isinstance(convolutional, bool):
-            raise ValueError(f"{what}: convolutional must be true, false or null")
+        for key in ("convolutional", "upright"):
+            if data.get(key) is not None and not isinstance(data[key], bool):
+                raise ValueError(f"{what}: {key} must be true, false or null")
         known = {f.name for f in fields(cls)}
         extra = {k: v for k, v in data.items() if k in known and k not in _PROTOCOL_CHECKED}
         return cls(**{**extra, "name": name,
@@ -226,16 +253,17 @@ _PROTOCOL_CHECKED = {"name", "num_clips", "num_crops", "resize", "crop_size", "s
 
 #: What the evaluator uses for a field no protocol, entry, checkpoint or command line states: VMZ Caffe2
 #: ``test_net.py``'s defaults (10 uniform clips of 16 frames at rate 1, frames resized to 128x171, 112 centre
-#: crop, mean of the clip softmaxes, Caffe2's resize filter, rounding and crop placement). When the crop count is
+#: crop, mean of the clip softmaxes, Caffe2's resize filter, rounding, crop placement and BT.601 colours). When the crop count is
 #: unknown too, it is 3 if the crop is as large as a short-side resize (the CSN 10x3 protocol) and 1 centre crop
 #: otherwise.
 DEFAULT_PROTOCOL = TestProtocol(name="default", num_clips=10, num_crops=None, resize=(128, 171), crop_size=112,
                                 sampling_rate=1, frame_rate=None, aggregation="mean_softmax", convolutional=False,
                                 resize_filter="swscale_fast_bilinear", rounding="half_away_from_zero",
-                                crop_rule="caffe2", short_videos="pad", clip_starts="uniform",
-                                description="VMZ Caffe2 test_net.py defaults")
+                                crop_rule="caffe2", short_videos="pad", clip_starts="uniform", colour_rule="bt601",
+                                upright=True, description="VMZ Caffe2 test_net.py defaults")
 DEFAULT_PREPROCESSING = Preprocessing(clip_len=16, sampling_rate=1, resize=(128, 171), crop_size=112,
-                                      mean=DEFAULT_MEAN, std=DEFAULT_STD)
+                                      mean=DEFAULT_MEAN, std=DEFAULT_STD, resize_filter="swscale_fast_bilinear",
+                                      crop_rule="caffe2", colour_rule="bt601")
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,14 @@ def test_pth_import(tmp_path, arch, options, flavor, eps):
     assert meta["provenance"]["flavor"] == flavor and meta["provenance"]["format"] == "pth"
     if arch == "r2plus1d_18":
         assert meta["options"]["midplanes"] == "torchvision"
+    rules = (meta.get("resize_filter"), meta.get("crop_rule"), meta.get("colour_rule"))
+    assert rules == (("torch_bilinear", "torchvision", "bt601") if flavor == "torchvision" else (None, None, None))
+    if flavor == "torchvision":  # zoo-test, zoo-predict and zoo-extract follow them without --weights
+        from zoo.evaluate.loading import resolve_settings
+
+        setup = resolve_settings(meta)
+        assert (setup.spec.resize_filter, setup.spec.crop_rule, setup.spec.colour_rule) == rules
+        assert setup.sources["resize_filter"] == setup.sources["colour_rule"] == "checkpoint"
     back = zoo.load_checkpoint(out)
     assert_same_state(model, back)
     x = torch.randn(1, 3, 8, 32, 32)

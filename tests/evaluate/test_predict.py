@@ -29,6 +29,21 @@ def test_topk_json_matches_model(known_dataset, tiny_checkpoint, capsys):
         np.testing.assert_allclose([t["score"] for t in line["top"]], best.values.numpy(), rtol=1e-4)
 
 
+def test_pixel_rule_flags_decide_the_views(known_dataset, tiny_checkpoint, capsys):
+    video = str(known_dataset / "val/c1/v3.mp4")
+    rules = ["--resize", "24x40", "--crop-size", "16", "--resize-filter", "torch_bilinear", "--crop-rule",
+             "torchvision", "--colour-rule", "frame_tag"]
+    assert zoo_predict([video, "--checkpoint", str(tiny_checkpoint), "--topk", "3", "--json", *ARGS, *rules]) == 0
+    line = json.loads(capsys.readouterr().out)
+    model = zoo.load_checkpoint(tiny_checkpoint)
+    spec = ViewSpec(clip_len=4, num_clips=2, resize=(24, 40), crop_size=16, resize_filter="torch_bilinear",
+                    crop_rule="torchvision", colour_rule="frame_tag")
+    with torch.no_grad():
+        probs = torch.softmax(model(normalize(decode_views(video, spec), [0.45] * 3, [0.225] * 3)), 1).mean(0)
+    np.testing.assert_allclose([t["score"] for t in line["top"]], torch.sort(probs, descending=True).values,
+                               rtol=1e-4)
+
+
 def test_features_video_and_clip_level(known_dataset, tiny_checkpoint, tmp_path, capsys):
     videos = [str(known_dataset / "val/c0/v0.mp4"), str(known_dataset / "val/c1/v2.mp4"),
               str(known_dataset / "val/c1/v3.mp4")]

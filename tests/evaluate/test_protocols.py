@@ -94,6 +94,44 @@ def test_short_videos_scored_wrong_stay_in_the_denominator(known_dataset, tiny_c
     assert fits["num_clips"] == 5 * 10 * fits["settings"]["crops"]
 
 
+def test_pixel_rules_from_checkpoint_protocol_and_command_line():
+    from zoo.evaluate.loading import resolve_settings
+    from zoo.weights import get_entry
+
+    rules = ("resize_filter", "crop_rule", "colour_rule")
+    plain = resolve_settings({})
+    assert [getattr(plain.spec, k) for k in rules] == ["swscale_fast_bilinear", "caffe2", "bt601"]
+    assert [plain.sources[k] for k in rules] == ["default"] * 3
+    tv_meta = {"resize_filter": "torch_bilinear", "crop_rule": "torchvision", "colour_rule": "bt601"}
+    mine = resolve_settings(tv_meta)   # a checkpoint converted from torchvision's .pth, without --weights
+    assert [getattr(mine.spec, k) for k in rules] == ["torch_bilinear", "torchvision", "bt601"]
+    assert [mine.sources[k] for k in rules] == ["checkpoint"] * 3
+    vmz = resolve_settings(tv_meta, get_entry("r2plus1d_34.kinetics400_32f"))   # the protocol wins
+    assert [getattr(vmz.spec, k) for k in rules] == ["swscale_fast_bilinear", "caffe2", "bt601"]
+    assert vmz.sources["colour_rule"] == f"protocol {vmz.protocol.name}" and vmz.protocol.name.startswith("vmz_c2")
+    flags = resolve_settings(tv_meta, get_entry("r2plus1d_34.kinetics400_32f"),
+                             {"resize_filter": "swscale_bilinear", "crop_rule": "torchvision",
+                              "colour_rule": "frame_tag"})
+    assert [getattr(flags.spec, k) for k in rules] == ["swscale_bilinear", "torchvision", "frame_tag"]
+    assert [flags.sources[k] for k in rules] == ["command line"] * 3
+    assert flags.settings()["colour_rule"] == "frame_tag"
+    with pytest.raises(ValueError, match="colour_rule"):
+        resolve_settings({"colour_rule": "bt2020"})
+
+
+def test_zoo_test_pixel_rule_flags(known_dataset, tiny_checkpoint, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert zoo_test(["--checkpoint", str(tiny_checkpoint), "--data-path", str(known_dataset), "--workers", "0",
+                     "--no-progress", "--clips", "2", "--output", str(out), "--resize-filter", "torch_bilinear",
+                     "--crop-rule", "torchvision", "--colour-rule", "frame_tag"]) == 0
+    settings = json.loads((out / "metrics.json").read_text())["settings"]
+    assert (settings["resize_filter"], settings["crop_rule"], settings["colour_rule"]) == \
+        ("torch_bilinear", "torchvision", "frame_tag")
+    with pytest.raises(SystemExit) as exit_status:
+        zoo_test(["--checkpoint", str(tiny_checkpoint), "--colour-rule", "bt709"])
+    assert exit_status.value.code == 2 and "--colour-rule" in capsys.readouterr().err
+
+
 def test_convolutional_flag_needs_a_large_enough_crop_and_the_torch_backend(tiny_checkpoint, known_dataset,
                                                                             capsys):
     common = ["--checkpoint", str(tiny_checkpoint), "--data-path", str(known_dataset), "--workers", "0",

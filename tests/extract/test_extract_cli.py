@@ -49,6 +49,15 @@ def test_dataset_to_files_with_times_and_index(dataset, checkpoint, tmp_path):
     assert csv_lines[0].startswith("index,video,video_id,label,file,windows,shape,status") and len(csv_lines) == 5
 
 
+def test_pixel_rule_flags(dataset, checkpoint, tmp_path):
+    out = tmp_path / "feats"
+    assert run(dataset, checkpoint, out, "--resize-filter", "swscale_bilinear", "--crop-rule", "torchvision",
+               "--colour-rule", "frame_tag") == 0
+    settings = json.loads((out / "run.json").read_text())
+    assert (settings["resize_filter"], settings["crop_rule"], settings["colour_rule"]) == \
+        ("swscale_bilinear", "torchvision", "frame_tag")
+
+
 def test_rerun_skips_done_videos_and_refuses_other_settings(dataset, checkpoint, tmp_path, capsys):
     out = tmp_path / "feats"
     assert run(dataset, checkpoint, out) == 0

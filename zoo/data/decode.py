@@ -23,6 +23,7 @@ import av
 import numpy as np
 from av.video.reformatter import VideoReformatter
 
+from zoo.data.colour import colour_arguments
 from zoo.data.errors import VideoError, VideoWarning
 from zoo.data.orientation import display_size, rotate_rgb
 from zoo.data.probe import VideoInfo, open_video, probe_video
@@ -84,6 +85,15 @@ def shown_frames(indices: Iterable[int], info: VideoInfo) -> dict[int, int]:
     return shown
 
 
+def frame_size(info: VideoInfo, upright: bool = True) -> tuple[int, int]:
+    """``(height, width)`` of the decoded frames before any resize: as shown (``upright``, the display rotation
+    applied) or as stored."""
+    if upright:
+        return info.height, info.width
+    width, height = display_size(info.width, info.height, info.rotation)
+    return height, width
+
+
 def _tolerance(times: Sequence[float]) -> float:
     gaps = [b - a for a, b in zip(times, times[1:]) if b > a]
     return 0.45 * min(gaps) if gaps else 1e-3
@@ -91,11 +101,15 @@ def _tolerance(times: Sequence[float]) -> float:
 
 def iter_frames(path: str | os.PathLike, frame_indices: Iterable[int], info: VideoInfo | None = None,
                 size: Size = None, threads: int = 0, interpolation: str = INTERPOLATION,
-                report: DecodeReport | None = None) -> Iterator[tuple[int, np.ndarray]]:
+                report: DecodeReport | None = None, colour_rule: str = "frame_tag",
+                upright: bool = True) -> Iterator[tuple[int, np.ndarray]]:
     """Yield ``(index, frame)`` once per distinct index in ``frame_indices``, in ascending order.
 
     ``frame`` is RGB uint8 ``(H, W, 3)``, upright, resized per ``size`` with the libswscale ``interpolation``
-    (``BILINEAR``, ``FAST_BILINEAR``, ...); it is a fresh array the caller may keep. Same arguments and
+    (``BILINEAR``, ``FAST_BILINEAR``, ...) and converted to RGB by ``colour_rule`` (:mod:`zoo.data.colour`:
+    the frame's own tag, as ffmpeg, or ``bt601``, as the released models saw); it is a fresh array the caller
+    may keep; ``upright=False`` leaves out the display rotation (frames as stored, as Caffe2 and torchvision's
+    reader read them). Same arguments and
     errors as :func:`decode_frames`; raises :class:`VideoError` ("truncated") after the last frame it could
     deliver when some requested frames are not in the file. ``report`` (optional)
     collects decoding errors and the frames shown as a neighbour; a ``decode_errors`` :class:`VideoWarning`
@@ -114,8 +128,9 @@ def iter_frames(path: str | os.PathLike, frame_indices: Iterable[int], info: Vid
     for i, j in shown_frames(wanted, info).items():
         users.setdefault(j, []).append(i)
     needed = sorted(users)
-    out_h, out_w = resized_shape(info.height, info.width, size)
-    convert = _Converter(*display_size(out_w, out_h, info.rotation), info.rotation, interpolation)
+    rotation = info.rotation if upright else 0
+    out_h, out_w = resized_shape(*frame_size(info, upright), size)
+    convert = _Converter(*display_size(out_w, out_h, rotation), rotation, interpolation, colour_rule)
     container, stream = open_video(path)
     found: set[int] = set()
     with container:
@@ -157,12 +172,14 @@ def _deliver(indices: list[int], frame: np.ndarray) -> Iterator[tuple[int, np.nd
 
 def decode_frames(path: str | os.PathLike, frame_indices: Sequence[int], info: VideoInfo | None = None,
                   size: Size = None, threads: int = 0, interpolation: str = INTERPOLATION,
-                  report: DecodeReport | None = None) -> np.ndarray:
+                  report: DecodeReport | None = None, colour_rule: str = "frame_tag",
+                  upright: bool = True) -> np.ndarray:
     """Frames ``frame_indices`` of ``path`` as RGB uint8 ``(N, H, W, 3)``, upright, in the order asked.
 
     ``frame_indices`` index the frames in display order (``info.frame_times``); repeats are allowed and
     decoded once. ``size``: ``None`` (native), an int short side or ``(h, w)`` (see
-    :mod:`zoo.data.transforms`), applied to the upright frame with the libswscale ``interpolation``.
+    :mod:`zoo.data.transforms`), applied to the upright frame with the libswscale ``interpolation``;
+    ``colour_rule``, ``upright``: see :func:`iter_frames`.
     ``threads``: decoder threads, 0 = FFmpeg's choice (use 1 inside DataLoader workers on small machines).
     Raises :class:`VideoError` when the file cannot deliver the frames and ``IndexError`` for indices outside
     the video; see :func:`iter_frames` for ``report`` and the warning about damaged packets.
@@ -172,9 +189,9 @@ def decode_frames(path: str | os.PathLike, frame_indices: Sequence[int], info: V
     indices = [int(i) for i in frame_indices]
     wanted = sorted(set(indices))
     slot = {idx: k for k, idx in enumerate(wanted)}
-    out_h, out_w = resized_shape(info.height, info.width, size)
+    out_h, out_w = resized_shape(*frame_size(info, upright), size)
     buffer = np.empty((len(wanted), out_h, out_w, 3), np.uint8)
-    for idx, frame in iter_frames(path, wanted, info, size, threads, interpolation, report):
+    for idx, frame in iter_frames(path, wanted, info, size, threads, interpolation, report, colour_rule, upright):
         buffer[slot[idx]] = frame
     if indices == wanted:
         return buffer
@@ -182,19 +199,25 @@ def decode_frames(path: str | os.PathLike, frame_indices: Sequence[int], info: V
 
 
 class _Converter:
-    """RGB conversion + resize in one libswscale call (one context for the whole video), then the display
-    rotation; the last result is kept, since a held frame may be asked for again."""
+    """RGB conversion (by a colour rule) + resize in one libswscale call (one context for the whole video), then
+    the display rotation; the last result is kept, since a held frame may be asked for again."""
 
-    def __init__(self, width: int, height: int, rotation: int, interpolation: str = INTERPOLATION):
+    def __init__(self, width: int, height: int, rotation: int, interpolation: str = INTERPOLATION,
+                 colour_rule: str = "frame_tag"):
         self.width, self.height, self.rotation, self.interpolation = width, height, rotation, interpolation
+        self.colour_rule = colour_rule
+        self.colour: dict[str, dict] = {}   # reformat arguments by pixel format
         self.reformatter = VideoReformatter()
         self.last: tuple[object, np.ndarray] | None = None
 
     def __call__(self, frame: av.VideoFrame) -> np.ndarray:
         if self.last is not None and self.last[0] is frame:
             return self.last[1].copy()
+        fmt = frame.format
+        if fmt.name not in self.colour:
+            self.colour[fmt.name] = colour_arguments(fmt, self.colour_rule)
         rgb = self.reformatter.reformat(frame, self.width, self.height, "rgb24", interpolation=self.interpolation,
-                                        threads=1).to_ndarray()
+                                        threads=1, **self.colour[fmt.name]).to_ndarray()
         if self.rotation:
             rgb = np.ascontiguousarray(rotate_rgb(rgb, self.rotation))
         self.last = (frame, rgb)

@@ -30,14 +30,15 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from zoo.weights import CROP_RULES, RESIZE_FILTER_NAMES  # the rule names (placement of test crops, filters)
+
 Size = int | Sequence[int] | None
 
-#: resize filter name -> libswscale interpolation (``None``: torch bilinear, no antialias, on uint8 frames)
-RESIZE_FILTERS = {"swscale_fast_bilinear": "FAST_BILINEAR", "swscale_bilinear": "BILINEAR", "torch_bilinear": None}
+#: resize filter name (:data:`zoo.weights.RESIZE_FILTER_NAMES`) -> libswscale interpolation (``None``: torch
+#: bilinear, no antialias, on uint8 frames)
+RESIZE_FILTERS = dict(zip(RESIZE_FILTER_NAMES, ("FAST_BILINEAR", "BILINEAR", None)))
 #: rounding of the long side of a short-side resize
 ROUNDINGS = ("half_away_from_zero", "half_to_even")
-#: placement of test crops
-CROP_RULES = ("caffe2", "torchvision")
 
 
 def check_choice(value: str, choices, what: str) -> str:

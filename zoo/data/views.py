@@ -15,7 +15,8 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from zoo.data.decode import DecodeReport, decode_frames, iter_frames, shown_frames
+from zoo.data.colour import COLOUR_RULES
+from zoo.data.decode import DecodeReport, decode_frames, frame_size, iter_frames, shown_frames
 from zoo.data.errors import VideoError
 from zoo.weights import SHORT_VIDEO_RULES
 from zoo.data.probe import VideoInfo, probe_video
@@ -32,7 +33,9 @@ class ViewSpec:
     ``(h, w)``) and cut into ``num_crops`` crops of ``crop_size`` (``None``: the whole resized frame).
 
     ``resize_filter``, ``rounding`` and ``crop_rule`` name the rules of :mod:`zoo.data.transforms`
-    (defaults: Caffe2's, as VMZ's ``test_net.py``); ``clip_starts`` the rule of
+    (defaults: Caffe2's, as VMZ's ``test_net.py``); ``colour_rule`` the YUV -> RGB conversion
+    (:mod:`zoo.data.colour`; default the frame's own tag); ``upright`` whether the display rotation is
+    applied (Caffe2 and torchvision's reader did not); ``clip_starts`` the rule of
     :func:`zoo.data.sampling.uniform_clip_starts`; ``short_videos`` is ``"pad"`` (repeat the last frame),
     ``"skip"`` or ``"wrong"`` (such a video raises :class:`VideoError` ``too_short``; the evaluator drops it
     under ``skip`` and counts it as a wrong prediction under ``wrong``)."""
@@ -49,12 +52,15 @@ class ViewSpec:
     crop_rule: str = "caffe2"
     short_videos: str = "pad"
     clip_starts: str = "uniform"
+    colour_rule: str = "frame_tag"
+    upright: bool = True
 
     def __post_init__(self):
         for value, choices, what in ((self.resize_filter, RESIZE_FILTERS, "resize filter"),
                                      (self.rounding, ROUNDINGS, "rounding"), (self.crop_rule, CROP_RULES, "crop rule"),
                                      (self.short_videos, SHORT_VIDEO_RULES, "short-video rule"),
-                                     (self.clip_starts, CLIP_START_RULES, "clip-start rule")):
+                                     (self.clip_starts, CLIP_START_RULES, "clip-start rule"),
+                                     (self.colour_rule, COLOUR_RULES, "colour rule")):
             check_choice(value, choices, what)
         found = spec_problems(vars(self))
         if found:
@@ -124,17 +130,19 @@ def is_padded(info: VideoInfo, spec: ViewSpec, start_frame: int | None = None) -
 
 def resized_frames(path, indices, info: VideoInfo, spec: ViewSpec, size: tuple[int, int], threads: int,
                    report: DecodeReport):
-    """``(index, frame)`` for each of ``indices`` (ascending) at ``size`` through the spec's resize filter."""
+    """``(index, frame)`` for each of ``indices`` (ascending) at ``size`` through the spec's resize filter and
+    colour rule."""
     interpolation = RESIZE_FILTERS[spec.resize_filter]
     if interpolation is not None:
         yield from iter_frames(path, indices, info, size=size, threads=threads, interpolation=interpolation,
-                               report=report)
+                               report=report, colour_rule=spec.colour_rule, upright=spec.upright)
         return
     # torch, on the native frames, a batch at a time: frame by frame, torch's thread pool and FFmpeg's decoding
     # threads take turns so often that both crawl on a small machine; all at once, a long video's native frames
     # would all be held in float32
     batch: list[tuple[int, np.ndarray]] = []
-    for item in iter_frames(path, indices, info, size=None, threads=threads, report=report):
+    for item in iter_frames(path, indices, info, size=None, threads=threads, report=report,
+                            colour_rule=spec.colour_rule, upright=spec.upright):
         batch.append(item)
         if len(batch) == RESIZE_BATCH:
             yield from _torch_resized(batch, size)
@@ -167,7 +175,7 @@ def decode_views(path: str | os.PathLike, spec: ViewSpec, info: VideoInfo | None
         raise VideoError(info.path, "too_short", f"{info.num_frames} frames, shorter than one "
                          f"{spec.clip_len}x{spec.sampling_rate} clip (--short-videos {spec.short_videos})")
     clips = view_clip_indices(info, spec, start_frame)
-    h, w = resized_shape(info.height, info.width, spec.resize, spec.rounding)
+    h, w = resized_shape(*frame_size(info, spec.upright), spec.resize, spec.rounding)
     if spec.crop_size is None:
         positions, ch, cw = [(0, 0)], h, w
     else:
@@ -206,7 +214,8 @@ def require_own_frames(info: VideoInfo, clips: Sequence[Sequence[int]], report: 
 class TrainClipSpec:
     """Training sampling: one clip at a random start; short side resized to a random size in
     ``scale_range`` (VMZ: 128-160) or, with ``scale_range=None``, to ``resize`` (e.g. ``(128, 171)``);
-    random ``crop_size`` crop; horizontal flip with probability 0.5 when ``flip``."""
+    random ``crop_size`` crop; horizontal flip with probability 0.5 when ``flip``; RGB by ``colour_rule``
+    (:mod:`zoo.data.colour`)."""
 
     clip_len: int = 8
     sampling_rate: int = 1
@@ -215,6 +224,7 @@ class TrainClipSpec:
     resize: Size = None
     crop_size: int = 112
     flip: bool = True
+    colour_rule: str = "frame_tag"
 
 
 def decode_train_clip(path: str | os.PathLike, spec: TrainClipSpec, rng=None, info: VideoInfo | None = None,
@@ -228,7 +238,8 @@ def decode_train_clip(path: str | os.PathLike, spec: TrainClipSpec, rng=None, in
     indices, = clip_indices(info, spec.clip_len, spec.sampling_rate, [start], spec.frame_rate)
     size = sample_short_side(rng, spec.scale_range) if spec.scale_range else spec.resize
     report = DecodeReport()
-    frames = decode_frames(path, indices, info, size=size, threads=threads, report=report)
+    frames = decode_frames(path, indices, info, size=size, threads=threads, report=report,
+                           colour_rule=spec.colour_rule)
     require_own_frames(info, [indices], report)
     clip = random_crop(frames, spec.crop_size, rng)
     if spec.flip:

@@ -40,7 +40,8 @@ def window_spec_from(meta: dict | None, *, window: int | None = None, sampling_r
                      clips: int | None = None, crops: int | None = None, resize: Size = None,
                      crop_size: int | None = None, full_frame: bool = False, pad_last: bool = True,
                      classes: Sequence[str] | None = None, convolutional: bool | None = None,
-                     short_videos: str | None = None, entry=None):
+                     short_videos: str | None = None, entry=None, resize_filter: str | None = None,
+                     crop_rule: str | None = None, colour_rule: str | None = None, upright: bool | None = None):
     """``(WindowSpec, EvalSettings)``: the evaluator's settings resolution (arguments > weights entry >
     checkpoint metadata > VMZ defaults, protocol rules included) turned into windows: test views when
     ``clips`` is given, else sliding windows of one centre crop (``full_frame``: the whole resized frame)."""
@@ -50,7 +51,9 @@ def window_spec_from(meta: dict | None, *, window: int | None = None, sampling_r
                                                     "frame_rate": frame_rate, "resize": resize,
                                                     "crop_size": crop_size, "num_clips": clips, "num_crops": crops,
                                                     "classes": classes, "convolutional": convolutional,
-                                                    "short_videos": short_videos})
+                                                    "short_videos": short_videos, "resize_filter": resize_filter,
+                                                    "crop_rule": crop_rule, "colour_rule": colour_rule,
+                                                    "upright": upright})
     view = settings.spec
     if clips is None:
         view = dataclasses.replace(view, num_clips=1, num_crops=1)

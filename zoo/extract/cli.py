@@ -12,7 +12,7 @@ from tqdm import tqdm
 import zoo
 from zoo import cli
 from zoo._io import sha256_of
-from zoo.evaluate.cli import memory_size, resize_type
+from zoo.evaluate.cli import add_pixel_rule_arguments, memory_size, resize_type
 from zoo.extract.options import BACKENDS, FORMATS, POOL_SPATIAL, REDUCTIONS
 from zoo.hub.errors import HubError
 from zoo.weights import SHORT_VIDEO_RULES
@@ -61,6 +61,7 @@ def build_parser():
     s.add_argument("--resize", type=resize_type, help="short side (256) or HEIGHTxWIDTH (128x171)")
     s.add_argument("--crop-size", type=cli.positive_int, help="centre crop in pixels")
     s.add_argument("--full-frame", action="store_true", help="no crop: the whole resized frame (fully convolutional)")
+    add_pixel_rule_arguments(s)
     o = p.add_argument_group("output")
     o.add_argument("--output", required=True, help="folder for the per-video files, index.jsonl/csv and run.json")
     o.add_argument("--format", choices=[x.lstrip(".") for x in FORMATS], default="safetensors",
@@ -141,7 +142,9 @@ def _run(args) -> int:
                 meta, entry=entry, window=args.window, sampling_rate=args.sampling_rate, stride=args.stride,
                 stride_sec=args.stride_sec, frame_rate=args.frame_rate, clips=args.clips, crops=args.crops,
                 resize=args.resize, crop_size=args.crop_size, full_frame=args.full_frame,
-                pad_last=not args.drop_last, convolutional=args.convolutional, short_videos=args.short_videos)
+                pad_last=not args.drop_last, convolutional=args.convolutional, short_videos=args.short_videos,
+                resize_filter=args.resize_filter, crop_rule=args.crop_rule, colour_rule=args.colour_rule,
+                upright=args.upright)
             check_classes(setup, int(meta["num_classes"]), str(ckpt))
             jobs = collect_jobs(args, setup.classes)
             model = protocol_model(zoo.load_checkpoint(ckpt, device=str(env.device) if args.backend == "torch"

@@ -17,7 +17,7 @@ from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from zoo.data.probe import probe_video
 from zoo.data.transforms import crop_positions, resized_shape
-from zoo.data.decode import DecodeReport
+from zoo.data.decode import DecodeReport, frame_size
 from zoo.data.views import decode_views, require_own_frames, resized_frames
 from zoo.evaluate.dataset import failure_reason
 from zoo.extract.windows import WindowPlan, WindowSpec, plan_windows
@@ -76,7 +76,7 @@ class WindowsDataset(IterableDataset):
             yield from self._view_chunks(job, info, plan)
             return
         view = self.spec.view
-        h, w = resized_shape(info.height, info.width, view.resize, view.rounding)
+        h, w = resized_shape(*frame_size(info, view.upright), view.resize, view.rounding)
         if view.crop_size is None:
             y, x, ch, cw = 0, 0, h, w
         else:

@@ -29,6 +29,7 @@ from zoo import cli
 from zoo.cli import non_negative_float, non_negative_int, positive_float, positive_int
 from zoo.train.recipes import RECIPES, apply_recipe, given_options
 from zoo.train.schedule import LR_PER_PROCESS, SCHEDULERS, WARMUP_METHODS
+from zoo.weights import COLOUR_RULES
 
 
 def _fraction(text: str) -> float:
@@ -76,6 +77,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="random short side in [MIN, MAX] per clip (VMZ Caffe2: 128 160)")
     g.add_argument("--train-crop-size", type=positive_int, default=112, help="training crop (pixels)")
     g.add_argument("--no-flip", dest="flip", action="store_false", help="disable random horizontal flips")
+    g.add_argument("--colour-rule", "--color-rule", dest="colour_rule", choices=COLOUR_RULES, default=None,
+                   help="YUV -> RGB of the training and validation frames: bt601 (what the released models saw) or "
+                        "frame_tag (the frame's own tag, as ffmpeg); default: the starting model's, else bt601; "
+                        "recorded in the checkpoints")
     g.add_argument("--val-resize-size", type=positive_int, nargs="+", default=(128, 171), metavar="SIZE",
                    help="validation resize: H W, or one short side")
     g.add_argument("--val-crop-size", type=positive_int, default=112, help="validation crop (pixels)")

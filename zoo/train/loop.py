@@ -43,7 +43,7 @@ from zoo.train.amp import bf16_cpu_guard
 from zoo.train.sampler import ClipSampler
 from zoo.train.schedule import LR_PER_PROCESS, LRSchedule, build_scheduler
 from zoo.train.syncbn import convert_sync_batchnorm
-from zoo.weights import DEFAULT_MEAN, DEFAULT_STD, Preprocessing, get_entry
+from zoo.weights import DEFAULT_MEAN, DEFAULT_PREPROCESSING, DEFAULT_STD, Preprocessing, get_entry
 
 DEFAULT_MODEL = "r2plus1d_18"
 STATE_FORMAT = "zoo-train/1"
@@ -158,6 +158,7 @@ class Trainer:
         known = Preprocessing.from_dict(self.model_meta, "model metadata")
         self.mean = list(known.mean or DEFAULT_MEAN)
         self.std = list(known.std or DEFAULT_STD)
+        self.colour_rule = args.colour_rule or known.colour_rule or DEFAULT_PREPROCESSING.colour_rule
         self.failed_videos: dict[str, str] = {}
         self.global_step = 0
 
@@ -264,7 +265,8 @@ class Trainer:
         args = self.args
         spec = TrainClipSpec(clip_len=args.clip_len, sampling_rate=args.sampling_rate, frame_rate=self.frame_rate,
                              scale_range=tuple(args.train_scale_jitter) if args.train_scale_jitter else None,
-                             resize=tuple(args.train_resize_size), crop_size=args.train_crop_size, flip=args.flip)
+                             resize=tuple(args.train_resize_size), crop_size=args.train_crop_size, flip=args.flip,
+                             colour_rule=self.colour_rule)
         dataset = TrainClipDataset(self.train_samples, spec, self.infos)
         sampler = ClipSampler(len(dataset), args.clips_per_video, seed=args.seed, rank=self.env.rank,
                               world_size=self.env.world_size)
@@ -280,7 +282,7 @@ class Trainer:
         return ViewSpec(clip_len=args.clip_len, sampling_rate=args.sampling_rate,
                         num_clips=args.val_clips_per_video, num_crops=args.val_crops,
                         resize=size[0] if len(size) == 1 else tuple(size), crop_size=args.val_crop_size,
-                        frame_rate=self.frame_rate)
+                        frame_rate=self.frame_rate, colour_rule=self.colour_rule)
 
     # ----------------------------------------------------------------- model
     def _build_model(self) -> None:
@@ -523,7 +525,9 @@ class Trainer:
             label_set = self.model_meta["label_set"]
         prep = Preprocessing(clip_len=args.clip_len, sampling_rate=args.sampling_rate, frame_rate=self.frame_rate,
                              resize=spec.resize, crop_size=spec.crop_size, mean=tuple(self.mean),
-                             std=tuple(self.std), classes=tuple(self.classes), label_set=label_set)
+                             std=tuple(self.std), classes=tuple(self.classes), label_set=label_set,
+                             resize_filter=spec.resize_filter, crop_rule=spec.crop_rule,
+                             colour_rule=spec.colour_rule)
         meta = {**prep.to_dict(), "provenance": provenance,
                 "training": {"epoch": epoch, "global_step": self.global_step, "args": _jsonable(vars(args)),
                              "val": _jsonable({k: val[k] for k in ("clip_top1", "clip_top5", "video_top1",
