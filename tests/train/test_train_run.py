@@ -23,8 +23,10 @@ def test_bf16_run_writes_loadable_checkpoints_logs_and_plot(dataset_copy, tmp_pa
     samples[3].path.write_bytes(b"broken video")
     out = tmp_path / "out"
     args = parse_args(["--data-path", str(dataset_copy), "--output-dir", str(out), *TINY, "--amp", "bf16",
-                       "-b", "2", "--epochs", "1", "--clips-per-video", "1", "--lr", "0.05", "-j", "0"])
+                       "-b", "2", "--epochs", "1", "--clips-per-video", "1", "--lr", "0.05", "-j", "0",
+                       "--colour-rule", "frame_tag"])
     trainer = Trainer(args, DistEnv())
+    assert trainer.colour_rule == trainer.val_spec().colour_rule == "frame_tag"
     seen = []
     trainer.model.stem[0].register_forward_hook(lambda m, i, o: seen.append((m.training, o.dtype)))
     initial = {k: v.clone() for k, v in trainer.model.state_dict().items()}
@@ -43,6 +45,8 @@ def test_bf16_run_writes_loadable_checkpoints_logs_and_plot(dataset_copy, tmp_pa
         meta = model.zoo_meta
         assert meta["classes"] == ["still", "up"] and meta["clip_len"] == 4 and meta["crop_size"] == 32
         assert meta["resize"] == [36, 48] and meta["provenance"]["tool"] == "zoo-train"
+        assert (meta["colour_rule"], meta["resize_filter"], meta["crop_rule"]) == \
+            ("frame_tag", "swscale_fast_bilinear", "caffe2")   # the rules its validation numbers were measured with
     final = zoo.load_checkpoint(out / "last.safetensors").state_dict()
     assert any(not torch.equal(final[k], initial[k]) for k in initial if k.endswith("weight"))
 
@@ -50,6 +54,11 @@ def test_bf16_run_writes_loadable_checkpoints_logs_and_plot(dataset_copy, tmp_pa
     printed = capsys.readouterr().out
     assert "video top-1 %" in printed
     assert json.loads((out / "test_metrics.json").read_text())["num_videos"] == 4
+    # the colour rule of a starting checkpoint is kept; without one (or any) it is BT.601, as the released models
+    fine = [*TINY, "--data-path", str(dataset_copy), "--output-dir", str(tmp_path / "again"), "-j", "0"]
+    assert Trainer(parse_args([*fine, "--checkpoint", str(out / "last.safetensors")]), DistEnv()).colour_rule \
+        == "frame_tag"
+    assert Trainer(parse_args(fine), DistEnv()).colour_rule == "bt601"
 
 
 RESUME_ARGS = [*TINY, "-b", "2", "--accum-steps", "2", "--clips-per-video", "4", "--epochs", "2", "--lr", "0.05",
