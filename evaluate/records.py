@@ -18,6 +18,7 @@ from typing import Iterable
 
 from zoo._io import atomic_write_text
 from zoo.cli import UsageError
+from zoo.guards import check_regular_output
 
 RUN_FILE = "run.json"
 MERGED_RECORDS = "records.jsonl"
@@ -98,6 +99,7 @@ class RecordLog:
     def __init__(self, output_dir: str | os.PathLike, rank: int = 0):
         self.path = Path(output_dir) / f"records-{rank}.jsonl"
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        check_regular_output(self.path)   # appended to, not replaced: a FIFO would block the run
         self._fh = open(self.path, "a", encoding="utf-8")
 
     def append(self, record: dict) -> None:

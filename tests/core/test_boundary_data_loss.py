@@ -218,6 +218,16 @@ def test_a_device_output_is_refused_in_a_subprocess(small, tmp_path):
     assert nul.is_symlink() and Path(os.devnull).is_char_device()
 
 
+def test_a_fifo_in_place_of_an_appended_log_is_refused_not_waited_on(tmp_path):
+    """zoo-test appends its per-rank records: a FIFO there would block the run forever (subprocess: the old
+    code hangs)."""
+    os.mkfifo(tmp_path / "records-0.jsonl")
+    proc = subprocess.run([sys.executable, "-c", "import sys; from zoo.evaluate.records import RecordLog; "
+                           "RecordLog(sys.argv[1])", str(tmp_path)], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1 and "is a FIFO (named pipe), not a regular file" in proc.stderr
+    assert (tmp_path / "records-0.jsonl").is_fifo()
+
+
 # ------------------------------------------------------------------ 5. output names never collide
 def test_extract_gives_every_video_its_own_file(small, tmp_path):
     root = tmp_path / "data"
@@ -390,3 +400,15 @@ def test_a_second_zoo_train_on_one_folder_is_refused(small, trained):
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert "another zoo-train is running" in proc.stderr
     assert tree(trained) == before
+
+
+def test_zoo_train_never_writes_over_the_checkpoint_it_starts_from(small, trained, tmp_path):
+    out = tmp_path / "finetune"
+    out.mkdir()
+    start = out / "last.safetensors"          # the name of a model file the run writes: it would be replaced
+    shutil.copyfile(trained / "last.safetensors", start)
+    before = tree(out)
+    proc = _train(["--checkpoint", start, "--data-path", small["data"], "--output-dir", out, *TINY])
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "is the input file" in proc.stderr and "Traceback" not in proc.stderr
+    assert tree(out) == before

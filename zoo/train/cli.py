@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
 from typing import Sequence
 
 from zoo import cli
@@ -218,6 +219,8 @@ def _run(args: argparse.Namespace) -> int:
             get_entry(args.weights)
         if args.fold is not None:
             check_fold(args.data_path, args.fold)
+        if args.checkpoint:
+            _refuse_output_over_checkpoint(args)
     if args.recipe_lines and int(os.environ.get("RANK", "0")) == 0:
         print("\n".join(args.recipe_lines), flush=True)
     try:
@@ -226,3 +229,15 @@ def _run(args: argparse.Namespace) -> int:
         raise RuntimeError(str(exc)) from exc
     except (ClassMismatchError, FileNotFoundError, ValueError) as exc:   # dataset and checkpoint problems
         raise cli.UsageError(cli.error_message(exc)) from exc
+
+
+def _refuse_output_over_checkpoint(args: argparse.Namespace) -> None:
+    """``--checkpoint`` must not be one of the files the run writes into ``--output-dir`` (``last.safetensors``,
+    ``best.safetensors``, ...): fine-tuning would replace the model it started from."""
+    from zoo.guards import refuse_same_file
+    from zoo.train.checkpointing import output_files
+
+    out, name = Path(args.output_dir), Path(args.checkpoint).name
+    for output in (out / n for n in output_files(args.epochs)):
+        if output.name == name or output.exists():
+            refuse_same_file(output, [args.checkpoint], "--output-dir")
