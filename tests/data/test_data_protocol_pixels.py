@@ -82,6 +82,20 @@ def test_bt601_rule_matches_a_direct_bt601_conversion_on_every_frame(bt709_clip)
     assert _max_diff(own, got) > 10
 
 
+@pytest.mark.parametrize("pix_fmt", ["yuv444p", "yuv420p"])
+def test_frame_tag_rule_gives_ffmpegs_frames(tmp_path, pix_fmt):
+    """Every frame of a BT.709-tagged clip, count, order and pixels, is what ``ffmpeg -vsync passthrough`` shows."""
+    path = tmp_path / f"bt709_{pix_fmt}.mp4"
+    _make(path, pix_fmt, ["-c:v", "libx264", "-preset", "ultrafast", "-bf", "2"],
+          ["-colorspace", "bt709", "-color_primaries", "bt709", "-color_trc", "bt709", "-color_range", "tv"])
+    raw = _ffmpeg("-i", str(path), "-vsync", "passthrough", "-f", "rawvideo", "-pix_fmt", "rgb24", "-")
+    reference = np.frombuffer(raw, np.uint8).reshape(-1, H, W, 3)
+    info = probe_video(path)
+    assert info.num_frames == len(reference) == N
+    np.testing.assert_array_equal(decode_frames(path, range(N), info), reference)
+    assert _max_diff(decode_frames(path, range(N), info, colour_rule="bt601"), reference) > 10
+
+
 def test_views_and_training_clips_follow_the_colour_rule(bt709_clip):
     info = probe_video(bt709_clip)
     bt601 = decode_frames(bt709_clip, range(N), info, colour_rule="bt601")
