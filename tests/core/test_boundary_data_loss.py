@@ -157,6 +157,20 @@ def test_zoo_train_keeps_files_it_never_wrote(tmp_path):
     assert {p: p.read_text() for p in files} == files
 
 
+def test_extract_sweeps_only_old_temporaries_of_its_own_files(small, tmp_path):
+    """zoo-extract holds no lock on --output: a temporary younger than an hour may be a live run's."""
+    clips = [video(tmp_path / "videos" / "a.mp4", 0), video(tmp_path / "videos" / "b.mp4", 1)]
+    out = tmp_path / "feats"
+    argv = [*clips, "--checkpoint", small["ckpt"], "--output", out, "--window", "4", "--workers", "0", "-q"]
+    assert exit_status(extract_main, argv) == 0
+    live, killed = out / ".a.safetensors.l1ve0000.safetensors", out / ".b.safetensors.k1ll3d00.safetensors"
+    for path in (live, killed):
+        path.write_bytes(b"half written")
+    os.utime(killed, (0, 0))
+    assert exit_status(extract_main, argv) == 0
+    assert live.read_bytes() == b"half written" and not killed.exists()
+
+
 def test_trim_keeps_hidden_files_beside_its_clips(tmp_path):
     video(tmp_path / "raw" / "abc.mp4", 0, frames=24)
     ann = tmp_path / "k.csv"

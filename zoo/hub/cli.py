@@ -136,7 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_download)
     p = cli.add_subcommand(sub, "export", help="write a hub-ready folder: model.safetensors, config.json, README.md")
     p.add_argument("ckpt", help="zoo checkpoint (.safetensors)")
-    p.add_argument("out_dir", help="output folder (never the checkpoint's own file)")
+    p.add_argument("out_dir", help="output folder: new, empty or an earlier export (never the checkpoint's own file)")
     p.add_argument("--weights", help="registry name whose metrics go into the model card")
     p.set_defaults(func=cmd_export)
     p = cli.add_subcommand(sub, "push", help="export and upload a checkpoint to a Hugging Face model repo")
