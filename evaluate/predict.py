@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -38,6 +39,14 @@ def build_parser() -> argparse.ArgumentParser:
     cli.add_device(p)
     p.add_argument("--amp", choices=cli.AMP_CHOICES, help="autocast dtype")
     p.add_argument("--json", action="store_true", help="print one JSON object per video instead of text")
+    p.add_argument("--report", metavar="PAGE", help="write one VIDEO's page (self-contained HTML): top classes, the "
+                                                    "protocol, the views as the model received them and, with "
+                                                    "--stride/--stride-sec, a timeline of the top classes")
+    w = p.add_argument_group("sliding windows (instead of the test views)").add_mutually_exclusive_group()
+    w.add_argument("--stride", type=cli.positive_int, metavar="N",
+                   help="score windows of --clip-len frames every N frames over the whole video (one centre crop "
+                        "each), the video's score aggregated over them")
+    w.add_argument("--stride-sec", type=cli.positive_float, metavar="S", help="the same, a window every S seconds")
     cli.add_quiet(p)
     return p
 
@@ -83,6 +92,7 @@ def _run(args) -> int:
     from zoo.extract.engine import extract_windows
     from zoo.extract.predictor import layer_predictor
     from zoo.extract.windows import WindowSpec
+    from zoo.report.video_page import MiddleFrameRecorder, write_video_page
 
     device = cli.resolve_device(args.device)
     with cli.usage_errors():   # everything the user gave is checked before any work
@@ -104,8 +114,19 @@ def _run(args) -> int:
         missing = [v for v in args.videos if not Path(v).is_file()]
         if missing:
             raise FileNotFoundError(f"no such video file(s): {', '.join(missing)}")
+        if args.report:
+            if len(args.videos) != 1:
+                raise ValueError(f"--report writes one video's page: give one VIDEO, not {len(args.videos)}")
+            refuse_same_file(args.report, [ckpt, *args.videos], flag="--report")
+            check_writable(args.report, flag="--report")
+        sliding = args.stride is not None or args.stride_sec is not None
+        if sliding and (args.crops not in (None, 1) or args.clips is not None):
+            raise ValueError("--stride/--stride-sec score every window of the video, one centre crop each: drop "
+                             "--clips and --crops")
+        # the test views (or sliding windows), through the extraction engine of zoo-extract
+        spec = (WindowSpec(replace(setup.spec, num_clips=1, num_crops=1), stride=args.stride,
+                           stride_sec=args.stride_sec) if sliding else WindowSpec(setup.spec, views=True))
     classes = setup.classes or [f"class_{i}" for i in range(num_classes)]
-    spec = WindowSpec(setup.spec, views=True)   # the test views, through the extraction engine of zoo-extract
     model = protocol_model(zoo.load_checkpoint(ckpt, device=device), spec, setup)
     features: dict[int, np.ndarray] = {}
     failures = 0
@@ -122,6 +143,13 @@ def _run(args) -> int:
             feats = result.features["pool5"].reshape(logits.shape[0], -1)      # (views, D), clip-major
             features[result.job.index] = feats if args.feature_level == "clip" else feats.mean(axis=0)
         best = top_classes(aggregate_views(logits, setup.aggregation), classes, args.topk)
+        if args.report:
+            timeline = (result.start, result.end, torch.softmax(logits, dim=1).numpy()) if sliding else None
+            shown = dict(spec.settings(), aggregation=setup.aggregation, convolutional=setup.convolutional,
+                         mean=setup.mean, std=setup.std)
+            page = write_video_page(args.report, video, best, shown, recorder.middle_frames(spec.crops), timeline,
+                                    classes)
+            print(f"zoo-predict: report in {page}", file=sys.stderr)
         if args.json:
             print(json.dumps({"video": video, "top": [{"class": c, "score": s} for c, s in best]}))
         else:
@@ -132,6 +160,8 @@ def _run(args) -> int:
     # the extraction engine of zoo-extract: every video's test views, one forward pass per batch of windows
     predictor, tap = layer_predictor(model, ["pool5", "logits"] if args.features else ["logits"], setup.mean,
                                      setup.std, device=device, amp=args.amp)
+    if args.report:   # keep the middle frame of every view the model scores, for the page's views strip
+        predictor = recorder = MiddleFrameRecorder(predictor)
     jobs = [VideoJob(i, video, video) for i, video in enumerate(args.videos)]
     extract_windows(predictor, lambda: tap.layout, jobs, spec, report,
                     device=predictor.device, progress=False, log=lambda message: None)

@@ -209,3 +209,62 @@ def test_folds_summary_page(tmp_path):
         [[f["num_videos"], f["clip_top1"], f["video_top1"], f["video_top5"]] for f in summary["folds"]]
     (chart,) = page.by_id("folds").find_all("img")
     assert image_of(chart).std() > 0
+
+
+def _denormalised_middle_frames(received: list[torch.Tensor]) -> np.ndarray:
+    """``(views, H, W, 3)``: the middle frame of every view the model received, back in pixels."""
+    x = torch.cat(received)
+    mean = torch.tensor([0.45] * 3).view(1, 3, 1, 1, 1)
+    std = torch.tensor([0.225] * 3).view(1, 3, 1, 1, 1)
+    pixels = torch.round((x * std + mean) * 255).clamp(0, 255).to(torch.uint8)
+    return pixels[:, :, x.shape[2] // 2].permute(0, 2, 3, 1).numpy()
+
+
+def _strip_frames(img, columns: int, rows: int, h: int, w: int) -> np.ndarray:
+    """The frames of a views strip in view order (column-major: clip, then crop)."""
+    strip = image_of(img)
+    assert strip.shape == (rows * h + (rows - 1) * STRIP_GAP, columns * w + (columns - 1) * STRIP_GAP, 3)
+    return np.stack([strip[r * (h + STRIP_GAP):r * (h + STRIP_GAP) + h, c * (w + STRIP_GAP):c * (w + STRIP_GAP) + w]
+                     for c in range(columns) for r in range(rows)])
+
+
+@pytest.mark.parametrize("windows", [["--clips", "3", "--crops", "3"], ["--stride", "5"]], ids=["views", "sliding"])
+def test_predict_page_shows_what_the_model_received(windows, textured_dataset, tiny_checkpoint, tmp_path,
+                                                     monkeypatch, capsys):
+    from zoo.evaluate.predict import main as zoo_predict
+
+    received = []
+    real = predictors.TorchPredictor._input
+    monkeypatch.setattr(predictors.TorchPredictor, "_input",
+                        lambda self, views: received.append(real(self, views)) or received[-1])
+    video, page_path = textured_dataset / "val/c1/b.mp4", tmp_path / "b.html"
+    assert zoo_predict([str(video), "--checkpoint", str(tiny_checkpoint), *windows, "--report", str(page_path),
+                        "--json", "--device", "cpu"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    page = parse_page(page_path.read_text())
+    top = page.by_id("top").find_all("tr", **{"class": True})
+    assert [(r.attrs["data-class"], row_cells(r)[2].value()) for r in top] == \
+        [(t["class"], t["score"]) for t in printed["top"]]
+    middle = _denormalised_middle_frames(received)
+    img = page.by_id("views").find("img")
+    columns, rows = int(img.attrs["data-clips"]), int(img.attrs["data-crops"])
+    assert columns * rows == len(middle) and img.attrs["data-step"] == "1"
+    np.testing.assert_array_equal(_strip_frames(img, columns, rows, *middle.shape[1:3]), middle)
+    timeline = page.find_all("section")
+    if windows[0] == "--stride":
+        # 24 frames, windows of 4 every 5 frames: starts 0, 5, 10, 15, 20
+        assert (columns, rows) == (5, 1)
+        assert image_of(page.by_id("timeline").find("img")).std() > 0
+    else:
+        assert (columns, rows) == (3, 3) and "timeline" not in [s.attrs.get("id") for s in timeline]
+
+
+def test_predict_report_takes_one_video(textured_dataset, tiny_checkpoint, tmp_path, capsys):
+    from zoo.evaluate.predict import main as zoo_predict
+
+    videos = [str(textured_dataset / "val/c1/b.mp4"), str(textured_dataset / "val/c2/c.mp4")]
+    assert zoo_predict([*videos, "--checkpoint", str(tiny_checkpoint), "--report", str(tmp_path / "p.html")]) == 2
+    assert "--report writes one video's page: give one VIDEO, not 2" in capsys.readouterr().err
+    assert zoo_predict([videos[0], "--checkpoint", str(tiny_checkpoint), "--stride", "4", "--crops", "3"]) == 2
+    assert "drop --clips and --crops" in capsys.readouterr().err
+    assert not (tmp_path / "p.html").exists()

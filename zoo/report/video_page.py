@@ -57,3 +57,27 @@ def video_page(video: str, top: Sequence[tuple[str, float]], settings: Mapping[s
 def write_video_page(path: str | os.PathLike, *args, **kwargs) -> Path:
     """Write :func:`video_page` to ``path`` (atomic)."""
     return P.write_page(path, video_page(*args, **kwargs))
+
+
+class MiddleFrameRecorder:
+    """A predictor of uint8 views ``(N, T, H, W, 3)`` that also keeps the middle frame of every view it scores,
+    in order: the views strip of a one-video page, taken from exactly what went into the model."""
+
+    def __init__(self, predictor):
+        self.predictor = predictor
+        self.frames: list[np.ndarray] = []
+
+    @property
+    def device(self):
+        return self.predictor.device
+
+    def __call__(self, views):
+        out = self.predictor(views)        # kept only once scored (a pass retried after running out of memory)
+        middle = views[:, views.shape[1] // 2]
+        self.frames.append(np.array(middle.numpy() if hasattr(middle, "numpy") else middle))
+        return out
+
+    def middle_frames(self, crops: int) -> np.ndarray:
+        """``(clips or windows, crops, H, W, 3)`` of everything recorded (views in clip-major order)."""
+        frames = np.concatenate(self.frames)
+        return frames.reshape(frames.shape[0] // crops, crops, *frames.shape[1:])
