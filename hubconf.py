@@ -3,7 +3,10 @@
     torch.hub.load("OWNER/REPO", "ir_csn_152", weights="ir_csn_152.ig65m_ft_kinetics400")
     torch.hub.load("OWNER/REPO", "r2plus1d_18", num_classes=10, channel_multiplier=0.25)
 
-``weights`` is a name from ``zoo-hub list`` (downloaded, verified, converted and cached on first use)
+    torch.hub.load("OWNER/REPO", "r2plus1d_18", weights="hf-hub:my-org/r2plus1d-ucf101")
+
+``weights`` is a name from ``zoo-hub list`` (downloaded, verified, converted and cached on first use), an
+``hf-hub:ORG/REPO[@REVISION]`` name (a repo written by ``zoo-hub push``, through huggingface_hub's cache)
 or a path to a zoo checkpoint; other keyword arguments go to ``zoo.create_model``.
 """
 import importlib.util as _importlib_util
@@ -37,8 +40,9 @@ def _entry_point(arch):
         return _zoo.create_model(arch, num_classes=num_classes, weights=weights, **options)
 
     load.__name__ = load.__qualname__ = arch
-    load.__doc__ = (f"{arch} (zoo.create_model). weights: a name from `zoo-hub list --family ...` or a "
-                    f"checkpoint path; num_classes and builder options as keyword arguments.")
+    load.__doc__ = (f"{arch} (zoo.create_model). weights: a name from `zoo-hub list --family ...`, an "
+                    f"hf-hub:ORG/REPO[@REVISION] name or a checkpoint path; num_classes and builder options as "
+                    f"keyword arguments.")
     return load
 
 

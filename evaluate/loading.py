@@ -163,10 +163,9 @@ def checkpoint_source(checkpoint: str | None, weights: str | None) -> tuple[Path
     if (checkpoint is None) == (weights is None):
         raise ValueError("give exactly one of --checkpoint FILE or --weights NAME")
     if weights is not None:
-        from zoo.hub import fetch_checkpoint, lookup_entry
+        from zoo.hub.fetch import fetch_checkpoint, lookup_record
 
-        data = lookup_entry(weights)          # weights.json, or weights registered with zoo.hub.register_weights
-        entry = WeightsEntry.from_dict(data.pop("name"), data)
+        entry = lookup_record(weights)   # a registry, registered or hf-hub: name
         return Path(fetch_checkpoint(weights)), entry
     path = Path(checkpoint)
     if path.is_dir():

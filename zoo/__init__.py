@@ -4,7 +4,7 @@ Public API::
 
     zoo.list_models()                      # builder names
     zoo.create_model(name, num_classes=..., weights=None, **options)
-    zoo.save_checkpoint(model, path, **meta) / zoo.load_checkpoint(path)
+    zoo.save_checkpoint(model, path, **meta) / zoo.load_checkpoint(path or weights name)
     zoo.describe(model, input_shape)       # params, weights, multiply-adds
     zoo.list_weights() / zoo.get_weights(name)
     zoo.extract_features(model, video, layers="pool5", window=16, stride=8)   # arrays + window times
@@ -18,7 +18,7 @@ from zoo.describe import describe   # bound now: the name is also a submodule's,
 
 # imported on first use: `import zoo` (and every tool's --help) stays free of torch
 __getattr__, __dir__ = lazy_exports(__name__, {
-    "WeightMismatchError": "zoo.checkpoint", "load_checkpoint": "zoo.checkpoint",
+    "WeightMismatchError": "zoo.checkpoint", "load_checkpoint": "zoo.factory",
     "read_checkpoint_meta": "zoo.checkpoint", "save_checkpoint": "zoo.checkpoint",
     "list_models": "zoo.models.registry", "create_model": "zoo.factory"})
 

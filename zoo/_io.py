@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import mmap
 import os
 import re
@@ -127,6 +128,21 @@ def read_text(path: str | os.PathLike, what: str = "text file") -> str:
         line = data[:err.start].count(b"\n") + 1
         raise ValueError(f"{path}:{line}: not UTF-8 text (byte 0x{data[err.start]:02x}); save the {what} as "
                          "UTF-8") from None
+
+
+def read_json_object(path: str | os.PathLike, what: str = "JSON file") -> dict:
+    """The JSON object in ``path``; FileNotFoundError, or ValueError naming the file, when it is missing, not JSON
+    or not an object."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such file ({what})")
+    try:
+        data = json.loads(read_text(path, what))
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path}: not valid JSON ({err}); expected the {what}") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a JSON object ({what})")
+    return data
 
 
 def sha256_of(path: str | os.PathLike) -> str:

@@ -8,14 +8,18 @@ from pathlib import Path
 
 from torch import nn
 
+from zoo import checkpoint
 from zoo.checkpoint import load_weights, read_checkpoint_meta, read_state_dict
+from zoo.hub.fetch import lookup_entry
+from zoo.hub.hf_repo import is_hf_name
 from zoo.models.registry import build_model, resolve_name
 
 log = logging.getLogger(__name__)
 
 
 def _checkpoint_for(weights: str | os.PathLike) -> Path:
-    """A local checkpoint path for ``weights``: an existing file, or a registry name fetched through the hub."""
+    """A local checkpoint path for ``weights``: an existing file, or a registry or ``hf-hub:`` name fetched
+    through the hub."""
     if os.path.exists(weights):
         return Path(weights)
     if isinstance(weights, str) and not weights.endswith(".safetensors"):
@@ -26,13 +30,18 @@ def _checkpoint_for(weights: str | os.PathLike) -> Path:
 
 def create_model(name: str, num_classes: int | None = None, weights: str | os.PathLike | None = None,
                  new_head: bool = False, **options) -> nn.Module:
-    """Build ``name`` (see :func:`zoo.list_models`).
+    """Build ``name`` (see :func:`zoo.list_models`), or the model of an ``hf-hub:ORG/REPO[@REVISION]`` name.
 
-    ``weights`` is a registry name from ``weights.json`` (downloaded, verified and converted on first use)
-    or a path to a zoo checkpoint. Options stored with the weights apply unless overridden. When
+    ``weights`` is a registry name from ``weights.json`` (downloaded, verified and converted on first use),
+    an ``hf-hub:`` name (a repo written by ``zoo-hub push``, through huggingface_hub's cache) or a path to a
+    zoo checkpoint. Options stored with the weights apply unless overridden. When
     ``num_classes`` differs from the weights' head, or ``new_head`` is set, the backbone is loaded and a fresh
     ``fc`` head is created (fine-tuning).
     """
+    if is_hf_name(name):   # timm's spelling: the repo names both the model and its weights
+        if weights is not None and weights != name:
+            raise ValueError(f"create_model({name!r}) takes its weights from the repo; give no weights={weights!r}")
+        weights, name = name, lookup_entry(name)["arch"]
     resolve_name(name)
     if weights is None:
         return build_model(name, 400 if num_classes is None else num_classes, **options)
@@ -54,3 +63,9 @@ def create_model(name: str, num_classes: int | None = None, weights: str | os.Pa
     if new_head:
         model.zoo_meta.setdefault("provenance", {})["finetuned_from"] = str(weights)
     return model.eval()
+
+
+def load_checkpoint(source: str | os.PathLike, device: str = "cpu") -> nn.Module:
+    """The model stored in ``source`` (eval mode, metadata on ``model.zoo_meta``): a zoo checkpoint file, a
+    registry weights name or an ``hf-hub:ORG/REPO[@REVISION]`` name (see :func:`zoo.checkpoint.load_checkpoint`)."""
+    return checkpoint.load_checkpoint(_checkpoint_for(source), device=device)

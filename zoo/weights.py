@@ -287,6 +287,7 @@ class WeightsEntry:
     params_m: float | None = None
     paper: str | None = None
     notes: str | None = None
+    protocol: Mapping[str, Any] | None = None   # a TestProtocol record travelling with the weights (hf-hub config)
 
     @classmethod
     def from_dict(cls, name: str, data: Mapping[str, Any]) -> "WeightsEntry":
@@ -301,7 +302,8 @@ class WeightsEntry:
                    release=data.get("release"), sources=tuple(data.get("sources") or ()),
                    exports=tuple(data.get("exports") or ()), metrics=tuple(data.get("metrics") or ()),
                    gflops=data.get("gflops"), gflops_input=data.get("gflops_input"), params_m=data.get("params_m"),
-                   paper=data.get("paper"), notes=data.get("notes"))
+                   paper=data.get("paper"), notes=data.get("notes"),
+                   protocol=copy.deepcopy(dict(data["protocol"])) if data.get("protocol") else None)
 
     @property
     def head_dataset(self) -> str | None:
@@ -366,14 +368,17 @@ def get_protocol(name: str, protocols: Mapping[str, Any] | None = None) -> TestP
 def resolve_protocol(weights: "str | WeightsEntry | Mapping[str, Any]") -> TestProtocol:
     """The test protocol behind the published numbers of ``weights`` (a name, record or entry dict).
 
-    It is the protocol of the entry's first metric, read from the registry's ``protocols`` table. Weights
-    without published metrics get an empty protocol (every field ``None``): the caller falls back to
+    It is the entry's own protocol record when it carries one (an ``hf-hub:`` model's config.json), else the
+    protocol of the entry's first metric, read from the registry's ``protocols`` table. Weights without
+    published metrics get an empty protocol (every field ``None``): the caller falls back to
     :data:`DEFAULT_PROTOCOL`, never to numbers parsed from names.
     """
     if isinstance(weights, str):
         weights = get_entry(weights)
     elif not isinstance(weights, WeightsEntry):
         weights = WeightsEntry.from_dict(weights.get("name", "<entry>"), weights)
+    if weights.protocol:
+        return TestProtocol.from_dict(weights.protocol.get("name") or weights.name, weights.protocol)
     name = weights.protocol_name
     return TestProtocol() if name is None else get_protocol(name)
 

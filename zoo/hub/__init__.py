@@ -5,8 +5,9 @@ __getattr__, __dir__ = lazy_exports(__name__, {
     **dict.fromkeys(("checkpoint_path", "is_cached", "zoo_home"), "zoo.hub.cache"),
     **dict.fromkeys(("ChecksumError", "ConversionError", "DownloadError", "HubError", "OfflineError"),
                     "zoo.hub.errors"),
-    **dict.fromkeys(("fetch_checkpoint", "is_offline", "lookup_entry", "register_weights", "unregister_weights"),
-                    "zoo.hub.fetch")})
+    **dict.fromkeys(("fetch_checkpoint", "lookup_entry", "register_weights", "unregister_weights"),
+                    "zoo.hub.fetch"),
+    "is_offline": "zoo.hub.hf"})
 
 __all__ = [
     "fetch_checkpoint", "register_weights", "unregister_weights", "lookup_entry", "is_offline",

@@ -30,3 +30,8 @@ class ChecksumError(HubError, ValueError):
             f"sha256 mismatch for {Path(path).name}: expected {expected} ({source}), got {actual}; "
             f"the file was deleted"
         )
+
+
+class RepoError(HubError, ValueError):
+    """An ``hf-hub:`` name that cannot be used: no such repo or revision, no ``config.json``, or a config that
+    does not match its tensors (a mistake in what the user named: the tools exit with status 2)."""

@@ -12,7 +12,8 @@ from zoo.checkpoint import read_checkpoint_meta
 from zoo.hub import cache
 from zoo.hub.download import download
 from zoo.hub.errors import ChecksumError, ConversionError, DownloadError, HubError, OfflineError
-from zoo.hub.hf import hf_download
+from zoo.hub.hf import hf_download, is_offline
+from zoo.hub.hf_repo import hub_checkpoint, hub_entry, is_hf_name
 from zoo.convert.pipelines import minidb_to_safetensors, pickle_to_safetensors, torchvision_to_safetensors
 from zoo.hub.verify import HashLock, check_file
 from zoo.weights import WeightsEntry, get_weights
@@ -20,16 +21,7 @@ from zoo.weights import WeightsEntry, get_weights
 # Legacy format -> converter (each: fn(in_path, out_path, arch=..., options=..., **meta) -> Path).
 CONVERTERS = {"c2_pickle": pickle_to_safetensors, "c2_minidb": minidb_to_safetensors,
               "pth": torchvision_to_safetensors}
-_TRUE = {"1", "true", "yes", "on"}
 _registered: dict[str, dict] = {}
-
-
-def is_offline() -> bool:
-    """True when ``ZOO_OFFLINE`` or ``HF_HUB_OFFLINE`` (read now) or huggingface_hub's offline mode is on."""
-    from huggingface_hub import constants as hf_constants
-
-    env = (os.environ.get(var, "").strip().lower() for var in ("ZOO_OFFLINE", "HF_HUB_OFFLINE"))
-    return any(value in _TRUE for value in env) or bool(hf_constants.HF_HUB_OFFLINE)
 
 
 def register_weights(name: str, entry: dict) -> None:
@@ -43,10 +35,19 @@ def unregister_weights(name: str) -> None:
 
 
 def lookup_entry(name: str) -> dict:
-    """The registry entry of ``name``: registered ones first, then ``zoo.weights.get_weights``."""
+    """The registry entry of ``name``: registered ones first, then ``zoo.weights.get_weights``. An
+    ``hf-hub:ORG/REPO[@REVISION]`` name is answered from that repo's config.json (:mod:`zoo.hub.hf_repo`)."""
+    if is_hf_name(name):   # the one hook of hf-hub names into weights-name look-ups
+        return hub_entry(name)
     if name in _registered:
         return {"name": name, **_registered[name]}
     return get_weights(name)
+
+
+def lookup_record(name: str) -> WeightsEntry:
+    """The typed record of :func:`lookup_entry` (what the tools read for ``--weights NAME``)."""
+    data = lookup_entry(name)
+    return WeightsEntry.from_dict(data.pop("name", name), data)
 
 
 def fetch_command(name: str) -> str:
@@ -63,8 +64,11 @@ def fetch_checkpoint(name: str, *, offline: bool | None = None, progress: bool =
     (sha256, torch.hub name prefix, local hash lock file), converted once to our checkpoint format and
     cached next to the original. A cached checkpoint is returned without any network request. Several
     processes may call this at once (file lock). Offline (``offline=True``, ``ZOO_OFFLINE=1`` or
-    ``HF_HUB_OFFLINE=1``) only cached files are used.
+    ``HF_HUB_OFFLINE=1``) only cached files are used. An ``hf-hub:ORG/REPO[@REVISION]`` name is the verified
+    ``model.safetensors`` of that repo in huggingface_hub's own cache (:mod:`zoo.hub.hf_repo`).
     """
+    if is_hf_name(name):   # the one hook of hf-hub names into checkpoint look-ups
+        return hub_checkpoint(name, offline=offline, progress=progress)
     entry = lookup_entry(name) if entry is None else entry
     ckpt = cache.checkpoint_path(name)
     if ckpt.is_file():

@@ -24,6 +24,20 @@ class _SilentTqdm(tqdm):
         super().__init__(*args, **kwargs)
 
 
+def progress_class(progress: bool):
+    """The ``tqdm_class`` argument of huggingface_hub's downloads: its own bars, or none."""
+    return None if progress else _SilentTqdm
+
+
+_TRUE = {"1", "true", "yes", "on"}
+
+
+def is_offline() -> bool:
+    """True when ``ZOO_OFFLINE`` or ``HF_HUB_OFFLINE`` (read now) or huggingface_hub's offline mode is on."""
+    env = (os.environ.get(var, "").strip().lower() for var in ("ZOO_OFFLINE", "HF_HUB_OFFLINE"))
+    return any(value in _TRUE for value in env) or bool(hf_constants.HF_HUB_OFFLINE)
+
+
 def hf_endpoint() -> str:
     """The Hub endpoint: ``$HF_ENDPOINT`` now, else huggingface_hub's configured one."""
     return (os.environ.get("HF_ENDPOINT") or hf_constants.ENDPOINT).rstrip("/")
@@ -49,7 +63,7 @@ def hf_download(repo_id: str, filename: str, *, revision: str | None = None, off
         path = huggingface_hub.hf_hub_download(
             repo_id, filename, revision=revision, endpoint=hf_endpoint(), cache_dir=hf_cache_dir(),
             local_files_only=offline, library_name=LIBRARY_NAME,
-            tqdm_class=None if progress else _SilentTqdm)
+            tqdm_class=progress_class(progress))
     except hf_errors.RemoteEntryNotFoundError as err:
         raise DownloadError(f"{filename} not found in Hugging Face repo {repo_id} ({hf_endpoint()})") from err
     except hf_errors.RevisionNotFoundError as err:

@@ -214,9 +214,9 @@ def _run(args: argparse.Namespace) -> int:
         cli.resolve_device(args.device)
         cli.check_model_options(args.model_option, args.model)
         if args.weights is not None:
-            from zoo.weights import get_entry
+            from zoo.hub.fetch import lookup_record
 
-            get_entry(args.weights)
+            lookup_record(args.weights)   # an hf-hub: name is downloaded and verified here
         if args.fold is not None:
             check_fold(args.data_path, args.fold)
         if args.checkpoint:

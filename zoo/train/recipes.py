@@ -22,7 +22,7 @@ import argparse
 import os
 from typing import Sequence
 
-from zoo.weights import Preprocessing, get_entry
+from zoo.weights import Preprocessing
 
 RECIPES = ("finetune",)
 
@@ -48,7 +48,9 @@ def given_options(probe: argparse.ArgumentParser, argv: Sequence[str]) -> set[st
 def source_preprocessing(args: argparse.Namespace) -> Preprocessing:
     """How the clips of ``--weights`` (its weights.json entry) or ``--checkpoint`` (its header) were made."""
     if args.weights:
-        return get_entry(args.weights).preprocessing
+        from zoo.hub.fetch import lookup_record
+
+        return lookup_record(args.weights).preprocessing
     from zoo.checkpoint import read_checkpoint_meta   # torch: only when a recipe is applied
 
     return Preprocessing.from_dict(read_checkpoint_meta(args.checkpoint), str(args.checkpoint))
