@@ -95,7 +95,9 @@ def cmd_export(args) -> int:
 
     with cli.usage_errors():
         _check_checkpoint(args.ckpt)
-    print(export_checkpoint(args.ckpt, args.out_dir, weights_name=args.weights))
+        out = export_checkpoint(args.ckpt, args.out_dir, weights_name=args.weights, metrics=args.metrics,
+                                dataset=args.dataset, repo_id=args.repo_id)
+    print(out)
     return 0
 
 
@@ -113,9 +115,21 @@ def cmd_push(args) -> int:
 
     with cli.usage_errors():
         _check_checkpoint(args.ckpt)
+        if args.metrics:   # a wrong run folder is a usage error, found before anything is uploaded
+            from zoo.hub.measured import read_run
+
+            read_run(args.metrics, args.ckpt, args.dataset)
     print(push_checkpoint(args.ckpt, args.repo_id, weights_name=args.weights, token=args.token,
-                          private=args.private, revision=args.revision))
+                          private=args.private, revision=args.revision, metrics=args.metrics, dataset=args.dataset))
     return 0
+
+
+def _add_metrics(parser) -> None:
+    parser.add_argument("--metrics", metavar="RUN/metrics.json",
+                        help="results of a zoo-test run of this checkpoint (its --output folder's metrics.json): "
+                             "the card's model-index and config.json's test protocol")
+    parser.add_argument("--dataset", help="dataset name of --metrics in the model-index (default: the checkpoint's "
+                                          "label set, else the run's data folder name)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -138,6 +152,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("ckpt", help="zoo checkpoint (.safetensors)")
     p.add_argument("out_dir", help="output folder: new, empty or an earlier export (never the checkpoint's own file)")
     p.add_argument("--weights", help="registry name whose metrics go into the model card")
+    _add_metrics(p)
+    p.add_argument("--repo-id", help="the Hugging Face repo the folder is for (named in the card's usage section)")
     p.set_defaults(func=cmd_export)
     p = cli.add_subcommand(sub, "push", help="export and upload a checkpoint to a Hugging Face model repo")
     p.add_argument("ckpt", help="zoo checkpoint (.safetensors)")
@@ -146,6 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--token", help="Hugging Face token (default: HF_TOKEN / `hf auth login`)")
     p.add_argument("--private", action="store_true", help="create the repo as private")
     p.add_argument("--revision", help="branch to push to (default: main)")
+    _add_metrics(p)
     p.set_defaults(func=cmd_push)
     return parser
 
