@@ -36,26 +36,28 @@ def cmd_list(args) -> int:
     rows = []
     with cli.usage_errors():
         names = list_weights(family=args.family, dataset=args.dataset)
+        if args.plot:
+            from zoo.guards import check_writable
+
+            if not args.plot.lower().endswith(".png"):
+                raise cli.UsageError(f"--plot {args.plot}: give a .png file name")
+            check_writable(args.plot, "--plot")
+            check_writable(args.plot[:-4] + ".json", "--plot")
     for name in names:
         entry = get_weights(name)
         rows.append([name, entry["arch"], entry["num_classes"], _input(entry), _accuracy(entry),
                      "yes" if cache.is_cached(name) else "-"])
     print(format_table(rows, ["name", "arch", "classes", "input", "top1/top5", "cached"]))
+    if args.plot:
+        from zoo.hub.overview import data_path, write_overview
+
+        print(f"plot in {write_overview(args.plot)}, its data in {data_path(args.plot)}")
     return 0
-
-
-def describe_entry(entry: dict) -> dict:
-    """Parameters and multiply-adds of the entry's model at its clip length and crop (built on 'meta')."""
-    import zoo
-    from zoo.models import build_meta_model
-
-    model = build_meta_model(entry["arch"], entry["num_classes"], **(entry.get("options") or {}))
-    crop = entry.get("crop_size") or 112
-    return zoo.describe(model, (1, 3, entry.get("clip_len") or 8, crop, crop))
 
 
 def cmd_info(args) -> int:
     from zoo.hub.fetch import lookup_entry
+    from zoo.hub.overview import describe_entry
 
     with cli.usage_errors():
         entry = lookup_entry(args.name)
@@ -138,6 +140,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = cli.add_subcommand(sub, "list", help="table of released weights (arch, classes, input, accuracy, cached)")
     p.add_argument("--family", help="model family or architecture, e.g. ir_csn, r2plus1d_34")
     p.add_argument("--dataset", help="dataset the head classifies, e.g. kinetics400, ig65m")
+    p.add_argument("--plot", metavar="FILE.png", help="also draw published top-1 against GFLOPs per clip for every "
+                                                      "released weight into FILE.png, its data into FILE.json")
     p.set_defaults(func=cmd_list)
     p = cli.add_subcommand(sub, "info", help="everything about one weights name, plus parameters and multiply-adds")
     p.add_argument("name", help="weights name (`zoo-hub list`)")
