@@ -1,4 +1,4 @@
-"""A local HTTP server for hub tests: Hugging Face resolve endpoints and plain files with Range.
+"""A local HTTP server for hub tests: Hugging Face resolve and model-API endpoints, plain files with Range.
 
 Bound to 127.0.0.1 only. Records every request, can drop a connection after N bytes once, and can
 hold response bodies back until a gate opens (so that concurrent downloads overlap).
@@ -7,11 +7,15 @@ from __future__ import annotations
 
 import hashlib
 import http.server
+import json
 import re
 import threading
+import urllib.parse
 
 COMMIT = hashlib.sha1(b"fake-hub-commit").hexdigest()
 _RESOLVE = re.compile(r"^/(?P<repo>[^/]+/[^/]+)/resolve/(?P<rev>[^/]+)/(?P<file>.+)$")
+# repo info and file listing, as snapshot_download asks for them
+_API = re.compile(r"^/api/models/(?P<repo>[^/]+/[^/]+)/(?P<kind>revision|tree)/(?P<rev>[^/]+)(?:/.*)?$")
 _RANGE = re.compile(r"bytes=(\d+)-(\d*)$")
 
 
@@ -81,6 +85,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         with state._lock:
             state.requests.append((self.command, path, self.headers.get("Range")))
         headers: dict[str, str] = {}
+        api = _API.match(path)
+        if api:
+            return self._api(api["repo"], api["kind"], urllib.parse.unquote(api["rev"]))
         match = _RESOLVE.match(path)
         if match:
             repo, rev, filename = match["repo"], match["rev"], match["file"]
@@ -130,6 +137,25 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self.connection.shutdown(2)
             return
         self.wfile.write(body)
+
+    def _api(self, repo: str, kind: str, rev: str) -> None:
+        files = {name: data for (r, name), data in self.state.hf.items() if r == repo}
+        if not files:
+            return self._error(404, "RepoNotFound", f"Repository {repo} not found")
+        if rev not in ("main", COMMIT):
+            return self._error(404, "RevisionNotFound", f"Revision {rev} not found")
+        if kind == "revision":
+            document = {"id": repo, "sha": COMMIT, "siblings": [{"rfilename": name} for name in sorted(files)]}
+        else:
+            document = [{"type": "file", "path": name, "size": len(data), "oid": hashlib.sha1(data).hexdigest()}
+                        for name, data in sorted(files.items())]
+        body = json.dumps(document).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
 
     def _error(self, code: int, error_code: str | None, message: str, commit: bool = False) -> None:
         body = message.encode()

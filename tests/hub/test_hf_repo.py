@@ -119,3 +119,25 @@ def test_config_that_does_not_match_its_tensors(exported, hf_cache, tmp_path):
 def test_repo_without_config_json(exported, hf_cache):
     place_in_hf_cache(exported[1], hf_cache, "org/no-config", skip=("config.json",))
     assert "has no config.json" in _one_line_error("hf-hub:org/no-config")
+
+
+def test_online_download_through_the_library_then_offline(exported, fake_hub, monkeypatch):
+    """Online, snapshot_download asks the (fake) Hub's API and fills the cache; offline, the cache answers."""
+    from huggingface_hub import constants
+
+    ckpt, folder = exported
+    monkeypatch.setenv("HF_ENDPOINT", fake_hub.url())
+    for path in folder.iterdir():
+        fake_hub.add_hf_file("org/online", path.name, path.read_bytes())
+    assert _same_outputs(zoo.create_model("hf-hub:org/online"), ckpt)
+    assert fake_hub.count("GET", "/api/models/org/online/revision/main") == 1
+    assert fake_hub.count("GET", "/org/online/resolve/") == 3          # config.json, model.safetensors, card
+    with pytest.raises(RepoError, match="no Hugging Face model repo org/absent"):
+        zoo.create_model("hf-hub:org/absent")
+    with pytest.raises(RepoError, match="has no revision 'v9'"):
+        zoo.create_model("hf-hub:org/online@v9")
+    seen = len(fake_hub.requests)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    assert _same_outputs(zoo.load_checkpoint("hf-hub:org/online"), ckpt)
+    assert len(fake_hub.requests) == seen

@@ -31,8 +31,9 @@ def measured(tmp_path_factory):
     torch.manual_seed(0)
     root = tmp_path_factory.mktemp("roundtrip")
     rng = np.random.default_rng(0)
-    for label in ("c0", "c1", "c2"):
-        encode_video(root / "data" / "val" / label / "v.mp4", rng.integers(0, 256, (12, 32, 32, 3), np.uint8))
+    for split in ("train", "val"):
+        for label in ("c0", "c1", "c2"):
+            encode_video(root / "data" / split / label / "v.mp4", rng.integers(0, 256, (12, 32, 32, 3), np.uint8))
     model = zoo.create_model("r3d_18", num_classes=3, channel_multiplier=1 / 16)
     ckpt = zoo.save_checkpoint(model, root / "tiny.safetensors", clip_len=4, crop_size=32, resize=32,
                                classes=["c0", "c1", "c2"], label_set="tiny3", mean=[0.45] * 3, std=[0.225] * 3)
@@ -104,6 +105,26 @@ def test_zoo_test_with_an_hf_name_replays_the_uploaders_protocol(measured, hf_ca
     for key in ("video_top1", "video_top5", "clip_top1", "num_videos", "num_clips"):
         assert first[key] == second[key]
     assert np.array_equal(_scores(run), _scores(again))
+    # every setting of the protocol travelled: only where the model came from differs
+    differ = {k for k in first["settings"] if first["settings"][k] != second["settings"].get(k)}
+    assert differ <= {"checkpoint", "weights", "protocol"}, differ
+    assert second["settings"]["checkpoint_sha256"] == first["settings"]["checkpoint_sha256"]
+
+
+def test_zoo_train_fine_tunes_from_an_hf_name_with_its_preprocessing(measured, hf_cache, tmp_path):
+    from zoo.distributed import DistEnv
+    from zoo.train.cli import parse_args
+    from zoo.train.loop import Trainer
+
+    root, ckpt, _ = measured
+    place_in_hf_cache(root / "export", hf_cache, "org/tiny")
+    args = parse_args(["--data-path", str(root / "data"), "--output-dir", str(tmp_path / "out"), "--weights", NAME,
+                       "--recipe", "finetune", "--threads", "1", "--no-progress"])
+    assert (args.clip_len, args.train_crop_size, args.val_crop_size) == (4, 32, 32)   # from config.json
+    trainer = Trainer(args, DistEnv())
+    state, pushed = trainer.model.state_dict(), zoo.load_checkpoint(ckpt).state_dict()
+    assert all(torch.equal(state[k], pushed[k]) for k in pushed if not k.startswith("fc."))
+    assert trainer.model.zoo_meta["provenance"]["finetuned_from"] == NAME
 
 
 BAD = [(f"{NAME}@v9", "revision 'v9'"), ("hf-hub:org/nothing", "repo org/nothing is not in"),
