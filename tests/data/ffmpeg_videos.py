@@ -144,14 +144,9 @@ def make_real_world_videos(root: Path) -> dict[str, Path]:
 def ffmpeg_frames(path: Path) -> tuple[np.ndarray, list[float]]:
     """The frames ``ffmpeg -vsync passthrough -f rawvideo -pix_fmt rgb24`` prints for ``path`` (``(N, H, W,
     3)`` uint8, upright as ffmpeg shows them) and their presentation times in seconds (from ffprobe)."""
-    ffmpeg, ffprobe = require_ffmpeg()
-    header = subprocess.run([ffmpeg, "-v", "error", "-i", str(path), "-frames:v", "1", "-f", "image2pipe",
-                             "-c:v", "ppm", "-"], check=True, capture_output=True).stdout
-    width, height = (int(x) for x in header.split(b"\n")[1].split())
-    raw = subprocess.run([ffmpeg, "-v", "quiet", "-i", str(path), "-vsync", "passthrough", "-f", "rawvideo",
-                          "-pix_fmt", "rgb24", "-"], check=True, capture_output=True).stdout
-    frames = np.frombuffer(raw, np.uint8).reshape(-1, height, width, 3)
-    times = [float(line.split(",")[0]) for line in _run(
+    _, ffprobe = require_ffmpeg()
+    frames = ffmpeg_pictures(path)
+    times = [float(line.split(",")[0]) if not line.startswith("N/A") else float("nan") for line in _run(
         ffprobe, "-v", "quiet", "-select_streams", "v:0", "-show_entries", "frame=best_effort_timestamp_time",
         "-of", "csv=p=0", str(path)).split()]
     assert len(times) == len(frames), f"{path}: ffprobe and ffmpeg disagree on the frames"
@@ -165,3 +160,81 @@ def shown_at(times: list[float], t: float) -> int:
 
 def mean_abs_diff(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.abs(a.astype(np.int16) - b.astype(np.int16)).mean())
+
+
+#: name -> a class of video whose frames once differed from ffmpeg's (the keys of :func:`make_class_videos`)
+CLASSES = {
+    "bframes_avi": "MPEG-4 AVI with B-frames (AVI stores no presentation timestamps)",
+    "packed_avi": "Xvid AVI with packed B-frames (one chunk holds two pictures, then a 'not coded' chunk)",
+    "pts_equal_dts": "H.264 MP4 with B-frames whose pts were set to its dts (setts), as OpenCV writes them",
+    "transposed": "MP4 whose track header holds the transposing display matrix [0 1; 1 0]",
+    "audio_longer": "H.264 MP4 of 3 s with 6 s of AAC audio (bestvideo+bestaudio merges)",
+    "cut_download": "MP4 (index first) cut at 60 % of its bytes, as a partial download leaves it",
+    "ts_mid_gop": "MPEG-TS cut mid-GOP: the first packets reference pictures that are not there",
+    "raw_h264": "raw H.264 elementary stream (.264)",
+    "raw_m2v": "raw MPEG-2 elementary stream (.m2v)",
+    "size_change": "MPEG-TS whose second half is 192x144 after 160x120 (two streams concatenated)",
+}
+
+
+def set_display_matrix(src: Path, dst: Path, a: int, b: int, c: int, d: int) -> Path:
+    """Copy an MP4 and write the display matrix ``[a b; c d]`` (entries -1, 0, 1) into its video track header
+    (``tkhd``), as an editor or a front camera does."""
+    data = bytearray(src.read_bytes())
+    at = data.find(b"tkhd")
+    version = data[at + 4]
+    # after version/flags, creation/modification time, track id, reserved, duration (v0: 4-byte fields, v1:
+    # 8-byte times and duration), 8 reserved bytes, layer, alternate group, volume, 2 reserved bytes
+    at += 4 + 4 + (32 if version == 1 else 20) + 8 + 8
+    matrix = [a << 16, b << 16, 0, c << 16, d << 16, 0, 0, 0, 1 << 30]
+    assert struct.unpack(">9i", data[at:at + 36])[-1] == 1 << 30, f"{src}: no track matrix where expected"
+    data[at:at + 36] = struct.pack(">9i", *matrix)
+    dst.write_bytes(bytes(data))
+    return dst
+
+
+def make_class_videos(root: Path) -> dict[str, Path]:
+    """Every video of :data:`CLASSES`, made under ``root`` with the ffmpeg CLI (and byte cuts)."""
+    root.mkdir(parents=True, exist_ok=True)
+    v = {name: root / f"{name}{ext}" for name, ext in (
+        ("bframes_avi", ".avi"), ("packed_avi", ".avi"), ("pts_equal_dts", ".mp4"), ("transposed", ".mp4"),
+        ("audio_longer", ".mp4"), ("cut_download", ".mp4"), ("ts_mid_gop", ".ts"), ("raw_h264", ".264"),
+        ("raw_m2v", ".m2v"), ("size_change", ".ts"))}
+    _ffmpeg(*_testsrc("160x120", 25, 4), "-c:v", "mpeg4", "-bf", "2", "-q:v", "4", str(v["bframes_avi"]))
+    _ffmpeg(*_testsrc("160x120", 25, 4), "-c:v", "libxvid", "-bf", "2", "-q:v", "4", str(v["packed_avi"]))
+    h264 = ["-c:v", "libx264", "-bf", "3", "-pix_fmt", "yuv420p"]
+    source = root / "source.mp4"
+    _ffmpeg(*_testsrc("160x120", 25, 4), *h264, "-g", "50", str(source))
+    _ffmpeg("-i", str(source), "-c", "copy", "-bsf:v", "setts=pts=DTS", str(v["pts_equal_dts"]))
+    set_display_matrix(source, v["transposed"], 0, 1, 1, 0)
+    _ffmpeg(*_testsrc("160x120", 25, 3), "-f", "lavfi", "-i", "sine=duration=6", *h264, "-c:a", "aac",
+            str(v["audio_longer"]))
+    whole = root / "whole.mp4"
+    _ffmpeg(*_testsrc("160x120", 25, 4), *h264, "-g", "25", "-movflags", "+faststart", str(whole))
+    data = whole.read_bytes()
+    v["cut_download"].write_bytes(data[:len(data) * 6 // 10])
+    ts = root / "whole.ts"
+    _ffmpeg(*_testsrc("160x120", 25, 4), *h264, "-g", "50", str(ts))
+    data = ts.read_bytes()
+    v["ts_mid_gop"].write_bytes(data[188 * (len(data) // 188 * 3 // 10):])  # whole TS packets, from 30 %
+    _ffmpeg(*_testsrc("160x120", 25, 3), *h264, "-g", "25", str(v["raw_h264"]))
+    _ffmpeg(*_testsrc("160x120", 25, 3), "-c:v", "mpeg2video", "-bf", "2", "-g", "12", str(v["raw_m2v"]))
+    first, second = root / "first.ts", root / "size_change_second_half.ts"  # the second half is kept
+    _ffmpeg(*_testsrc("160x120", 25, 2), *h264, str(first))
+    _ffmpeg(*_testsrc("192x144", 25, 2), *h264, "-output_ts_offset", "2", str(second))
+    v["size_change"].write_bytes(first.read_bytes() + second.read_bytes())
+    for scratch in (source, whole, ts, first):
+        scratch.unlink()
+    return v
+
+
+def ffmpeg_pictures(path: Path, *args: str) -> np.ndarray:
+    """Every picture ``ffmpeg -vsync passthrough -f rawvideo -pix_fmt rgb24`` prints for ``path`` (``args``
+    go before the output, e.g. a filter), ``(N, H, W, 3)`` uint8, at the size of its first picture."""
+    ffmpeg, _ = require_ffmpeg()
+    header = subprocess.run([ffmpeg, "-v", "error", "-i", str(path), *args, "-frames:v", "1", "-f", "image2pipe",
+                             "-c:v", "ppm", "-"], check=True, capture_output=True).stdout
+    width, height = (int(x) for x in header.split(b"\n")[1].split())
+    raw = subprocess.run([ffmpeg, "-v", "quiet", "-i", str(path), "-vsync", "passthrough", *args, "-f", "rawvideo",
+                          "-pix_fmt", "rgb24", "-"], check=True, capture_output=True).stdout
+    return np.frombuffer(raw, np.uint8).reshape(-1, height, width, 3)

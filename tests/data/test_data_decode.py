@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from zoo.data.decode import decode_frames
-from zoo.data.errors import VideoError
+from zoo.data.errors import VideoError, warning_kind
 from zoo.data.probe import VideoInfo, probe_video
 
 from data_videos import VIDEOS, full_decode, read_index
@@ -43,14 +43,14 @@ def test_selected_frames_equal_full_decode(videos, name, threads):
 @pytest.mark.parametrize("name", ["h264_30fps", "mpeg4_25fps", "vfr"])
 def test_resize_in_decoder_equals_resized_full_decode(videos, name):
     info = probe_video(videos[name])
-    indices = [3, info.num_frames - 5, 20]
+    indices = list(range(info.num_frames))
     short = decode_frames(videos[name], indices, info, size=32)
     fixed = decode_frames(videos[name], indices, info, size=(30, 50))
     ref_short = full_decode(videos[name], size=short.shape[1:3])
     ref_fixed = full_decode(videos[name], size=(30, 50))
     assert min(short.shape[1:3]) == 32
     assert short.shape[2] / short.shape[1] == pytest.approx(info.width / info.height, abs=0.05)
-    assert fixed.shape == (3, 30, 50, 3)
+    assert fixed.shape == (len(indices), 30, 50, 3)
     for k, i in enumerate(indices):
         np.testing.assert_array_equal(short[k], ref_short[i])
         np.testing.assert_array_equal(fixed[k], ref_fixed[i])
@@ -60,8 +60,8 @@ def test_resize_in_decoder_equals_resized_full_decode(videos, name):
 def test_decode_without_frame_times_uses_constant_rate(videos):
     info = probe_video(videos["h264_30fps"], exact=False)
     assert info.frame_times is None and info.num_frames == 75
-    frames = decode_frames(videos["h264_30fps"], [0, 40, 74], info)
-    assert [read_index(f) for f in frames] == [0, 40, 74]
+    frames = decode_frames(videos["h264_30fps"], range(75), info)
+    assert [read_index(f) for f in frames] == list(range(75))
 
 
 def test_vfr_selects_by_timestamp_not_by_count(videos):
@@ -69,17 +69,31 @@ def test_vfr_selects_by_timestamp_not_by_count(videos):
     info = probe_video(videos["vfr"])
     gaps = np.diff(info.frame_times)
     assert gaps.max() > 2.5 * gaps.min()  # really variable
-    frames = decode_frames(videos["vfr"], [10, 30, 44], info)
-    assert [read_index(f) for f in frames] == [10, 30, 44]
+    frames = decode_frames(videos["vfr"], range(info.num_frames), info)
+    assert [read_index(f) for f in frames] == list(range(info.num_frames))
+    assert [read_index(f) for f in decode_frames(videos["vfr"], [30, 10, 44], info)] == [30, 10, 44]
 
 
 @pytest.mark.parametrize("name, reason", [("zero_bytes", "empty"), ("truncated_mp4", "truncated"),
-                                          ("truncated_mkv", "truncated"), ("not_a_video", "undecodable")])
+                                          ("not_a_video", "undecodable")])
 def test_bad_videos_raise_video_error(videos, name, reason):
+    """(An MP4 cut before the end of its index cannot be played by ffmpeg either.)"""
     with pytest.raises(VideoError) as err:
         probe_video(videos[name])
     assert err.value.reason == reason and err.value.path == str(videos[name])
     assert str(videos[name]) in str(err.value)
+
+
+def test_cut_short_mkv_gives_the_frames_that_are_there(videos):
+    """A partial download that ffmpeg plays: its frames (those whose packets are there) are used, every one
+    as ffmpeg shows it, with a ``truncated`` warning."""
+    from ffmpeg_videos import ffmpeg_pictures
+
+    info = probe_video(videos["truncated_mkv"])
+    reference = ffmpeg_pictures(videos["truncated_mkv"])
+    assert [warning_kind(w) for w in info.warnings] == ["truncated"]
+    assert 0 < info.num_frames == len(reference) < probe_video(videos["h264_portrait_15fps"]).num_frames
+    np.testing.assert_array_equal(decode_frames(videos["truncated_mkv"], range(info.num_frames), info), reference)
 
 
 def test_missing_file(tmp_path):

@@ -1,10 +1,12 @@
 """Decode selected frames of a video in one forward pass (PyAV, threaded), upright and as ffmpeg shows them.
 
 The video is opened once; the decoder seeks to the keyframe at or before the first needed frame and decodes
-forward until the last needed frame has been seen. Frames are identified by their presentation timestamp,
-never by counting decoded frames (frame counters are unreliable with threaded decoding and variable frame
-rate). Only the needed frames are converted, and RGB conversion + resizing happen in the same libswscale
-call; the display rotation of the video (``VideoInfo.rotation``) is applied after it.
+forward until the last needed frame has been seen. Frames are identified by their presentation timestamp
+(``VideoInfo.frame_order == "pts"``), or, for videos whose timestamps cannot tell the display order, as the
+decoder's ``i``-th picture, decoding from the start (``"decoder"``; see :mod:`zoo.data.probe`). Only the
+needed frames are converted, and RGB conversion + resizing happen in the same libswscale call
+(:class:`RgbConverter`); the display orientation of the video (``VideoInfo.rotation``, ``mirror``) is applied
+after it.
 
 What a player shows is the rule for frames the stream does not deliver: a zero-size AVI chunk repeats the
 previous frame, and a packet that fails to decode (a damaged slice, a bad NAL unit) leaves the previous
@@ -16,7 +18,6 @@ from __future__ import annotations
 import math
 import os
 import warnings
-from dataclasses import dataclass, field
 from typing import Iterable, Iterator, Sequence
 
 import av
@@ -24,7 +25,8 @@ import numpy as np
 from av.video.reformatter import VideoReformatter
 
 from zoo.data.colour import colour_arguments
-from zoo.data.errors import VideoError, VideoWarning
+from zoo.data.decoder import DecodeReport, decoded_frames
+from zoo.data.errors import VideoError
 from zoo.data.orientation import display_size, rotate_rgb
 from zoo.data.probe import VideoInfo, open_video, probe_video
 from zoo.data.transforms import Size, resized_shape
@@ -32,33 +34,6 @@ from zoo.data.transforms import Size, resized_shape
 #: default libswscale interpolation for resizing. Caffe2's video decoder (the VMZ test protocols) used
 #: ``FAST_BILINEAR``, which views select through their resize filter (:data:`zoo.data.transforms.RESIZE_FILTERS`)
 INTERPOLATION = "BILINEAR"
-
-
-@dataclass
-class DecodeReport:
-    """What one decode met: packets that failed (``errors``, the first few messages of ``error_count``) and
-    the requested frames shown as a neighbour because no picture was decoded at their time (``filled``)."""
-
-    error_count: int = 0
-    errors: list[str] = field(default_factory=list)
-    filled: set[int] = field(default_factory=set)
-    decoded: int = 0
-
-    def add_error(self, message: str) -> None:
-        self.error_count += 1
-        if len(self.errors) < 3:
-            self.errors.append(message)
-
-    def warning(self, path) -> VideoWarning | None:
-        """The ``decode_errors`` warning for this decode, or ``None`` if nothing went wrong."""
-        if not self.error_count and not self.filled:
-            return None
-        parts = []
-        if self.error_count:
-            parts.append(f"{self.error_count} packet(s) did not decode ({self.errors[0]})")
-        if self.filled:
-            parts.append(f"{len(self.filled)} requested frame(s) show the nearest decodable frame")
-        return VideoWarning(path, "decode_errors", "; ".join(parts))
 
 
 def frame_times_of(info: VideoInfo, start_time: float = 0.0) -> list[float]:
@@ -128,24 +103,27 @@ def iter_frames(path: str | os.PathLike, frame_indices: Iterable[int], info: Vid
     for i, j in shown_frames(wanted, info).items():
         users.setdefault(j, []).append(i)
     needed = sorted(users)
-    rotation = info.rotation if upright else 0
-    out_h, out_w = resized_shape(*frame_size(info, upright), size)
-    convert = _Converter(*display_size(out_w, out_h, rotation), rotation, interpolation, colour_rule)
+    convert = converter_for(info, size, interpolation, colour_rule, upright)
     container, stream = open_video(path)
     found: set[int] = set()
     with container:
         stream.thread_type = "AUTO"
         stream.codec_context.thread_count = max(0, int(threads))
-        start = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
-        times = frame_times_of(info, start)
-        keep = _kept_timestamps(times, needed, stream.time_base) if info.frame_times is not None else None
-        seek = needed[0] > 0
-        for j, frame in _decode_pass(container, stream, times, needed, found, convert, report, seek, keep):
-            yield from _deliver(users[j], frame)
-        if len(found) < len(needed) and seek:  # a bad index can make seeking overshoot: retry from the start
-            container.seek(0, stream=stream)
-            for j, frame in _decode_pass(container, stream, times, needed, found, convert, report, False, keep):
+        times = frame_times_of(info, float(stream.start_time * stream.time_base)
+                               if stream.start_time is not None else 0.0)
+        if info.frame_order == "decoder":
+            for j, frame in _decoder_order_pass(container, stream, needed, found, convert, report):
                 yield from _deliver(users[j], frame)
+        else:
+            keep = _kept_timestamps(times, needed, stream.time_base) if info.frame_times is not None else None
+            seek = needed[0] > 0
+            for j, frame in _decode_pass(container, stream, times, needed, found, convert, report, seek, keep):
+                yield from _deliver(users[j], frame)
+            if len(found) < len(needed) and seek:  # a bad index can make seeking overshoot: retry from the start
+                container.seek(0, stream=stream)
+                for j, frame in _decode_pass(container, stream, times, needed, found, convert, report, False,
+                                             keep):
+                    yield from _deliver(users[j], frame)
     if len(found) < len(needed):
         missing = [j for j in needed if j not in found]
         reason = "undecodable" if report.error_count and not found else "truncated"
@@ -198,14 +176,20 @@ def decode_frames(path: str | os.PathLike, frame_indices: Sequence[int], info: V
     return buffer[[slot[i] for i in indices]]
 
 
-class _Converter:
-    """RGB conversion (by a colour rule) + resize in one libswscale call (one context for the whole video), then
-    the display rotation; the last result is kept, since a held frame may be asked for again."""
+class RgbConverter:
+    """The one place where decoded frames become RGB: conversion (by a colour rule, :mod:`zoo.data.colour`) +
+    resize in one libswscale call (one context for the whole video), then the display orientation; the last
+    result is kept, since a held frame may be asked for again.
+
+    ``width`` x ``height`` is the output size before the turn. With ``native`` (the stored size of the first
+    frame, when no resize is asked for), a later frame of another size is scaled to it with ``BICUBIC``, as
+    the ffmpeg CLI scales a mid-stream size change to the first frame's size.
+    """
 
     def __init__(self, width: int, height: int, rotation: int, interpolation: str = INTERPOLATION,
-                 colour_rule: str = "frame_tag"):
+                 colour_rule: str = "frame_tag", mirror: bool = False, native: tuple[int, int] | None = None):
         self.width, self.height, self.rotation, self.interpolation = width, height, rotation, interpolation
-        self.colour_rule = colour_rule
+        self.colour_rule, self.mirror, self.native = colour_rule, mirror, native
         self.colour: dict[str, dict] = {}   # reformat arguments by pixel format
         self.reformatter = VideoReformatter()
         self.last: tuple[object, np.ndarray] | None = None
@@ -213,54 +197,29 @@ class _Converter:
     def __call__(self, frame: av.VideoFrame) -> np.ndarray:
         if self.last is not None and self.last[0] is frame:
             return self.last[1].copy()
+        interpolation = self.interpolation
+        if self.native is not None and (frame.width, frame.height) != self.native:
+            interpolation = "BICUBIC"
         fmt = frame.format
         if fmt.name not in self.colour:
             self.colour[fmt.name] = colour_arguments(fmt, self.colour_rule)
-        rgb = self.reformatter.reformat(frame, self.width, self.height, "rgb24", interpolation=self.interpolation,
+        rgb = self.reformatter.reformat(frame, self.width, self.height, "rgb24", interpolation=interpolation,
                                         threads=1, **self.colour[fmt.name]).to_ndarray()
-        if self.rotation:
-            rgb = np.ascontiguousarray(rotate_rgb(rgb, self.rotation))
+        if self.rotation or self.mirror:
+            rgb = np.ascontiguousarray(rotate_rgb(rgb, self.rotation, self.mirror))
         self.last = (frame, rgb)
         return rgb
 
 
-def decoded_frames(container, stream, report: DecodeReport, keep: set[int] | None = None
-                   ) -> Iterator[av.VideoFrame]:
-    """Every frame the decoder gives for ``stream``, packet by packet, skipping packets that fail to decode
-    (counted in ``report``) as the ffmpeg CLI does, and draining the decoder at the end.
-
-    With ``keep`` (packet timestamps), the decoder skips the non-reference frames of every other packet
-    (``skip_frame=NONREF``): no other frame depends on them, so the kept frames decode exactly as in a full
-    decode, and B-frames nobody asked for cost nothing. After a packet fails, everything is decoded.
-    """
-    codec = stream.codec_context
-    skipping = False
-    try:
-        for packet in container.demux(stream):
-            if packet.size == 0 and packet.pts is not None:
-                continue  # a zero-size chunk: no picture of its own (probe_video lists it as repeated)
-            if keep is not None and skipping == (packet.pts is None or packet.pts in keep):
-                skipping = not skipping
-                codec.skip_frame = "NONREF" if skipping else "DEFAULT"
-            try:
-                frames = packet.decode()  # the last, empty packet drains the decoder
-            except av.FFmpegError as exc:
-                report.add_error(f"at {float(packet.pts * stream.time_base):.3f} s: {exc}"
-                                 if packet.pts is not None else str(exc))
-                if skipping:  # damaged data: decode everything from here on, as ffmpeg does, so that error
-                    codec.skip_frame = "DEFAULT"  # concealment sees the same pictures
-                keep, skipping = None, False
-                continue
-            report.decoded += len(frames)
-            yield from frames
-    except av.FFmpegError as exc:  # reading the file failed: what was read is all there is
-        report.add_error(str(exc))
-        try:
-            frames = stream.decode(None)
-        except av.FFmpegError:
-            return
-        report.decoded += len(frames)
-        yield from frames
+def converter_for(info: VideoInfo, size: Size, interpolation: str = INTERPOLATION, colour_rule: str = "frame_tag",
+                  upright: bool = True) -> RgbConverter:
+    """The :class:`RgbConverter` giving ``info``'s frames at ``size`` (see :func:`decode_frames`): upright
+    (display rotation and mirror applied) or, with ``upright=False``, as stored."""
+    rotation, mirror = (info.rotation, info.mirror) if upright else (0, False)
+    out_h, out_w = resized_shape(*frame_size(info, upright), size)
+    width, height = display_size(out_w, out_h, rotation)
+    return RgbConverter(width, height, rotation, interpolation, colour_rule, mirror,
+                        (width, height) if size is None else None)
 
 
 def _decode_pass(container, stream, times, needed, found, convert, report: DecodeReport, seek: bool,
@@ -274,8 +233,11 @@ def _decode_pass(container, stream, times, needed, found, convert, report: Decod
     tb = stream.time_base
     last_t = times[pending[-1]]
     if seek:
-        container.seek(int(math.floor(times[pending[0]] / tb + 0.5)), stream=stream, backward=True,
-                       any_frame=False)
+        try:
+            container.seek(int(math.floor(times[pending[0]] / tb + 0.5)), stream=stream, backward=True,
+                           any_frame=False)
+        except av.FFmpegError:  # a stream that cannot seek (e.g. IVF): read it from the start
+            seek = False
     k = 0
     prev = None  # the last decoded frame: what a player shows until the next one
     for frame in decoded_frames(container, stream, report, keep):
@@ -301,11 +263,35 @@ def _decode_pass(container, stream, times, needed, found, convert, report: Decod
             return
         if t > last_t + 2.0:
             return  # far past the last needed frame: the missing ones are not in this stream
-    if prev is not None and report.error_count:  # damaged packets at the end: the last picture stays
-        for j in pending[k:]:
+    if prev is not None and report.last_pts is not None:  # packets at the end without a picture (damaged, or
+        end = float(report.last_pts * tb) + tol  # "no change"): the last picture stays; nothing past the file
+        for j in (j for j in pending[k:] if times[j] <= end):
             found.add(j)
             report.filled.add(j)
             yield j, convert(prev)
+
+
+def _decoder_order_pass(container, stream, needed, found, convert, report: DecodeReport):
+    """Decode from the start, frame ``i`` being the decoder's ``i``-th picture (``frame_order == "decoder"``),
+    yielding ``(index, rgb)`` for each needed frame. Needed frames past the decoder's last picture (the probe
+    counted a picture that did not come this time) show the last one, with a ``decode_errors`` warning."""
+    pending = iter(needed)
+    want = next(pending, None)
+    prev = None
+    for i, frame in enumerate(decoded_frames(container, stream, report)):
+        prev = frame
+        while want == i:
+            found.add(want)
+            yield want, convert(frame)
+            want = next(pending, None)
+        if want is None:
+            return
+    if prev is not None:
+        while want is not None:
+            found.add(want)
+            report.filled.add(want)
+            yield want, convert(prev)
+            want = next(pending, None)
 
 
 def check_decoding(path: str | os.PathLike, threads: int = 0) -> DecodeReport:

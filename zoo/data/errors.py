@@ -36,7 +36,7 @@ class ClassMismatchError(ValueError):
 
 
 #: the kinds a :class:`VideoWarning` can carry (a video accepted with a warning is still used)
-VIDEO_WARNING_KINDS = ("frame_count", "repeated_frames", "rotated", "decode_errors", "demux_error")
+VIDEO_WARNING_KINDS = ("frame_count", "repeated_frames", "rotated", "decode_errors", "demux_error", "truncated")
 
 
 class VideoWarning(UserWarning):
@@ -46,7 +46,9 @@ class VideoWarning(UserWarning):
     with the frames it presents; the count is only a hint), ``repeated_frames`` (zero-size AVI chunks shown as
     the previous frame again), ``rotated`` (a display rotation was applied), ``decode_errors`` (some packets
     did not decode; the frames at their times show the nearest decodable frame, as a player does),
-    ``demux_error`` (reading the file stopped early; the frames before that point are used). ``str()`` is
+    ``demux_error`` (reading the file stopped early; the frames before that point are used), ``truncated``
+    (the frames end well before the video stream's announced duration, e.g. a download cut short; the frames
+    that are there are used, as ffmpeg plays them). ``str()`` is
     ``"kind: detail"``, the form stored in :attr:`zoo.data.probe.VideoInfo.warnings` and in reports.
     """
 

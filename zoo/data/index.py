@@ -25,7 +25,7 @@ from zoo.data.decode import check_decoding
 from zoo.data.probe import VideoInfo, probe_video
 
 IndexEntry = Union[VideoInfo, VideoError]
-CACHE_VERSION = 2  # 2: display rotation, repeated frames and warnings
+CACHE_VERSION = 3  # 2: display rotation, repeated frames and warnings; 3: frame order, mirror, truncated
 
 
 def default_cache_dir() -> Path:

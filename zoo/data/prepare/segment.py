@@ -21,7 +21,7 @@ from zoo.cli import WRITE_ERRNOS
 from zoo.data.encode import VideoWriter
 from zoo.data.errors import VideoError
 from zoo.data.orientation import display_size, rotate_frame
-from zoo.data.probe import display_rotation
+from zoo.data.probe import display_orientation
 
 #: failure reasons of :class:`SegmentError`
 REASONS = ("missing_source", "undecodable", "outside_video", "too_short", "invalid_segment")
@@ -121,7 +121,7 @@ def transcode_segment(src: str | os.PathLike, dst: str | os.PathLike, start: flo
         raise SegmentError(src, "missing_source", "file not found")
     wanted = math.ceil((end_t - start_t) * fps_q)
     try:
-        rotation = display_rotation(src)
+        rotation, mirror = display_orientation(src)
         container = av.open(str(src))
     except VideoError as err:
         raise SegmentError(src, "undecodable", err.detail or err.reason) from None
@@ -145,7 +145,7 @@ def transcode_segment(src: str | os.PathLike, dst: str | os.PathLike, start: flo
                                                   rotation), short_side)
         try:
             written = _copy_frames(container, vstream, astream, start_t, end_t, fps_q, wanted, origin,
-                                   (width, height), rotation, interpolation, dst, codec, crf, qscale, threads,
+                                   (width, height), (rotation, mirror), interpolation, dst, codec, crf, qscale, threads,
                                    min_duration)
         except av.error.FFmpegError as err:
             if isinstance(err, OSError) and err.errno in WRITE_ERRNOS:
@@ -156,10 +156,12 @@ def transcode_segment(src: str | os.PathLike, dst: str | os.PathLike, start: flo
                          truncated=written < wanted)
 
 
-def _copy_frames(container, vstream, astream, start_t, end_t, fps_q, wanted, origin, size, rotation, interpolation,
-                 dst, codec, crf, qscale, threads, min_duration):
-    """Decode from the current position and encode the selected frames (upright: ``rotation`` applied);
-    returns the number written."""
+def _copy_frames(container, vstream, astream, start_t, end_t, fps_q, wanted, origin, size, orientation,
+                 interpolation, dst, codec, crf, qscale, threads, min_duration):
+    """Decode from the current position and encode the selected frames (upright: ``orientation``, the
+    ``(rotation, mirror)`` of :func:`zoo.data.probe.display_orientation`, applied); returns the number
+    written."""
+    rotation, mirror = orientation
     src = container.name
     width, height = size
     stored_w, stored_h = display_size(width, height, rotation)  # the scaled size before the turn
@@ -188,7 +190,7 @@ def _copy_frames(container, vstream, astream, start_t, end_t, fps_q, wanted, ori
     def scale(frame):
         scaled = reformatter.reformat(frame, width=stored_w, height=stored_h, format="yuv420p",
                                       interpolation=interpolation)
-        return rotate_frame(scaled, rotation)
+        return rotate_frame(scaled, rotation, mirror)
 
     prev = prev_scaled = last_time = None
     last_step = 1 / Fraction(vstream.average_rate or vstream.guessed_rate or 30)

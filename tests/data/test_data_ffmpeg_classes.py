@@ -1,0 +1,121 @@
+"""Every frame of one video per class that once came out differently from the ffmpeg CLI -- B-frames whose
+timestamps lie, mirrored display matrices, audio longer than the video, partial downloads, undecodable
+lead-ins, raw elementary streams, mid-stream size changes -- against ``ffmpeg -vsync passthrough -f rawvideo
+-pix_fmt rgb24``: the same number of frames, in the same order, with the same pixels."""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+from zoo.data.decode import decode_frames
+from zoo.data.errors import VideoWarning, warning_kind
+from zoo.data.probe import probe_video
+from zoo.data.views import ViewSpec, decode_views, view_clip_indices
+
+from ffmpeg_videos import CLASSES, ffmpeg_pictures, set_display_matrix
+
+#: the frames of these videos cannot be listed from packet timestamps: they are decoded once when probed
+DECODER_ORDER = {"bframes_avi", "packed_avi", "pts_equal_dts", "ts_mid_gop", "raw_h264", "raw_m2v", "size_change"}
+
+
+@pytest.fixture(scope="module")
+def classes(tmp_path_factory):
+    from ffmpeg_videos import make_class_videos
+
+    return make_class_videos(tmp_path_factory.mktemp("classes"))
+
+
+def every_frame(path, info):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", VideoWarning)  # none of these has a damaged packet
+        return decode_frames(path, range(info.num_frames), info)
+
+
+@pytest.mark.parametrize("name", sorted(set(CLASSES) - {"size_change"}))
+def test_every_frame_is_ffmpegs(classes, name):
+    path = classes[name]
+    reference = ffmpeg_pictures(path)
+    info = probe_video(path)
+    assert info.frame_order == ("decoder" if name in DECODER_ORDER else "pts")
+    assert info.num_frames == len(reference)
+    assert (info.height, info.width) == reference.shape[1:3]
+    assert np.all(np.diff(info.frame_times) > 0)
+    frames = every_frame(path, info)
+    for i in range(len(reference)):  # one frame at a time: a failure names the first frame out of place
+        np.testing.assert_array_equal(frames[i], reference[i], err_msg=f"{name}: frame {i}")
+    # a few frames asked for on their own, out of order (seeking where the video allows it)
+    picks = [info.num_frames - 1, info.num_frames // 2, 3, info.num_frames // 2]
+    np.testing.assert_array_equal(decode_frames(path, picks, info), reference[picks])
+
+
+def test_b_frames_with_lying_timestamps_come_in_display_order(classes):
+    """The regression: sorting frames by their packets' timestamps put frame i-1 at position i."""
+    for name in ("bframes_avi", "packed_avi", "pts_equal_dts"):
+        reference = ffmpeg_pictures(classes[name])
+        frames = every_frame(classes[name], probe_video(classes[name]))
+        shifted = sum(not np.array_equal(frames[i], reference[i]) for i in range(len(reference)))
+        assert shifted == 0, f"{name}: {shifted} frames out of place"
+        # the frames are really distinct pictures (testsrc2 moves every frame): order is observable
+        assert all(not np.array_equal(reference[i], reference[i + 1]) for i in range(len(reference) - 1))
+
+
+def test_size_change_scales_to_the_first_frame_size(classes):
+    """ffmpeg scales every picture to the first one's size (bicubic). libswscale 9 (PyAV) places the chroma of
+    a scaled picture where the stream says (H.264: left-sited); ffmpeg 5.1's scale filter ignores that tag
+    and assumes centred chroma. So: the frames of the first size match ffmpeg's exactly; ffmpeg's frames of
+    the second size are its default bicubic scaling of the second half (centred chroma), and ours are the
+    same scaling with H.264's siting spelt out (in_h_chr_pos=0, in_v_chr_pos=128): the siting is the only
+    difference, and it is a half chroma sample, not a shift of the picture."""
+    path = classes["size_change"]
+    reference = ffmpeg_pictures(path)
+    info = probe_video(path)
+    assert (info.width, info.height) == (160, 120) and info.num_frames == len(reference) == 100
+    frames = every_frame(path, info)
+    np.testing.assert_array_equal(frames[:50], reference[:50])
+    second = path.with_name("size_change_second_half.ts")
+    centred = ffmpeg_pictures(second, "-vf", "scale=160:120:flags=bicubic")
+    sited = ffmpeg_pictures(second, "-vf", "scale=160:120:flags=bicubic:in_h_chr_pos=0:in_v_chr_pos=128")
+    np.testing.assert_array_equal(reference[50:], centred)
+    np.testing.assert_array_equal(frames[50:], sited)
+    assert np.abs(frames[50:].astype(int) - reference[50:]).mean() < 4  # half a chroma sample on sharp edges
+
+
+@pytest.mark.parametrize("matrix", [(1, 0, 0, 1), (0, 1, 1, 0), (0, 1, -1, 0), (0, -1, 1, 0), (-1, 0, 0, -1),
+                                    (-1, 0, 0, 1), (1, 0, 0, -1), (0, -1, -1, 0)])
+def test_all_eight_display_orientations_are_ffmpegs(classes, tmp_path, matrix):
+    """Each of the eight quarter-turn/mirror display matrices, as the ffmpeg CLI's autorotation shows it,
+    through the native and the resized decoding paths."""
+    path = set_display_matrix(classes["audio_longer"], tmp_path / "oriented.mp4", *matrix)
+    reference = ffmpeg_pictures(path)
+    info = probe_video(path)
+    assert (info.height, info.width) == reference.shape[1:3]
+    assert ([warning_kind(w) for w in info.warnings] == ["rotated"]) == (matrix != (1, 0, 0, 1))
+    np.testing.assert_array_equal(every_frame(path, info), reference)
+    spec = ViewSpec(clip_len=2, num_clips=2, resize=None, crop_size=None)
+    views = decode_views(path, spec, info).numpy()
+    first = [clip[0] for clip in view_clip_indices(info, spec)]
+    np.testing.assert_array_equal(views[:, 0], reference[first])
+
+
+def test_audio_longer_than_video_is_complete(classes):
+    info = probe_video(classes["audio_longer"])
+    assert info.warnings == [] and info.num_frames == 75
+
+
+def test_cut_download_is_used_with_a_truncated_warning(classes):
+    info = probe_video(classes["cut_download"])
+    assert [warning_kind(w) for w in info.warnings] == ["truncated"]
+    assert 40 < info.num_frames < 100
+    spec = ViewSpec(clip_len=4, num_clips=3, resize=32, crop_size=32)
+    assert decode_views(classes["cut_download"], spec, info).shape == (3, 4, 32, 32, 3)
+
+
+def test_mid_gop_lead_in_is_not_counted(classes):
+    """ffmpeg shows nothing before the first decodable picture: clip 0 starts there and is not refused."""
+    info = probe_video(classes["ts_mid_gop"])
+    reference = ffmpeg_pictures(classes["ts_mid_gop"])
+    spec = ViewSpec(clip_len=4, num_clips=2, resize=None, crop_size=None)
+    views = decode_views(classes["ts_mid_gop"], spec, info).numpy()
+    np.testing.assert_array_equal(views[0], reference[:4])
