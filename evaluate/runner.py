@@ -11,7 +11,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 import torch
-from zoo.cli import progress_bar
+from zoo.cli import progress_bar, report_warnings
 
 from zoo.data.errors import warning_kind
 from zoo.evaluate.aggregate import aggregate_views, combine_aggregates
@@ -236,6 +236,8 @@ def evaluate(predictor: Predictor, samples: Sequence, classes: Sequence[str], sp
                         offset += count
                     num_views += views.shape[0]
                 del views
+            for item in good:
+                report_warnings(item.path, item.warnings)
             for record in batch_records:
                 if record_log is not None:
                     record_log.append(record)

@@ -47,7 +47,9 @@ import errno
 import json
 import os
 import sys
-from typing import Any, Callable, Sequence
+import warnings
+from collections import Counter
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -302,6 +304,74 @@ def usage_errors(*extra: type[BaseException]):
         raise UsageError(error_message(exc)) from exc
 
 
+class ReportedWarning(UserWarning):
+    """A warning about one input (e.g. :class:`zoo.data.errors.VideoWarning`) that the tools report in their
+    own one-line form and count (:func:`reporting_warnings`); ``path`` names the input, ``str()`` is
+    ``"kind: detail"``."""
+
+    path = ""
+
+
+class WarningReport:
+    """A tool's account of :class:`ReportedWarning` s: each shown as one line ``PROG: warning: PATH: kind:
+    detail`` on stderr (not with ``quiet``) and counted by kind; :meth:`summary` is the closing line."""
+
+    def __init__(self, prog: str, quiet: bool = False, stream=None):
+        self.prog, self.quiet, self.stream = prog, quiet, stream
+        self.counts: Counter = Counter()
+
+    def add(self, path, text: str) -> None:
+        self.counts[text.split(":", 1)[0].strip()] += 1
+        if not self.quiet:
+            print(f"{self.prog}: warning: {path}: {text}", file=self.stream or sys.stderr, flush=True)
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    def summary(self) -> str:
+        kinds = ", ".join(f"{kind} {n}" for kind, n in sorted(self.counts.items()))
+        return f"{self.prog}: {self.total} warning(s) about inputs ({kinds})"
+
+
+_REPORTS: list[WarningReport] = []
+
+
+@contextlib.contextmanager
+def reporting_warnings(prog: str, quiet: bool = False, stream=None) -> Iterator[WarningReport]:
+    """Inside the block every :class:`ReportedWarning` issued goes to a :class:`WarningReport` (one line each,
+    counted; never Python's warning lines with source snippets), as do the texts handed to
+    :func:`report_warnings` (warnings collected in DataLoader workers); the summary line is printed at the end
+    unless ``quiet``. Other warnings are shown as usual."""
+    report = WarningReport(prog, quiet, stream)
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", ReportedWarning)
+        shown = warnings.showwarning
+
+        def show(message, category, filename, lineno, file=None, line=None):
+            if isinstance(message, ReportedWarning):
+                report.add(message.path, str(message))
+            else:
+                shown(message, category, filename, lineno, file, line)
+
+        warnings.showwarning = show
+        _REPORTS.append(report)
+        try:
+            yield report
+        finally:
+            _REPORTS.remove(report)
+            if report.total and not quiet:
+                print(report.summary(), file=stream or sys.stderr, flush=True)
+
+
+def report_warnings(path, texts: Iterable[str]) -> None:
+    """Hand ``"kind: detail"`` texts collected elsewhere (e.g. in a DataLoader worker, by
+    :func:`zoo.data.errors.collect_video_warnings`) to the active :func:`reporting_warnings` block, if any."""
+    if _REPORTS:
+        for text in texts:
+            _REPORTS[-1].add(path, text)
+
+
 #: exceptions a tool reports in one line (exit 1) instead of a traceback
 FAILURES: tuple[type[BaseException], ...] = (ValueError, KeyError, OSError, RuntimeError, TypeError)
 
@@ -318,9 +388,11 @@ def run_tool(prog: str, parser: argparse.ArgumentParser, run: Callable[[argparse
 def run_parsed(prog: str, run: Callable[[argparse.Namespace], int | None], args: argparse.Namespace,
                failures: tuple[type[BaseException], ...] = (), interrupted: str = "interrupted") -> int:
     """:func:`run_tool` for arguments a tool has already parsed (and checked): ``run(args)`` with the
-    convention's exit statuses; ``interrupted`` is the message for Ctrl-C."""
+    convention's exit statuses; ``interrupted`` is the message for Ctrl-C. Video warnings met during the run
+    are shown in one line each and counted (:func:`reporting_warnings`; silent with ``-q``)."""
     try:
-        status = run(args)
+        with reporting_warnings(prog, quiet=bool(getattr(args, "quiet", False))):
+            status = run(args)
     except UsageError as exc:
         print_error(prog, str(exc))
         return EXIT_USAGE

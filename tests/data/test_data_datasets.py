@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from zoo.data.datasets import VideoSample, discover, kinetics_clip_name
-from zoo.data.errors import ClassMismatchError
+from zoo.data.errors import ClassMismatchError, DatasetWarning
 
 
 @pytest.fixture()
@@ -27,7 +27,8 @@ def kinetics_tree(tmp_path, videos) -> Path:
 
 
 def test_folder_layout(kinetics_tree):
-    samples, classes = discover(kinetics_tree, "train")
+    with pytest.warns(DatasetWarning, match=r"left_out: 1 file\(s\) .*c/notes.txt"):  # never skipped silently
+        samples, classes = discover(kinetics_tree, "train")
     assert classes == ["a_class", "b class", "c"]
     assert len(samples) == 6 and all(s.path.suffix == ".mp4" and not s.path.name.startswith(".")
                                      for s in samples)
@@ -119,3 +120,18 @@ def test_kinetics_csv_found_by_split_name(tmp_path, videos):
                                        "yoga,DDDDDDDDDDD,1,11,test\n")
     samples, classes = discover(tmp_path, "test")
     assert classes == ["yoga"] and samples[0].label == 0 and samples[0].path.suffix == ".avi"
+
+
+def test_folder_takes_every_format_ffmpeg_demuxes(tmp_path, videos):
+    """Transport streams, WMV/ASF, MXF, raw elementary streams... are videos too."""
+    root = tmp_path / "data"
+    (root / "a").mkdir(parents=True)
+    names = ["x.ts", "x.m2ts", "x.wmv", "x.asf", "x.mxf", "x.m2v", "x.ivf", "x.gif", "x.264", "x.rm", "x.vob"]
+    for name in names:
+        shutil.copy(videos["h264_30fps"], root / "a" / name)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # nothing left out
+        samples, _ = discover(root)
+    assert sorted(s.path.name for s in samples) == sorted(names)

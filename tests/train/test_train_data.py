@@ -18,8 +18,8 @@ SPEC = TrainClipSpec(clip_len=4, scale_range=(36, 44), crop_size=32)
 def test_clip_depends_only_on_its_key(small_dataset):
     samples, _ = discover(small_dataset, "train")
     dataset = TrainClipDataset(samples, SPEC)
-    clip, label, failures = dataset[ClipKey(2, 1234)]
-    assert clip.shape == (4, 32, 32, 3) and clip.dtype == torch.uint8 and failures == []
+    clip, label, failures, warned = dataset[ClipKey(2, 1234)]
+    assert clip.shape == (4, 32, 32, 3) and clip.dtype == torch.uint8 and failures == [] and warned == []
     assert label == samples[2].label
     fresh = TrainClipDataset(samples, SPEC)
     assert torch.equal(fresh[ClipKey(2, 1234)][0], clip)

@@ -27,11 +27,15 @@ from typing import Iterable, Sequence
 
 from zoo._io import atomic_write_text, read_text
 from zoo.paths import data_cache_root
-from zoo.data.errors import ClassMismatchError
+from zoo.data.errors import ClassMismatchError, DatasetWarning
 from zoo.data.lmdb_videos import export_lmdb
 from zoo.guards import kinetics_label_dir
 
-VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".webm", ".mov", ".m4v", ".mpg", ".mpeg", ".flv", ".ogv", ".3gp")
+#: file extensions of what ffmpeg demuxes as video: containers, transport streams, raw elementary streams
+VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".webm", ".mov", ".m4v", ".mpg", ".mpeg", ".flv", ".ogv", ".3gp",
+                    ".3g2", ".ts", ".mts", ".m2ts", ".vob", ".wmv", ".asf", ".mxf", ".rm", ".rmvb", ".divx", ".f4v",
+                    ".nut", ".dv", ".gif", ".ivf", ".y4m", ".m1v", ".m2v", ".mpv", ".264", ".h264", ".avc",
+                    ".265", ".h265", ".hevc", ".mjpeg", ".mjpg", ".obu")
 KINETICS_CSV_COLUMNS = {"label", "youtube_id", "time_start", "time_end"}
 
 
@@ -95,11 +99,18 @@ def discover_folder(root: str | os.PathLike, classes: Sequence[str] | None = Non
     if classes is None:
         classes = names
     mapping = class_index(names, classes, str(root))
-    samples = []
+    samples, left_out = [], []
     for folder in folders:
         for video in sorted(folder.iterdir()):
             if is_video_file(video):
                 samples.append(VideoSample(video, mapping[folder.name], f"{folder.name}/{video.stem}"))
+            elif video.is_file() and not video.name.startswith("."):
+                left_out.append(video)
+    if left_out:  # never silently: a video in a format missing from VIDEO_EXTENSIONS would vanish
+        shown = ", ".join(str(p.relative_to(root)) for p in left_out[:5])
+        more = f" and {len(left_out) - 5} more" if len(left_out) > 5 else ""
+        warnings.warn(DatasetWarning(root, "left_out", f"{len(left_out)} file(s) in class folders left out, their "
+                                     f"extension is not a video one: {shown}{more}"), stacklevel=2)
     return samples, list(classes)
 
 

@@ -6,6 +6,8 @@ import os
 import warnings
 from typing import Iterator
 
+from zoo.cli import ReportedWarning
+
 #: the reasons a :class:`VideoError` can carry
 VIDEO_ERROR_REASONS = ("missing", "empty", "undecodable", "truncated", "too_short")
 
@@ -39,7 +41,7 @@ class ClassMismatchError(ValueError):
 VIDEO_WARNING_KINDS = ("frame_count", "repeated_frames", "rotated", "decode_errors", "demux_error", "truncated")
 
 
-class VideoWarning(UserWarning):
+class VideoWarning(ReportedWarning):
     """A video that is used, but with something the report should mention; ``.kind`` says what.
 
     ``kind`` is one of :data:`VIDEO_WARNING_KINDS`: ``frame_count`` (the container's frame count disagrees
@@ -49,7 +51,8 @@ class VideoWarning(UserWarning):
     ``demux_error`` (reading the file stopped early; the frames before that point are used), ``truncated``
     (the frames end well before the video stream's announced duration, e.g. a download cut short; the frames
     that are there are used, as ffmpeg plays them). ``str()`` is
-    ``"kind: detail"``, the form stored in :attr:`zoo.data.probe.VideoInfo.warnings` and in reports.
+    ``"kind: detail"``, the form stored in :attr:`zoo.data.probe.VideoInfo.warnings` and in reports. The
+    tools show each in one line and count them (:func:`zoo.cli.reporting_warnings`).
     """
 
     def __init__(self, path: str | os.PathLike, kind: str, detail: str = ""):
@@ -57,6 +60,18 @@ class VideoWarning(UserWarning):
             raise ValueError(f"unknown VideoWarning kind {kind!r}; expected one of {VIDEO_WARNING_KINDS}")
         self.path, self.kind, self.detail = str(path), kind, detail
         super().__init__(f"{kind}: {detail}" if detail else kind)
+
+    def __reduce__(self):
+        return (type(self), (self.path, self.kind, self.detail))
+
+
+class DatasetWarning(ReportedWarning):
+    """Something about a dataset folder or list a report should mention (``kind``: ``left_out``, files that
+    are not taken as videos); ``str()`` is ``"kind: detail"``."""
+
+    def __init__(self, path: str | os.PathLike, kind: str, detail: str):
+        self.path, self.kind, self.detail = str(path), kind, detail
+        super().__init__(f"{kind}: {detail}")
 
     def __reduce__(self):
         return (type(self), (self.path, self.kind, self.detail))
@@ -85,3 +100,4 @@ def collect_video_warnings() -> Iterator[list[str]]:
                     others.append(item)
     for item in others:
         warnings.warn_explicit(item.message, item.category, item.filename, item.lineno)
+

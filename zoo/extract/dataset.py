@@ -8,13 +8,14 @@ decode_views`. A video that fails yields one chunk with ``error`` set (after any
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Iterator, Sequence
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
+from zoo.data.errors import collect_video_warnings
 from zoo.data.probe import probe_video
 from zoo.data.transforms import crop_positions, resized_shape
 from zoo.data.decode import DecodeReport, frame_size
@@ -45,6 +46,7 @@ class WindowChunk:
     end: list[float]
     last: bool
     error: str | None = None
+    warnings: list[str] = field(default_factory=list)  # the video's ("kind: detail"), on its last chunk
 
     @property
     def num_windows(self) -> int:
@@ -65,12 +67,20 @@ class WindowsDataset(IterableDataset):
         jobs = self.jobs if worker is None else self.jobs[worker.id::worker.num_workers]
         for job in jobs:
             try:
-                yield from self._chunks(job)
+                last = None
+                with collect_video_warnings() as warned:  # shown by the main process, in the tool's form
+                    info = probe_video(job.path)
+                    for chunk in self._chunks(job, info):
+                        if chunk.last:
+                            last = chunk  # sent once the video's warnings are all known
+                        else:
+                            yield chunk
+                last.warnings = info.warnings + warned
+                yield last
             except Exception as exc:  # noqa: BLE001 - a bad video is reported, never fatal
                 yield WindowChunk(job.index, None, [], [], True, failure_reason(exc))
 
-    def _chunks(self, job: VideoJob) -> Iterator[WindowChunk]:
-        info = probe_video(job.path)
+    def _chunks(self, job: VideoJob, info) -> Iterator[WindowChunk]:
         plan = plan_windows(info, self.spec, job.starts)
         if self.spec.views:
             yield from self._view_chunks(job, info, plan)

@@ -14,7 +14,7 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
-from zoo.cli import progress_bar
+from zoo.cli import progress_bar, report_warnings
 from zoo.evaluate.memory import ViewsOutOfMemory
 from zoo.evaluate.runner import BudgetRunner
 from zoo.extract.dataset import VideoJob, WindowChunk, WindowsDataset, windows_loader
@@ -169,6 +169,7 @@ def extract_windows(predictor: Callable[[torch.Tensor], torch.Tensor], layout: C
             if chunk is None:
                 break
             video = videos[chunk.job]
+            report_warnings(video.job.path, chunk.warnings)
             if chunk.error is not None:
                 video.error = chunk.error
                 log(f"skipped {video.job.path}: {chunk.error}")

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from zoo.data.errors import VideoError
+from zoo.data.errors import VideoError, collect_video_warnings
 from zoo.data.probe import VideoInfo, probe_video
 from zoo.data.views import TrainClipSpec, decode_train_clip
 from zoo.train.sampler import ClipKey
@@ -28,17 +28,19 @@ class TrainBatch:
     clips: torch.Tensor
     labels: torch.Tensor
     failures: list[tuple[str, str]] = field(default_factory=list)
+    warnings: list[tuple[str, str]] = field(default_factory=list)  # (path, "kind: detail") of videos used
 
     def __len__(self) -> int:
         return int(self.labels.shape[0])
 
     def pin_memory(self) -> "TrainBatch":
         """Page-locked copy (DataLoader ``pin_memory=True`` calls this)."""
-        return TrainBatch(self.clips.pin_memory(), self.labels.pin_memory(), self.failures)
+        return TrainBatch(self.clips.pin_memory(), self.labels.pin_memory(), self.failures, self.warnings)
 
 
 class TrainClipDataset(Dataset):
-    """``dataset[ClipKey(video, seed)]`` -> ``(clip uint8 (T, H, W, 3), label, failures)``.
+    """``dataset[ClipKey(video, seed)]`` -> ``(clip uint8 (T, H, W, 3), label, failures, warnings)``, the
+    warnings as ``(path, "kind: detail")`` of the video used (see :class:`zoo.data.errors.VideoWarning`).
 
     ``infos`` (from the metadata index, optional) maps a sample's path to its :class:`VideoInfo`; without it
     each worker probes a video the first time it needs it. At most ``max_retries`` replacement videos are
@@ -70,8 +72,10 @@ class TrainClipDataset(Dataset):
             sample = self.samples[video_index]
             path = str(sample.path)
             try:
-                clip = decode_train_clip(path, self.spec, rng, info=self._info(path), threads=self.decode_threads)
-                return clip, int(sample.label), failures
+                with collect_video_warnings() as warned:  # shown by the main process, in the tool's form
+                    info = self._info(path)
+                    clip = decode_train_clip(path, self.spec, rng, info=info, threads=self.decode_threads)
+                return clip, int(sample.label), failures, [(path, text) for text in info.warnings + warned]
             except VideoError as exc:
                 failures.append((path, exc.reason + (f": {exc.detail}" if exc.detail else "")))
             except Exception as exc:  # noqa: BLE001 - any decoder failure spoils this video only
@@ -83,6 +87,6 @@ class TrainClipDataset(Dataset):
 
 def collate_clips(items: list) -> TrainBatch:
     """Stack dataset items into a :class:`TrainBatch`."""
-    clips, labels, failures = zip(*items)
+    clips, labels, failures, warned = zip(*items)
     return TrainBatch(torch.stack(clips), torch.tensor(labels, dtype=torch.int64),
-                      [f for per_item in failures for f in per_item])
+                      [f for per_item in failures for f in per_item], [w for per_item in warned for w in per_item])

@@ -23,6 +23,7 @@ import torch.nn as nn
 from torch.utils.data import DataLoader
 
 from zoo._io import atomic_write_text
+from zoo.cli import report_warnings
 from zoo.checkpoint import read_checkpoint_meta
 from zoo.data.datasets import discover
 from zoo.data.errors import ClassMismatchError, VideoError
@@ -161,6 +162,7 @@ class Trainer:
         self.std = list(known.std or DEFAULT_STD)
         self.colour_rule = args.colour_rule or known.colour_rule or DEFAULT_PREPROCESSING.colour_rule
         self.failed_videos: dict[str, str] = {}
+        self.reported_warnings: set[tuple[str, str]] = set()  # each video's warning is shown once
         self.global_step = 0
 
     def _check_same_run(self) -> None:
@@ -478,6 +480,10 @@ class Trainer:
         return row
 
     def _note_failures(self, batch: TrainBatch, bar: ProgressBar) -> None:
+        for path, text in batch.warnings:
+            if (path, text) not in self.reported_warnings:
+                self.reported_warnings.add((path, text))
+                report_warnings(path, [text])
         for path, reason in batch.failures:
             if path not in self.failed_videos:
                 self.failed_videos[path] = reason
