@@ -4,7 +4,8 @@ Runs inside the anchor's own virtual environment (``.bench-venvs/<name>``; it im
 build nor this project), started once per benchmark run so that imports and start-up are not timed. Reads
 its jobs from a JSON file, then commands on stdin, one per line:
 
-* ``run PROTOCOL``: decode every video's views of PROTOCOL once; prints the seconds it took.
+* ``run PROTOCOL [K]``: decode every video's views of PROTOCOL once (only video K's with K); prints the
+  seconds it took.
 * ``save PROTOCOL K FILE``: write video K's views as a ``.npy`` file (the benchmark compares them with ours).
 * ``quit``.
 
@@ -68,8 +69,9 @@ def main(argv: list[str]) -> int:
         if not command or command[0] == "quit":
             break
         if command[0] == "run":
+            todo = jobs[command[1]] if len(command) == 2 else [jobs[command[1]][int(command[2])]]
             start = time.perf_counter()
-            for job in jobs[command[1]]:
+            for job in todo:
                 views(decode, job)
             print(time.perf_counter() - start, flush=True)
         elif command[0] == "save":
