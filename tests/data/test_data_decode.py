@@ -126,3 +126,14 @@ def test_video_error_survives_pickling():
 def test_video_info_round_trips_through_a_dict(videos):
     info = probe_video(videos["vfr"])
     assert VideoInfo.from_dict({**info.to_dict(), "extra": 1}) == info
+
+
+def test_frame_count_warning_does_not_count_discarded_packets():
+    """An edit-list file whose header counts the presented frames (48) or all packets (48 + 4) agrees with
+    itself: no "declares 48, 48 are presented" warning; a header counting something else is a hint worth one."""
+    from zoo.data.probe import frame_count_warnings
+
+    assert frame_count_warnings("x.mp4", 48, 48, 4) == [] and frame_count_warnings("x.mp4", 52, 48, 4) == []
+    assert frame_count_warnings("x.mp4", 0, 48, 4) == []
+    assert frame_count_warnings("x.mp4", 50, 48, 4) == ["frame_count: the header declares 50 frames, 48 are "
+                                                        "presented"]

@@ -381,12 +381,19 @@ def probe_video(path: str | os.PathLike, exact: bool = True) -> VideoInfo:
     if repeated:
         warnings.append(str(VideoWarning(path, "repeated_frames", f"{len(repeated)} of {n} frames repeat the "
                                                                   "previous one (zero-size chunks)")))
-    if declared_frames and declared_frames not in (n, n + packets.discarded) and decoded is None \
-            and not any(w.startswith("truncated") for w in warnings):
-        warnings.append(str(VideoWarning(path, "frame_count", f"the header declares {declared_frames} frames, "
-                                                              f"{n} are presented")))
+    if decoded is None and not any(w.startswith("truncated") for w in warnings):
+        warnings += frame_count_warnings(path, declared_frames, n, packets.discarded)
     return VideoInfo(str(path), fps, n, duration, width, height, times, rotation, repeated, warnings, mirror,
                      "decoder" if decoded is not None else "pts")
+
+
+def frame_count_warnings(path, declared: int, presented: int, discarded: int) -> list[str]:
+    """The ``frame_count`` warning (a one-item list) when a header's frame count is neither the presented
+    frames nor those plus the packets an edit list discards (containers count either way); else ``[]``."""
+    if not declared or declared in (presented, presented + discarded):
+        return []
+    return [str(VideoWarning(path, "frame_count", f"the header declares {declared} frames, {presented} are "
+                                                  "presented"))]
 
 
 def _fill_avi_gaps(pts: list[int], repeated: set[int]) -> None:
