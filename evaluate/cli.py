@@ -22,7 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = cli.make_parser("zoo-test", __doc__)
     src = p.add_mutually_exclusive_group()
     src.add_argument("--checkpoint", help="zoo checkpoint (.safetensors)")
-    src.add_argument("--weights", help="released weights name (`zoo-hub list`); protocol defaults from its entry")
+    src.add_argument("--weights", help="released weights name (`zoo-hub list`) or hf-hub:ORG/REPO[@REVISION]; protocol defaults from its entry (an hf-hub repo's: its uploader's)")
     p.add_argument("--data-path", help="dataset root (ROOT/{split}/{class}/{video}), list file or CSV")
     p.add_argument("--split", default=None, help="split under --data-path: folder or {split}.csv (default: val; '' = class folders at the root)")
     p.add_argument("--fold", type=cli.positive_int, metavar="N", help="evaluate DATA_PATH/test_foldN.csv (the per-fold lists of "

@@ -29,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("videos", nargs="+", metavar="VIDEO", help="video files to classify")
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--checkpoint", help="zoo checkpoint (.safetensors)")
-    src.add_argument("--weights", help="released weights name (`zoo-hub list`)")
+    src.add_argument("--weights", help="released weights name (`zoo-hub list`) or hf-hub:ORG/REPO[@REVISION]")
     p.add_argument("--topk", type=cli.positive_int, default=5, help="classes to print per video")
     p.add_argument("--features", metavar="OUT", help="write penultimate features to OUT (.npy or .safetensors)")
     p.add_argument("--feature-level", choices=("video", "clip"), default="video",

@@ -127,6 +127,28 @@ def test_zoo_train_fine_tunes_from_an_hf_name_with_its_preprocessing(measured, h
     assert trainer.model.zoo_meta["provenance"]["finetuned_from"] == NAME
 
 
+def test_zoo_predict_and_zoo_extract_with_an_hf_name_match_the_checkpoint(measured, hf_cache, tmp_path, capsys):
+    from zoo.evaluate.predict import main as zoo_predict
+    from zoo.extract.cli import main as zoo_extract
+
+    root, ckpt, _ = measured
+    place_in_hf_cache(root / "export", hf_cache, "org/tiny")
+    video = str(root / "data" / "val" / "c0" / "v.mp4")
+    outputs = []
+    for source in (["--checkpoint", str(ckpt)], ["--weights", NAME]):
+        assert zoo_predict([video, *source, "--json", "--device", "cpu", *PROTOCOL_FLAGS]) == 0
+        outputs.append(capsys.readouterr().out)
+    assert outputs[0] == outputs[1] and json.loads(outputs[0].splitlines()[0])
+    index = []
+    for name, source in (("a", ["--checkpoint", str(ckpt)]), ("b", ["--weights", NAME])):
+        assert zoo_extract([*source, "--data-path", str(root / "data"), "--split", "val", "--output",
+                            str(tmp_path / name), "--format", "npy", "-q", "--device", "cpu", "--workers", "0"]) == 0
+        index.append(sorted(p.relative_to(tmp_path / name) for p in (tmp_path / name).rglob("*.npy")))
+    assert index[0] == index[1] and index[0]
+    for rel in index[0]:
+        assert np.array_equal(np.load(tmp_path / "a" / rel), np.load(tmp_path / "b" / rel))
+
+
 BAD = [(f"{NAME}@v9", "revision 'v9'"), ("hf-hub:org/nothing", "repo org/nothing is not in"),
        ("hf-hub:org/wrong", "does not match the tensors"), ("hf-hub:org/no-config", "has no config.json")]
 

@@ -37,7 +37,7 @@ def build_parser():
     p.add_argument("--limit", type=cli.positive_int, help="only the first N videos")
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--checkpoint", help="zoo checkpoint (.safetensors)")
-    src.add_argument("--weights", help="released weights name from weights.json")
+    src.add_argument("--weights", help="released weights name from weights.json, or hf-hub:ORG/REPO[@REVISION]")
     f = p.add_argument_group("features")
     f.add_argument("--layers", default="pool5", help="comma-separated module names or aliases: stem, layer1..layer4, "
                                                     "pool5/avgpool/final_avg, logits/fc/last_out_L<N>, softmax")

@@ -93,7 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
     g = p.add_argument_group("model")
     cli.add_model(g, help="builder name (default: r2plus1d_18, or the --weights/--checkpoint model)")
     src = g.add_mutually_exclusive_group()
-    src.add_argument("--weights", default=None, help="start from released weights (a `zoo-hub list` name)")
+    src.add_argument("--weights", default=None, help="start from released weights (a `zoo-hub list` name) or a pushed model (hf-hub:ORG/REPO[@REVISION])")
     src.add_argument("--checkpoint", default=None, help="start from a zoo .safetensors checkpoint")
     g.add_argument("--num-classes", type=positive_int, default=None,
                    help="output classes (default: the dataset's); a different head size than the weights' "
