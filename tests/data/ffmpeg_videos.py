@@ -174,6 +174,7 @@ CLASSES = {
     "raw_h264": "raw H.264 elementary stream (.264)",
     "raw_m2v": "raw MPEG-2 elementary stream (.m2v)",
     "size_change": "MPEG-TS whose second half is 192x144 after 160x120 (two streams concatenated)",
+    "shared_timestamps": "H.264 MKV with B-frames whose last 3 packets share one timestamp (setts)",
 }
 
 
@@ -199,7 +200,7 @@ def make_class_videos(root: Path) -> dict[str, Path]:
     v = {name: root / f"{name}{ext}" for name, ext in (
         ("bframes_avi", ".avi"), ("packed_avi", ".avi"), ("pts_equal_dts", ".mp4"), ("transposed", ".mp4"),
         ("audio_longer", ".mp4"), ("cut_download", ".mp4"), ("ts_mid_gop", ".ts"), ("raw_h264", ".264"),
-        ("raw_m2v", ".m2v"), ("size_change", ".ts"))}
+        ("raw_m2v", ".m2v"), ("size_change", ".ts"), ("shared_timestamps", ".mkv"))}
     _ffmpeg(*_testsrc("160x120", 25, 4), "-c:v", "mpeg4", "-bf", "2", "-q:v", "4", str(v["bframes_avi"]))
     _ffmpeg(*_testsrc("160x120", 25, 4), "-c:v", "libxvid", "-bf", "2", "-q:v", "4", str(v["packed_avi"]))
     h264 = ["-c:v", "libx264", "-bf", "3", "-pix_fmt", "yuv420p"]
@@ -207,6 +208,8 @@ def make_class_videos(root: Path) -> dict[str, Path]:
     _ffmpeg(*_testsrc("160x120", 25, 4), *h264, "-g", "50", str(source))
     _ffmpeg("-i", str(source), "-c", "copy", "-bsf:v", "setts=pts=DTS", str(v["pts_equal_dts"]))
     set_display_matrix(source, v["transposed"], 0, 1, 1, 0)
+    _ffmpeg("-i", str(source), "-c", "copy", "-bsf:v", r"setts=pts=if(gte(N\,97)\,PREV_OUTPTS\,PTS)"
+            r":dts=if(gte(N\,97)\,PREV_OUTDTS\,DTS)", str(v["shared_timestamps"]))
     _ffmpeg(*_testsrc("160x120", 25, 3), "-f", "lavfi", "-i", "sine=duration=6", *h264, "-c:a", "aac",
             str(v["audio_longer"]))
     whole = root / "whole.mp4"

@@ -17,7 +17,8 @@ from zoo.data.views import ViewSpec, decode_views, view_clip_indices
 from ffmpeg_videos import CLASSES, ffmpeg_pictures, set_display_matrix
 
 #: the frames of these videos cannot be listed from packet timestamps: they are decoded once when probed
-DECODER_ORDER = {"bframes_avi", "packed_avi", "pts_equal_dts", "ts_mid_gop", "raw_h264", "raw_m2v", "size_change"}
+DECODER_ORDER = {"bframes_avi", "packed_avi", "pts_equal_dts", "ts_mid_gop", "raw_h264", "raw_m2v", "size_change",
+                 "shared_timestamps"}
 
 
 @pytest.fixture(scope="module")
