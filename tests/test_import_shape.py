@@ -2,7 +2,7 @@
 lower layer to a higher one. Static: the source is parsed with ``ast``, nothing is imported.
 
 Layers, bottom to top: core -> convert -> hub -> factory (``create_model``) -> data -> data preparation ->
-evaluate -> feature extraction, train -> the ``zoo`` package's public API (``zoo/__init__.py``) -> the console
+the test protocol (``zoo.protocol``) -> evaluate -> feature extraction, train -> the ``zoo`` package's public API (``zoo/__init__.py``) -> the console
 scripts. A module may import its own layer and the layers below it, so library modules import the module that
 defines what they use (``zoo.checkpoint``, ``zoo.factory``), never the ``zoo`` facade.
 """
@@ -16,8 +16,8 @@ ROOT = Path(__file__).resolve().parents[1]
 # installed name -> folder (pyproject.toml's package-dir)
 PACKAGES = {"zoo": ROOT / "zoo", "zoo.convert": ROOT / "convert", "zoo.evaluate": ROOT / "evaluate"}
 # rank of each layer; layers of one rank are peers (neither may import the other's modules: see the loop test)
-LAYERS = {"core": 0, "convert": 1, "hub": 2, "factory": 3, "data": 4, "prepare": 5, "evaluate": 6,
-          "extract": 7, "train": 7, "api": 8, "scripts": 9}
+LAYERS = {"core": 0, "convert": 1, "hub": 2, "factory": 3, "data": 4, "prepare": 5, "protocol": 6, "evaluate": 7,
+          "extract": 8, "train": 8, "api": 9, "scripts": 10}
 PREFIXES = (("zoo.data.prepare", "prepare"), ("zoo.data", "data"), ("zoo.convert", "convert"), ("zoo.hub", "hub"),
             ("zoo.evaluate", "evaluate"), ("zoo.extract", "extract"), ("zoo.train", "train"))
 
@@ -31,7 +31,7 @@ def console_scripts() -> set[str]:
 
 SCRIPTS = console_scripts()
 # modules whose layer is not the one of their folder
-PLACED = {"zoo": "api", "zoo.factory": "factory",
+PLACED = {"zoo": "api", "zoo.factory": "factory", "zoo.protocol": "protocol",
           "zoo.models.factory": "factory"}   # old import path of zoo.factory.create_model, kept for users
 
 

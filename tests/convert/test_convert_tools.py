@@ -36,7 +36,7 @@ def test_pth_import(tmp_path, arch, options, flavor, eps):
     rules = (meta.get("resize_filter"), meta.get("crop_rule"), meta.get("colour_rule"))
     assert rules == (("torch_bilinear", "torchvision", "bt601") if flavor == "torchvision" else (None, None, None))
     if flavor == "torchvision":  # zoo-test, zoo-predict and zoo-extract follow them without --weights
-        from zoo.evaluate.loading import resolve_settings
+        from zoo.protocol import resolve_settings
 
         setup = resolve_settings(meta)
         assert (setup.spec.resize_filter, setup.spec.crop_rule, setup.spec.colour_rule) == rules

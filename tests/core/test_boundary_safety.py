@@ -18,7 +18,7 @@ from zoo.convert.minidb import write_minidb
 from zoo.convert.pipelines import checkpoint_blobs
 from zoo.convert.pickle_io import save_pickle
 from zoo.data.prepare.cli import main as prepare_main
-from zoo.evaluate.predict import main as predict_main
+from zoo.extract.predict import main as predict_main
 from zoo.guards import kinetics_label_dir, safe_name
 from zoo.hub.cli import main as hub_main
 

@@ -17,7 +17,7 @@ from zoo.convert.cli import main as convert_main
 from zoo.data.prepare.cli import main as prepare_main
 from zoo.data.synthetic import generate
 from zoo.evaluate.cli import main as zoo_test_main
-from zoo.evaluate.predict import main as predict_main
+from zoo.extract.predict import main as predict_main
 
 
 def exit_status(main, argv) -> int:

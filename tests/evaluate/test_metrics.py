@@ -60,7 +60,7 @@ def test_combine_aggregates_equals_aggregate_of_union(method):
 
 
 def test_settings_resolution_order():
-    from zoo.evaluate.loading import resolve_settings
+    from zoo.protocol import resolve_settings
 
     meta = {"clip_len": 8, "resize": [128, 171], "crop_size": 112, "classes": ["a", "b"]}
     entry = {"arch": "ir_csn_152", "num_classes": 2, "clip_len": 32, "sampling_rate": 2, "resize": 256,

@@ -8,7 +8,7 @@ from safetensors.numpy import load_file
 import zoo
 from zoo.data.views import ViewSpec, decode_views
 from zoo.data.transforms import normalize
-from zoo.evaluate.predict import main as zoo_predict
+from zoo.extract.predict import main as zoo_predict
 
 ARGS = ["--clips", "2", "--crops", "1", "--device", "cpu"]
 

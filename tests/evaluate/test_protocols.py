@@ -95,7 +95,7 @@ def test_short_videos_scored_wrong_stay_in_the_denominator(known_dataset, tiny_c
 
 
 def test_pixel_rules_from_checkpoint_protocol_and_command_line():
-    from zoo.evaluate.loading import resolve_settings
+    from zoo.protocol import resolve_settings
     from zoo.weights import get_entry
 
     rules = ("resize_filter", "crop_rule", "colour_rule")
@@ -143,7 +143,7 @@ def test_convolutional_flag_needs_a_large_enough_crop_and_the_torch_backend(tiny
 
 
 def test_each_protocol_record_sets_the_view_rules():
-    from zoo.evaluate.loading import resolve_settings
+    from zoo.protocol import resolve_settings
     from zoo.weights import get_entry
 
     tv = resolve_settings({}, get_entry("r2plus1d_18.kinetics400_16f_tv"))

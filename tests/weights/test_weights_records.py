@@ -5,8 +5,8 @@ import pytest
 
 import zoo
 from zoo.checkpoint import read_preprocessing, write_checkpoint
-from zoo.evaluate.loading import resolve_settings
 from zoo.models import build_model
+from zoo.protocol import resolve_settings
 from zoo.weights import (AGGREGATIONS, DEFAULT_PROTOCOL, Preprocessing, TestProtocol, WeightsEntry,
                          canonical_aggregation, get_entry, get_protocol, list_weights, load_registry,
                          resolve_protocol)

@@ -14,12 +14,12 @@ from torch import nn
 
 from zoo.data.errors import VIDEO_ERROR_REASONS, VideoError
 from zoo.data.transforms import Size
-from zoo.evaluate.loading import resolve_settings
 from zoo.extract.dataset import VideoJob
 from zoo.extract.engine import VideoFeatures, extract_windows
 from zoo.extract.layers import parse_layers
 from zoo.extract.predictor import layer_predictor
 from zoo.extract.windows import WindowSpec
+from zoo.protocol import resolve_settings
 
 
 @dataclass

@@ -12,9 +12,10 @@ from tqdm import tqdm
 import zoo
 from zoo import cli
 from zoo._io import sha256_of
-from zoo.evaluate.cli import add_pixel_rule_arguments, memory_size, resize_type
+from zoo.evaluate.cli import memory_size
 from zoo.extract.options import BACKENDS, FORMATS, POOL_SPATIAL, REDUCTIONS
 from zoo.hub.errors import HubError
+from zoo.protocol import add_pixel_rule_arguments, resize_type
 from zoo.weights import SHORT_VIDEO_RULES
 
 EPILOG = """examples:
@@ -124,7 +125,7 @@ def collect_jobs(args, classes) -> list:
 def _run(args) -> int:
     # torch and the engine are imported here, when a command runs: --help stays fast
     from zoo.distributed import init_distributed, shutdown
-    from zoo.evaluate.loading import check_classes, checkpoint_source
+    from zoo.protocol import check_classes, checkpoint_source
     from zoo.extract.api import input_shape, protocol_model, window_spec_from
     from zoo.extract.folder import extract_to_folder
     from zoo.extract.layers import parse_layers, resolve_layer

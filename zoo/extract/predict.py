@@ -11,9 +11,10 @@ from typing import TYPE_CHECKING
 
 import zoo
 from zoo import cli
-from zoo.evaluate.cli import add_protocol_arguments, protocol_overrides
 from zoo.guards import check_writable, refuse_same_file
 from zoo.hub.errors import HubError
+from zoo.protocol import (add_protocol_arguments, check_classes, check_head, checkpoint_source, protocol_overrides,
+                          resolve_settings)
 
 if TYPE_CHECKING:   # torch, numpy and the engine are imported when a command runs (fast --help)
     import numpy as np
@@ -86,7 +87,6 @@ def _run(args) -> int:
     import torch
 
     from zoo.evaluate.aggregate import aggregate_views
-    from zoo.evaluate.loading import check_classes, check_head, checkpoint_source, resolve_settings
     from zoo.extract.api import protocol_model
     from zoo.extract.dataset import VideoJob
     from zoo.extract.engine import extract_windows
