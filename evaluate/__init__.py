@@ -8,7 +8,7 @@ Python API::
 from zoo._lazy import lazy_exports
 
 __getattr__, __dir__ = lazy_exports(__name__, {
-    **dict.fromkeys(("AGGREGATIONS", "aggregate_views"), "zoo.evaluate.aggregate"),
+    **dict.fromkeys(("AGGREGATIONS", "aggregate_views"), "zoo.aggregation"),
     **dict.fromkeys(("ChunkRunner", "MemoryMeter", "ViewsOutOfMemory", "default_budget", "is_oom", "parse_size"),
                     "zoo.evaluate.memory"),
     **dict.fromkeys(("compute_metrics", "confusion_matrix", "topk_hits"), "zoo.evaluate.metrics"),

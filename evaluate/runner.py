@@ -14,7 +14,7 @@ import torch
 from zoo.cli import progress_bar, report_warnings
 
 from zoo.data.errors import warning_kind
-from zoo.evaluate.aggregate import aggregate_views, combine_aggregates
+from zoo.aggregation import aggregate_views, canonical_aggregation, combine_aggregates
 from zoo.evaluate.dataset import VideoViews, VideoViewsDataset, views_loader
 from zoo.distributed import broadcast_from_rank0, gather_to_rank0, rank_and_world, shard
 from zoo.evaluate.memory import (ChunkRunner, MemoryMeter, ViewsOutOfMemory, chunk_size_for_budget,
@@ -24,7 +24,6 @@ from zoo.evaluate.metrics import compute_metrics, topk_hits
 from zoo.evaluate.records import (RecordLog, check_paths_match, check_run_settings, load_records,
                                   write_merged_records)
 from zoo.evaluate.report import plot_confusion, write_metrics, write_scores
-from zoo.weights import canonical_aggregation
 
 Predictor = Callable[[torch.Tensor], torch.Tensor]
 

@@ -20,10 +20,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from zoo import cli
+from zoo.aggregation import AGGREGATIONS, unalias_aggregation
 from zoo.cli import UsageError
-from zoo.weights import (AGGREGATIONS, COLOUR_RULES, CROP_RULES, DEFAULT_PREPROCESSING, DEFAULT_PROTOCOL,
-                         RESIZE_FILTER_NAMES, Preprocessing, TestProtocol, WeightsEntry, resolve_protocol,
-                         unalias_aggregation)
+from zoo.weights import (COLOUR_RULES, CROP_RULES, DEFAULT_PREPROCESSING, DEFAULT_PROTOCOL, RESIZE_FILTER_NAMES,
+                         Preprocessing, TestProtocol, WeightsEntry, resolve_protocol)
 
 if TYPE_CHECKING:   # torch: imported when settings are resolved, not while a tool parses --help
     from zoo.data.views import ViewSpec

@@ -13,11 +13,13 @@ The typed records every other module reads instead of picking keys out of dicts:
 * :class:`TestProtocol` -- how published numbers were measured (clips, crops, test resize/crop, aggregation,
   convolutional testing); :func:`resolve_protocol` gives the one behind a weights entry.
 * :class:`WeightsEntry` -- one entry of ``weights.json`` with its preprocessing.
+
+The aggregation names are those of :mod:`zoo.aggregation`; the records' value checks are :mod:`zoo.fields`.
+Resolving a protocol into the settings of a run is :mod:`zoo.protocol`'s job.
 """
 from __future__ import annotations
 
 import copy
-import difflib
 import functools
 import json
 import re
@@ -25,6 +27,9 @@ from collections import defaultdict
 from dataclasses import dataclass, field, fields, replace
 from importlib import resources
 from typing import Any, Mapping
+
+from zoo.aggregation import canonical_aggregation
+from zoo.fields import channel_values, choice_value, did_you_mean, json_value, positive_value, resize_value
 
 REGISTRY_FILE = "weights.json"
 SCHEMA_FILE = "weights.schema.json"
@@ -36,11 +41,6 @@ _NAME = re.compile(r"^(?P<arch>[a-z0-9_]+)\.(?P<pretrain>[a-z0-9]+)(?:_ft_(?P<fi
 class RegistryError(ValueError):
     """weights.json (or a registry passed in) breaks the schema or the registry's rules."""
 
-
-# ------------------------------------------------------------------------------------------ aggregation
-#: How per-view outputs become one video score (the names used by weights.json and ``--aggregate``):
-#: mean / sum / element-wise max of the per-view softmax, or mean of the raw logits.
-AGGREGATIONS = ("mean_softmax", "sum_softmax", "max_softmax", "mean_logits")
 
 #: what a test protocol does with a video shorter than one clip span (``--short-videos``): repeat its last frame
 #: (``pad``), refuse it and leave it out of the accuracies (``skip``), or refuse it and count it as a wrong
@@ -54,71 +54,12 @@ RESIZE_FILTER_NAMES = ("swscale_fast_bilinear", "swscale_bilinear", "torch_bilin
 CROP_RULES = ("caffe2", "torchvision")
 COLOUR_RULES = ("bt601", "frame_tag")
 CLIP_START_RULES = ("uniform", "caffe2")
-#: Earlier command-line spellings, still accepted.
-AGGREGATION_ALIASES = {"softmax_mean": "mean_softmax", "sum": "sum_softmax", "max": "max_softmax",
-                       "logit_mean": "mean_logits"}
-
-
-def unalias_aggregation(name: str) -> str:
-    """``name`` with an earlier spelling translated (unknown names are returned as they are)."""
-    return AGGREGATION_ALIASES.get(name, name)
-
-
-def canonical_aggregation(name: str) -> str:
-    """The canonical aggregation name for ``name`` (an alias is translated); ValueError if unknown."""
-    name = unalias_aggregation(name)
-    if name not in AGGREGATIONS:
-        raise ValueError(f"unknown aggregation {name!r}; choose one of {', '.join(AGGREGATIONS)}")
-    return name
 
 
 # ------------------------------------------------------------------------------------------- records
 #: torchvision / VMZ-PyTorch normalisation (Caffe2's 0-255 constants / 255, RGB)
 DEFAULT_MEAN = (0.43216, 0.394666, 0.37645)
 DEFAULT_STD = (0.22803, 0.22145, 0.216989)
-
-def _resize(value: Any, what: str) -> int | tuple[int, int] | None:
-    """int = short side (aspect kept); [h, w] = exact frame size."""
-    if value is None:
-        return None
-    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
-        return value
-    if isinstance(value, (list, tuple)) and len(value) == 2 and all(
-            isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value):
-        return (int(value[0]), int(value[1]))
-    raise ValueError(f"{what}: resize must be a positive int (short side) or [height, width], not {value!r}")
-
-
-def _positive(value: Any, what: str, kind=int):
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < float("inf") or (
-            kind is int and int(value) != value):   # NaN fails 0 < value too
-        raise ValueError(f"{what}: expected a positive {kind.__name__}, not {value!r}")
-    return kind(value)
-
-
-def _floats(value: Any, what: str) -> tuple[float, ...] | None:
-    if value is None:
-        return None
-    try:
-        out = tuple(float(v) for v in value)
-    except (TypeError, ValueError):
-        out = ()
-    if len(out) != 3:
-        raise ValueError(f"{what}: expected 3 per-channel values, not {value!r}")
-    return out
-
-
-def _choice(value: Any, choices: tuple[str, ...], what: str) -> str | None:
-    if value is not None and value not in choices:
-        raise ValueError(f"{what}: expected one of {', '.join(choices)}, not {value!r}")
-    return value
-
-
-def _json(value: Any) -> Any:
-    return list(value) if isinstance(value, tuple) else value
-
 
 @dataclass(frozen=True)
 class Preprocessing:
@@ -161,19 +102,19 @@ class Preprocessing:
         label_set = get("label_set")
         if label_set is not None and not isinstance(label_set, str):
             raise ValueError(f"{source}: label_set must be a string, not {label_set!r}")
-        return cls(clip_len=_positive(get("clip_len"), f"{source}: clip_len"),
-                   sampling_rate=_positive(get("sampling_rate"), f"{source}: sampling_rate"),
-                   frame_rate=_positive(get("frame_rate"), f"{source}: frame_rate", float),
-                   resize=_resize(get("resize"), source), crop_size=_positive(get("crop_size"), f"{source}: crop_size"),
-                   mean=_floats(get("mean"), f"{source}: mean"), std=_floats(get("std"), f"{source}: std"),
+        return cls(clip_len=positive_value(get("clip_len"), f"{source}: clip_len"),
+                   sampling_rate=positive_value(get("sampling_rate"), f"{source}: sampling_rate"),
+                   frame_rate=positive_value(get("frame_rate"), f"{source}: frame_rate", float),
+                   resize=resize_value(get("resize"), source), crop_size=positive_value(get("crop_size"), f"{source}: crop_size"),
+                   mean=channel_values(get("mean"), f"{source}: mean"), std=channel_values(get("std"), f"{source}: std"),
                    classes=None if classes is None else tuple(classes), label_set=label_set,
-                   resize_filter=_choice(get("resize_filter"), RESIZE_FILTER_NAMES, f"{source}: resize_filter"),
-                   crop_rule=_choice(get("crop_rule"), CROP_RULES, f"{source}: crop_rule"),
-                   colour_rule=_choice(get("colour_rule"), COLOUR_RULES, f"{source}: colour_rule"))
+                   resize_filter=choice_value(get("resize_filter"), RESIZE_FILTER_NAMES, f"{source}: resize_filter"),
+                   crop_rule=choice_value(get("crop_rule"), CROP_RULES, f"{source}: crop_rule"),
+                   colour_rule=choice_value(get("colour_rule"), COLOUR_RULES, f"{source}: colour_rule"))
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready metadata with the known fields (unknown ones left out)."""
-        return {f.name: _json(getattr(self, f.name)) for f in fields(self) if getattr(self, f.name) is not None}
+        return {f.name: json_value(getattr(self, f.name)) for f in fields(self) if getattr(self, f.name) is not None}
 
     def updated(self, other: "Preprocessing") -> "Preprocessing":
         """This record with every field ``other`` knows taken from ``other``."""
@@ -229,19 +170,19 @@ class TestProtocol:
         known = {f.name for f in fields(cls)}
         extra = {k: v for k, v in data.items() if k in known and k not in _PROTOCOL_CHECKED}
         return cls(**{**extra, "name": name,
-                      "num_clips": _positive(data.get("num_clips"), f"{what}: num_clips"),
-                      "num_crops": _positive(data.get("num_crops"), f"{what}: num_crops"),
-                      "resize": _resize(data.get("resize"), what),
-                      "crop_size": _positive(data.get("crop_size"), f"{what}: crop_size"),
-                      "sampling_rate": _positive(data.get("sampling_rate"), f"{what}: sampling_rate"),
-                      "frame_rate": _positive(data.get("frame_rate"), f"{what}: frame_rate", float),
+                      "num_clips": positive_value(data.get("num_clips"), f"{what}: num_clips"),
+                      "num_crops": positive_value(data.get("num_crops"), f"{what}: num_crops"),
+                      "resize": resize_value(data.get("resize"), what),
+                      "crop_size": positive_value(data.get("crop_size"), f"{what}: crop_size"),
+                      "sampling_rate": positive_value(data.get("sampling_rate"), f"{what}: sampling_rate"),
+                      "frame_rate": positive_value(data.get("frame_rate"), f"{what}: frame_rate", float),
                       "aggregation": None if aggregation is None else canonical_aggregation(aggregation),
                       "convolutional": convolutional,
                       "description": data.get("description") or "", "reference": data.get("reference") or ""})
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready fields (``None`` kept: it means "not stated")."""
-        return {f.name: _json(getattr(self, f.name)) for f in fields(self)}
+        return {f.name: json_value(getattr(self, f.name)) for f in fields(self)}
 
     def updated(self, values: Mapping[str, Any]) -> "TestProtocol":
         """This protocol with the fields in ``values`` that are not ``None`` replaced."""
@@ -361,7 +302,7 @@ def get_protocol(name: str, protocols: Mapping[str, Any] | None = None) -> TestP
     """The record of protocol ``name`` (from ``protocols``, default the registry's); KeyError if unknown."""
     table = load_registry()["protocols"] if protocols is None else protocols
     if name not in table:
-        raise KeyError(f"unknown test protocol {name!r}" + _suggest(name, table, "weights.json protocols"))
+        raise KeyError(f"unknown test protocol {name!r}" + did_you_mean(name, table, "weights.json protocols"))
     return TestProtocol.from_dict(name, table[name])
 
 
@@ -383,11 +324,6 @@ def resolve_protocol(weights: "str | WeightsEntry | Mapping[str, Any]") -> TestP
     return TestProtocol() if name is None else get_protocol(name)
 
 
-def _suggest(name: str, choices, what: str) -> str:
-    close = difflib.get_close_matches(name, list(choices), n=3, cutoff=0.5)
-    return f"; did you mean {' or '.join(map(repr, close))}?" if close else f"; see {what}"
-
-
 def list_weights(family: str | None = None, dataset: str | None = None) -> list[str]:
     """Sorted names of the loadable weights, optionally filtered.
 
@@ -402,13 +338,13 @@ def list_weights(family: str | None = None, dataset: str | None = None) -> list[
         wanted = family.strip().lower().replace("-", "_")
         known = {e["arch"] for e in weights.values()} | {arch_family(e["arch"]) for e in weights.values()}
         if wanted not in known:
-            raise ValueError(f"no weights for family {family!r}" + _suggest(wanted, sorted(known), "`zoo-hub list`"))
+            raise ValueError(f"no weights for family {family!r}" + did_you_mean(wanted, sorted(known), "`zoo-hub list`"))
         names = [n for n in names if wanted in (weights[n]["arch"], arch_family(weights[n]["arch"]))]
     if dataset is not None:
         wanted = dataset.strip().lower().replace("-", "")
         known = {head_dataset(e) for e in weights.values()}
         if wanted not in known:
-            raise ValueError(f"no weights for dataset {dataset!r}" + _suggest(wanted, sorted(known), "`zoo-hub list`"))
+            raise ValueError(f"no weights for dataset {dataset!r}" + did_you_mean(wanted, sorted(known), "`zoo-hub list`"))
         names = [n for n in names if head_dataset(weights[n]) == wanted]
     return names
 
@@ -422,7 +358,7 @@ def get_weights(name: str) -> dict:
     unsupported = registry["unsupported"].get(name)
     if unsupported is not None:
         raise KeyError(f"weights {name!r} are a released file the zoo cannot load: {unsupported['reason']}")
-    raise KeyError(f"unknown weights {name!r}" + _suggest(name, registry["weights"], "`zoo-hub list`"))
+    raise KeyError(f"unknown weights {name!r}" + did_you_mean(name, registry["weights"], "`zoo-hub list`"))
 
 
 def _schema_errors(registry: dict) -> list[str]:

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from zoo.evaluate.aggregate import aggregate_views, combine_aggregates
+from zoo.aggregation import aggregate_views, combine_aggregates
 from zoo.evaluate.metrics import compute_metrics, confusion_matrix, topk_hits
 
 

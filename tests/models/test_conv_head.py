@@ -6,7 +6,7 @@ import torch
 
 import zoo
 from zoo.evaluate import TorchPredictor
-from zoo.evaluate.aggregate import aggregate_views
+from zoo.aggregation import aggregate_views
 from zoo.models.conv_head import convolutional_logits, pool_kernel, scores_from_positions
 
 MEAN, STD = (0.43216, 0.394666, 0.37645), (0.22803, 0.22145, 0.216989)

@@ -4,11 +4,12 @@ import json
 import pytest
 
 import zoo
+from zoo.aggregation import AGGREGATIONS, canonical_aggregation
 from zoo.checkpoint import read_preprocessing, write_checkpoint
 from zoo.models import build_model
 from zoo.protocol import resolve_settings
-from zoo.weights import (AGGREGATIONS, DEFAULT_PROTOCOL, Preprocessing, TestProtocol, WeightsEntry,
-                         canonical_aggregation, get_entry, get_protocol, list_weights, load_registry,
+from zoo.weights import (DEFAULT_PROTOCOL, Preprocessing, TestProtocol, WeightsEntry,
+                         get_entry, get_protocol, list_weights, load_registry,
                          resolve_protocol)
 
 ALL = list_weights()

@@ -86,7 +86,7 @@ def _run(args) -> int:
     import numpy as np
     import torch
 
-    from zoo.evaluate.aggregate import aggregate_views
+    from zoo.aggregation import aggregate_views
     from zoo.extract.api import protocol_model
     from zoo.extract.dataset import VideoJob
     from zoo.extract.engine import extract_windows
