@@ -223,7 +223,7 @@ def read_minidb(path: str | os.PathLike, progress: bool = False) -> dict[str, np
 
 
 def _progress(path: Path, enabled: bool):
-    from zoo.cli import progress_bar
+    from zoo.progress import progress_bar
     return progress_bar(total=path.stat().st_size, unit="B", unit_scale=True, desc=f"reading {path.name}",
                         enabled=enabled, leave=False)
 
@@ -326,7 +326,7 @@ class MinidbWriter:
 def write_minidb(path: str | os.PathLike, blobs: dict[str, np.ndarray], meta_net_def: bool = True,
                  progress: bool = False, **writer_options) -> Path:
     """Write ``blobs`` as a MiniDB checkpoint (``!!META_NET_DEF`` first, then every tensor); returns ``path``."""
-    from zoo.cli import progress_bar
+    from zoo.progress import progress_bar
     with MinidbWriter(path, **writer_options) as w:
         if meta_net_def and w.layout != "bare":
             w.put_meta_net_def(blobs)

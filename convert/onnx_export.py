@@ -77,10 +77,10 @@ def check_onnx(onnx_path: str | os.PathLike, model: torch.nn.Module, shape: tupl
 
 
 def check_opset(opset: int) -> None:
-    """:class:`~zoo.cli.UsageError` unless the exporter can write ``opset`` (:data:`MIN_OPSET` to onnx's newest)."""
+    """:class:`~zoo.errors.UsageError` unless the exporter can write ``opset`` (:data:`MIN_OPSET` to onnx's newest)."""
     import onnx
 
-    from zoo.cli import UsageError
+    from zoo.errors import UsageError
     newest = onnx.defs.onnx_opset_version()
     if not MIN_OPSET <= int(opset) <= newest:
         raise UsageError(f"--opset {opset}: the exporter writes opsets {MIN_OPSET} to {newest}")

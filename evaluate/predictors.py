@@ -13,11 +13,9 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from zoo.cli import AMP_CHOICES, amp_dtype
+from zoo.amp import amp_dtype
 from zoo.data.transforms import normalize
 from zoo.models.conv_head import ConvolutionalClassifier
-
-AMP_DTYPES = {name: amp_dtype(name) for name in AMP_CHOICES}
 
 
 class TorchPredictor:
@@ -28,8 +26,7 @@ class TorchPredictor:
 
     def __init__(self, model: torch.nn.Module, mean: Sequence[float], std: Sequence[float],
                  device: str | torch.device = "cpu", amp: str | None = None, train_crop_size: int | None = None):
-        if amp is not None and amp not in AMP_DTYPES:
-            raise ValueError(f"unknown --amp {amp!r}; choose bf16 or fp16")
+        amp_dtype(amp)   # ValueError on an unknown name, before any work
         if train_crop_size is not None:
             model = ConvolutionalClassifier(model, train_crop_size)
         self.device = torch.device(device)
@@ -40,7 +37,7 @@ class TorchPredictor:
     def _autocast(self):
         if self.amp is None:
             return contextlib.nullcontext()
-        return torch.autocast(device_type=self.device.type, dtype=AMP_DTYPES[self.amp])
+        return torch.autocast(device_type=self.device.type, dtype=amp_dtype(self.amp))
 
     def _input(self, views: torch.Tensor) -> torch.Tensor:
         views = views.to(self.device, non_blocking=True)

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Iterable
 
 from zoo._io import atomic_write_text
-from zoo.cli import UsageError
+from zoo.errors import UsageError
 from zoo.guards import check_regular_output
 
 RUN_FILE = "run.json"

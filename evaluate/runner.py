@@ -11,7 +11,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 import torch
-from zoo.cli import progress_bar, report_warnings
+from zoo.input_warnings import report_warnings
+from zoo.progress import progress_bar
 
 from zoo.data.errors import warning_kind
 from zoo.aggregation import aggregate_views, canonical_aggregation, combine_aggregates

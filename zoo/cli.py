@@ -31,38 +31,28 @@ The rules:
 * exit status 0 success, 1 failure (the work went wrong, or every item failed), 2 usage error (a flag, name
   or input file the user gave is wrong; nothing was written), 130 interrupted;
 * one message format on stderr: ``PROG: error: MESSAGE`` (one line, no traceback for a user's mistake);
-  :class:`UsageError` for usage errors; any ``ValueError``/``KeyError``/``OSError``/``RuntimeError``
+  :class:`UsageError` (:mod:`zoo.errors`, which library code raises too) for usage errors; any ``ValueError``/``KeyError``/``OSError``/``RuntimeError``
   raised by the work is a failure. ``OSError``\\ s are named by what they mean (no space left on device,
   permission denied, read-only file system) with the file;
 * subcommands are kebab-case; the snake_case spelling is accepted as an alias (``minidb_to_pickle``);
 * every argument has help text and the help shows its default;
-* ``-q/--quiet`` turns progress bars and chatter off; :func:`progress_bar` draws a live bar on a terminal and
-  writes one line every few seconds otherwise (logs have no carriage returns).
+* ``-q/--quiet`` turns progress bars and chatter off; :func:`zoo.progress.progress_bar` draws a live bar on a
+  terminal and writes one line every few seconds otherwise (logs have no carriage returns).
 """
 from __future__ import annotations
 
 import argparse
 import contextlib
-import errno
 import json
 import os
 import sys
-import warnings
-from collections import Counter
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from typing import Any, Callable, Sequence
+
+from zoo.amp import AMP_CHOICES
+from zoo.errors import UsageError, error_message
+from zoo.input_warnings import reporting_warnings
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
-
-#: ``--amp`` autocast dtypes of the tools that run models (torch dtypes: :func:`amp_dtype`)
-AMP_CHOICES = ("bf16", "fp16")
-
-#: seconds between two progress lines when stderr is not a terminal
-LOG_PROGRESS_INTERVAL = 10.0
-
-
-class UsageError(ValueError):
-    """A mistake in the command line (bad flag value, unknown name, wrong input file): exit status 2."""
-
 
 # ---------------------------------------------------------------- argument types
 
@@ -230,13 +220,6 @@ def resolve_device(device: str) -> str:
     return str(parsed)
 
 
-def amp_dtype(name: str):
-    """The torch dtype of an ``--amp`` name (:data:`AMP_CHOICES`). Imports torch."""
-    import torch
-
-    return {"bf16": torch.bfloat16, "fp16": torch.float16}[name]
-
-
 def default_workers(cap: int | None = None) -> int:
     """Worker processes the machine offers: CPUs this process may use (``cap`` at most)."""
     try:
@@ -247,45 +230,6 @@ def default_workers(cap: int | None = None) -> int:
 
 
 # ---------------------------------------------------------------- errors
-
-_OS_ERRORS = {errno.ENOSPC: "no space left on device", errno.EACCES: "permission denied",
-              errno.EPERM: "operation not permitted", errno.EROFS: "read-only file system",
-              errno.EDQUOT: "disk quota exceeded", errno.ENOENT: "no such file or directory",
-              errno.EISDIR: "is a directory (a file was expected)", errno.ENOTDIR: "not a directory",
-              errno.EEXIST: "already exists"}
-
-#: errno values that mean the output cannot be written (a failure of the environment, never of one input item)
-WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EACCES, errno.EPERM, errno.EROFS, errno.EDQUOT})
-
-
-def find_os_error(exc: BaseException | None) -> OSError | None:
-    """The first ``OSError`` with an errno in ``exc``'s chain (``raise ... from``/context), or None."""
-    seen = set()
-    while exc is not None and id(exc) not in seen:
-        seen.add(id(exc))
-        if isinstance(exc, OSError) and exc.errno is not None:
-            return exc
-        exc = exc.__cause__ or exc.__context__
-    return None
-
-
-def describe_os_error(exc: OSError) -> str:
-    """One line for an ``OSError``: ``FILE: no space left on device (ENOSPC)``."""
-    what = _OS_ERRORS.get(exc.errno) or (exc.strerror or str(exc)).lower()
-    code = errno.errorcode.get(exc.errno, "") if exc.errno is not None else ""
-    names = [n for n in (exc.filename, exc.filename2) if n is not None]
-    where = f"{os.fsdecode(names[0])}: " if names else ""
-    return f"{where}{what}" + (f" ({code})" if code else "")
-
-
-def error_message(exc: BaseException) -> str:
-    """The user-facing text of an exception: KeyError without its quotes, OSError by meaning."""
-    if isinstance(exc, OSError) and exc.errno is not None:
-        return describe_os_error(exc)
-    if isinstance(exc, KeyError) and exc.args:
-        return str(exc.args[0])
-    return str(exc) or type(exc).__name__
-
 
 def print_error(prog: str, message: str) -> None:
     """``PROG: error: MESSAGE`` on stderr (the one error format of every tool)."""
@@ -302,74 +246,6 @@ def usage_errors(*extra: type[BaseException]):
         raise
     except (ValueError, KeyError, FileNotFoundError, IsADirectoryError, NotADirectoryError, *extra) as exc:
         raise UsageError(error_message(exc)) from exc
-
-
-class ReportedWarning(UserWarning):
-    """A warning about one input (e.g. :class:`zoo.data.errors.VideoWarning`) that the tools report in their
-    own one-line form and count (:func:`reporting_warnings`); ``path`` names the input, ``str()`` is
-    ``"kind: detail"``."""
-
-    path = ""
-
-
-class WarningReport:
-    """A tool's account of :class:`ReportedWarning` s: each shown as one line ``PROG: warning: PATH: kind:
-    detail`` on stderr (not with ``quiet``) and counted by kind; :meth:`summary` is the closing line."""
-
-    def __init__(self, prog: str, quiet: bool = False, stream=None):
-        self.prog, self.quiet, self.stream = prog, quiet, stream
-        self.counts: Counter = Counter()
-
-    def add(self, path, text: str) -> None:
-        self.counts[text.split(":", 1)[0].strip()] += 1
-        if not self.quiet:
-            print(f"{self.prog}: warning: {path}: {text}", file=self.stream or sys.stderr, flush=True)
-
-    @property
-    def total(self) -> int:
-        return sum(self.counts.values())
-
-    def summary(self) -> str:
-        kinds = ", ".join(f"{kind} {n}" for kind, n in sorted(self.counts.items()))
-        return f"{self.prog}: {self.total} warning(s) about inputs ({kinds})"
-
-
-_REPORTS: list[WarningReport] = []
-
-
-@contextlib.contextmanager
-def reporting_warnings(prog: str, quiet: bool = False, stream=None) -> Iterator[WarningReport]:
-    """Inside the block every :class:`ReportedWarning` issued goes to a :class:`WarningReport` (one line each,
-    counted; never Python's warning lines with source snippets), as do the texts handed to
-    :func:`report_warnings` (warnings collected in DataLoader workers); the summary line is printed at the end
-    unless ``quiet``. Other warnings are shown as usual."""
-    report = WarningReport(prog, quiet, stream)
-    with warnings.catch_warnings():
-        warnings.simplefilter("always", ReportedWarning)
-        shown = warnings.showwarning
-
-        def show(message, category, filename, lineno, file=None, line=None):
-            if isinstance(message, ReportedWarning):
-                report.add(message.path, str(message))
-            else:
-                shown(message, category, filename, lineno, file, line)
-
-        warnings.showwarning = show
-        _REPORTS.append(report)
-        try:
-            yield report
-        finally:
-            _REPORTS.remove(report)
-            if report.total and not quiet:
-                print(report.summary(), file=stream or sys.stderr, flush=True)
-
-
-def report_warnings(path, texts: Iterable[str]) -> None:
-    """Hand ``"kind: detail"`` texts collected elsewhere (e.g. in a DataLoader worker, by
-    :func:`zoo.data.errors.collect_video_warnings`) to the active :func:`reporting_warnings` block, if any."""
-    if _REPORTS:
-        for text in texts:
-            _REPORTS[-1].add(path, text)
 
 
 #: exceptions a tool reports in one line (exit 1) instead of a traceback
@@ -404,46 +280,4 @@ def run_parsed(prog: str, run: Callable[[argparse.Namespace], int | None], args:
         return EXIT_FAILURE
     return EXIT_OK if status is None else int(status)
 
-
-# ---------------------------------------------------------------- progress
-
-class _LineWriter:
-    """A stream for tqdm when stderr is not a terminal: each refresh becomes one line (no carriage returns)."""
-
-    def __init__(self, stream):
-        self.stream = stream
-
-    def write(self, text: str) -> None:
-        text = text.replace("\r", "").rstrip()
-        if text:
-            self.stream.write(text + "\n")
-
-    def flush(self) -> None:
-        self.stream.flush()
-
-
-def is_terminal(stream=None) -> bool:
-    """True when ``stream`` (default stderr) is an interactive terminal."""
-    stream = stream or sys.stderr
-    try:
-        return stream.isatty()
-    except (AttributeError, ValueError):
-        return False
-
-
-def progress_bar(iterable=None, *, enabled: bool = True, interval: float | None = None, **kwargs):
-    """A tqdm bar: live on a terminal; otherwise one line every ``interval`` seconds (default
-    :data:`LOG_PROGRESS_INTERVAL`) so logs stay readable. ``enabled=False`` gives a silent bar with the same API."""
-    from tqdm import tqdm
-
-    stream = kwargs.pop("file", None) or sys.stderr
-    if not enabled:
-        return tqdm(iterable, disable=True, **kwargs)
-    if is_terminal(stream):
-        kwargs.setdefault("dynamic_ncols", True)
-        return tqdm(iterable, file=stream, **kwargs)
-    kwargs.pop("dynamic_ncols", None)
-    wait = max(LOG_PROGRESS_INTERVAL if interval is None else interval, kwargs.get("mininterval", 0))
-    kwargs.update(mininterval=wait, maxinterval=max(wait, 10.0), miniters=1, ncols=100)
-    return tqdm(iterable, file=_LineWriter(stream), **kwargs)
 

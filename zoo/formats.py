@@ -11,7 +11,7 @@ import os
 import struct
 from pathlib import Path
 
-from zoo.cli import UsageError
+from zoo.errors import UsageError
 
 #: format name -> what users call it
 DESCRIPTIONS = {
@@ -60,7 +60,7 @@ def sniff_bytes(head: bytes, size: int | None = None) -> str:
 
 def sniff_format(path: str | os.PathLike) -> str:
     """The format of the file at ``path`` (see :data:`DESCRIPTIONS`); a folder or missing file is a
-    :class:`~zoo.cli.UsageError`."""
+    :class:`~zoo.errors.UsageError`."""
     path = Path(path)
     if path.is_dir():
         raise UsageError(f"{path}: is a folder; give a file")
@@ -72,7 +72,7 @@ def sniff_format(path: str | os.PathLike) -> str:
 
 
 def expect_format(path: str | os.PathLike, expected: tuple[str, ...], command: str) -> str:
-    """The format of ``path`` when it is one of ``expected``, else a :class:`~zoo.cli.UsageError` saying what the
+    """The format of ``path`` when it is one of ``expected``, else a :class:`~zoo.errors.UsageError` saying what the
     file is and which command reads it."""
     found = sniff_format(path)
     if found in expected:

@@ -14,7 +14,7 @@ Every tool calls these before any work starts:
   are an error before any work.
 * :func:`output_lock` for the whole run of a tool that owns an output folder (one run per folder).
 
-The errors are :class:`zoo.cli.UsageError` (a ``ValueError``): the tools exit with status 2 and write nothing.
+The errors are :class:`zoo.errors.UsageError` (a ``ValueError``): the tools exit with status 2 and write nothing.
 No heavy imports here: the command-line parsers use this module.
 """
 from __future__ import annotations
@@ -25,7 +25,7 @@ import stat
 from pathlib import Path
 from typing import Any, Callable, Hashable, Iterable
 
-from zoo.cli import UsageError
+from zoo.errors import UsageError
 
 _WHITESPACE = re.compile(r"\s+")
 _QUOTES = str.maketrans("", "", "\"'")

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 from zoo import cli
 from zoo.aggregation import AGGREGATIONS, unalias_aggregation
-from zoo.cli import UsageError
+from zoo.errors import UsageError
 from zoo.weights import (COLOUR_RULES, CROP_RULES, DEFAULT_PREPROCESSING, DEFAULT_PROTOCOL, RESIZE_FILTER_NAMES,
                          Preprocessing, TestProtocol, WeightsEntry, resolve_protocol)
 
@@ -110,7 +110,7 @@ def resolve_settings(meta: dict, entry: "dict | WeightsEntry | None" = None,
 
     When nothing sets the crop count: 3 crops if the crop is as large as a short-side resize (the CSN 10x3
     protocol), else 1 centre crop. Values that do not make a protocol together (see
-    :func:`zoo.data.views.spec_problems`) are a :class:`~zoo.cli.UsageError` naming the flag and the source.
+    :func:`zoo.data.views.spec_problems`) are a :class:`~zoo.errors.UsageError` naming the flag and the source.
     """
     from zoo.data.views import ViewSpec, spec_problems
 

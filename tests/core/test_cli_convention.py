@@ -25,6 +25,7 @@ from zoo.data.prepare.cli import main as prepare_main
 from zoo.data.synthetic import generate
 from zoo.evaluate.cli import main as zoo_test_main
 from zoo.formats import sniff_format
+from zoo.progress import progress_bar
 from zoo.train.cli import main as train_main, parse_args as train_args
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -251,7 +252,7 @@ def test_atomic_writes_remove_an_old_temporary_file_of_the_same_target(tmp_path)
 # ------------------------------------------------------------------------------ progress
 def test_progress_is_a_line_every_few_seconds_when_not_a_terminal():
     stream = io.StringIO()
-    bar = cli.progress_bar(total=3, desc="work", unit="item", file=stream, interval=0)
+    bar = progress_bar(total=3, desc="work", unit="item", file=stream, interval=0)
     for _ in range(3):
         bar.update()
     bar.close()
@@ -263,7 +264,7 @@ def test_progress_is_a_line_every_few_seconds_when_not_a_terminal():
 
 def test_progress_lines_are_throttled(monkeypatch):
     stream = io.StringIO()
-    bar = cli.progress_bar(total=1000, desc="work", file=stream, interval=3600)
+    bar = progress_bar(total=1000, desc="work", file=stream, interval=3600)
     for _ in range(1000):
         bar.update()
     bar.close()
@@ -272,7 +273,7 @@ def test_progress_lines_are_throttled(monkeypatch):
 
 def test_quiet_progress_writes_nothing():
     stream = io.StringIO()
-    with cli.progress_bar(total=2, file=stream, enabled=False) as bar:
+    with progress_bar(total=2, file=stream, enabled=False) as bar:
         bar.update(2)
     assert stream.getvalue() == ""
 

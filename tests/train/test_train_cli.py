@@ -1,9 +1,12 @@
 """Command line: the seeds' command lines parse; fine-tuning parameter groups and frozen BatchNorm."""
+import dataclasses
+
 import pytest
 import torch.nn as nn
 
 import zoo
-from zoo.train.cli import parse_args
+from zoo.train.cli import parse_args, parse_config
+from zoo.train.config import TrainConfig
 from zoo.train.finetune import TrainConfigError, freeze_batchnorm, param_groups, set_train_mode
 
 
@@ -22,6 +25,17 @@ def test_the_torchvision_seed_command_lines_parse_with_reference_defaults():
     assert parse_args(["--no-resume"]).resume is None
     with pytest.raises(SystemExit):
         parse_args(["--lr-warmup-method", "exponential"])
+
+
+def test_the_trainer_takes_a_typed_configuration_of_every_option():
+    argv = ["--data-path", "/data/k400", "--recipe", "finetune", "--weights", "r2plus1d_34.kinetics400_32f"]
+    args, config = parse_args(argv), parse_config(argv)
+    assert isinstance(config, TrainConfig) and config.to_dict() == {k: getattr(args, k) for k in config.to_dict()}
+    assert set(vars(args)) - set(config.to_dict()) == {"recipe_lines"}   # the recipe's printout is the tool's
+    assert (config.new_head, config.freeze_bn) == (True, True)            # the recipe's values are in it
+    assert config.recipe_settings["new_head"] is True and parse_config(argv[:2]).recipe_settings is None
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.lr = 1.0
 
 
 def test_lr_multipliers_and_frozen_batchnorm():
@@ -51,9 +65,9 @@ def test_fine_tuning_a_checkpoint_gets_a_new_head_for_the_dataset(small_dataset,
     source = tmp_path / "k3.safetensors"
     zoo.save_checkpoint(zoo.create_model("r2plus1d_10", 3, channel_multiplier=0.125), source,
                         classes=["x", "y", "z"], label_set="xyz")
-    args = parse_args(["--data-path", str(small_dataset), "--output-dir", str(tmp_path / "out"), *TINY,
+    config = parse_config(["--data-path", str(small_dataset), "--output-dir", str(tmp_path / "out"), *TINY,
                        "--checkpoint", str(source), "--freeze-bn", "--lr-mult", "stem=0"])
-    trainer = Trainer(args, DistEnv())
+    trainer = Trainer(config, DistEnv())
     assert trainer.classes == ["still", "up"] and trainer.model.fc.out_features == 2
     assert trainer.model.zoo_meta["provenance"]["finetuned_from"] == str(source)
     assert not any(p.requires_grad for p in trainer.model.stem.parameters())

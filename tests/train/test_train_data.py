@@ -4,7 +4,7 @@ import torch
 from zoo.data.datasets import discover
 from zoo.data.encode import encode_video
 from zoo.data.views import TrainClipSpec
-from zoo.train.cli import main, parse_args
+from zoo.train.cli import main, parse_config
 from zoo.train.dataset import TrainClipDataset, collate_clips
 from zoo.distributed import DistEnv
 from zoo.train.loop import Trainer
@@ -37,8 +37,8 @@ def test_corrupt_video_is_replaced_and_reported(dataset_copy):
 
 
 def _trainer(data, tmp_path, *extra):
-    args = parse_args(["--data-path", str(data), "--output-dir", str(tmp_path / "out"), *TINY, *extra])
-    return Trainer(args, DistEnv())
+    config = parse_config(["--data-path", str(data), "--output-dir", str(tmp_path / "out"), *TINY, *extra])
+    return Trainer(config, DistEnv())
 
 
 def test_cache_dataset_reuses_and_invalidates_metadata(dataset_copy, tmp_path, capsys):

@@ -11,7 +11,7 @@ import torch
 
 import zoo
 from zoo.data.datasets import discover
-from zoo.train.cli import main, parse_args
+from zoo.train.cli import main, parse_config
 from zoo.distributed import DistEnv
 from zoo.train.loop import Trainer
 

@@ -6,7 +6,7 @@ import os
 import warnings
 from typing import Iterator
 
-from zoo.cli import ReportedWarning
+from zoo.input_warnings import ReportedWarning
 
 #: the reasons a :class:`VideoError` can carry
 VIDEO_ERROR_REASONS = ("missing", "empty", "undecodable", "truncated", "too_short")

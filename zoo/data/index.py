@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Iterable, Union
 
 from filelock import FileLock
-from zoo.cli import progress_bar
+from zoo.progress import progress_bar
 
 from zoo._io import atomic_write_text
 from zoo.paths import data_cache_root

@@ -142,7 +142,7 @@ def generate(out_dir: str | os.PathLike, classes: int = 4, videos_per_class: int
             for i in range(count):
                 jobs.append((split, label, name, i))
     if progress:
-        from zoo.cli import progress_bar
+        from zoo.progress import progress_bar
         jobs = progress_bar(jobs, desc="synthetic videos", unit="video")
     for split, label, name, i in jobs:
         params = _video_params(seed, split, label, i)

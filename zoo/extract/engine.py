@@ -14,7 +14,8 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
-from zoo.cli import progress_bar, report_warnings
+from zoo.input_warnings import report_warnings
+from zoo.progress import progress_bar
 from zoo.evaluate.memory import ViewsOutOfMemory
 from zoo.evaluate.runner import BudgetRunner
 from zoo.extract.dataset import VideoJob, WindowChunk, WindowsDataset, windows_loader

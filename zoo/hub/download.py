@@ -16,7 +16,7 @@ import urllib.request
 from pathlib import Path
 from typing import Callable, Iterable
 
-from zoo.cli import progress_bar
+from zoo.progress import progress_bar
 
 from zoo.hub.errors import DownloadError
 

@@ -147,7 +147,7 @@ EXPORT_FILES = ("model.safetensors", "config.json", "README.md")
 def refuse_foreign_files(out_dir: Path) -> None:
     """``UsageError`` when ``out_dir`` holds one of :data:`EXPORT_FILES` that an earlier export did not write
     (an export folder is recognised by its ``config.json``): a user's README.md or config.json is never replaced."""
-    from zoo.cli import UsageError
+    from zoo.errors import UsageError
 
     present = [name for name in EXPORT_FILES if (out_dir / name).exists() or (out_dir / name).is_symlink()]
     if not present:

@@ -122,7 +122,7 @@ def check_same_run(state: dict, state_path: str | Path, *, arch: str, options: d
     """``UsageError`` unless the training state ``state`` belongs to this run: the same architecture, the
     ``--model-option`` values given now, the same dataset folder and training split. Resuming (or restarting
     over) another model's or another dataset's run would mix or destroy its checkpoints."""
-    from zoo.cli import UsageError
+    from zoo.errors import UsageError
 
     config = state.get("model_config") or {}
     previous = state.get("args") or {}

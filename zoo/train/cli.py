@@ -28,6 +28,7 @@ from typing import Sequence
 
 from zoo import cli
 from zoo.cli import non_negative_float, non_negative_int, positive_float, positive_int
+from zoo.train.config import TrainConfig
 from zoo.train.recipes import RECIPES, apply_recipe, given_options
 from zoo.train.schedule import LR_PER_PROCESS, SCHEDULERS, WARMUP_METHODS
 from zoo.weights import COLOUR_RULES
@@ -198,6 +199,11 @@ def _resolve_splits(parser: argparse.ArgumentParser, args: argparse.Namespace) -
     args.val_split = test if args.val_split is None else args.val_split
 
 
+def parse_config(argv: Sequence[str] | None = None) -> TrainConfig:
+    """The training configuration of a ``zoo-train`` command line (:func:`parse_args`, typed)."""
+    return TrainConfig.from_args(parse_args(argv))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``zoo-train`` and ``python -m zoo.train``."""
     return cli.run_parsed("zoo-train", _run, parse_args(argv),
@@ -224,7 +230,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.recipe_lines and int(os.environ.get("RANK", "0")) == 0:
         print("\n".join(args.recipe_lines), flush=True)
     try:
-        return run(args)
+        return run(TrainConfig.from_args(args))
     except HubError as exc:
         raise RuntimeError(str(exc)) from exc
     except (ClassMismatchError, FileNotFoundError, ValueError) as exc:   # dataset and checkpoint problems

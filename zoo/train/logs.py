@@ -13,7 +13,7 @@ import math
 import time
 from pathlib import Path
 
-from zoo.cli import progress_bar
+from zoo.progress import progress_bar
 
 from zoo._io import atomic_path, atomic_write_text
 

@@ -7,7 +7,6 @@ as ``zoo-test`` computes them.
 """
 from __future__ import annotations
 
-import argparse
 import contextlib
 import datetime
 import json
@@ -23,14 +22,15 @@ import torch.nn as nn
 from torch.utils.data import DataLoader
 
 from zoo._io import atomic_write_text
-from zoo.cli import report_warnings
+from zoo.amp import amp_dtype
+from zoo.input_warnings import report_warnings
 from zoo.checkpoint import read_checkpoint_meta
 from zoo.data.datasets import discover
 from zoo.data.errors import ClassMismatchError, VideoError
 from zoo.data.transforms import normalize
 from zoo.data.views import TrainClipSpec, ViewSpec
-from zoo.evaluate.predictors import AMP_DTYPES
 from zoo.factory import create_model
+from zoo.train.config import TrainConfig
 from zoo.train.checkpointing import (BEST_MODEL, LAST_MODEL, STATE_FILE, TEST_METRICS, capture_rng_state,
                                      check_same_run, epoch_model_name, find_resume_state, load_training_state,
                                      remove_stale_temp_files, restore_rng_state, save_model, save_training_state)
@@ -51,19 +51,19 @@ DEFAULT_MODEL = "r2plus1d_18"
 STATE_FORMAT = "zoo-train/1"
 
 
-def run(args: argparse.Namespace) -> int:
-    """Run ``zoo-train`` with parsed arguments; returns the exit status."""
+def run(config: TrainConfig) -> int:
+    """Run ``zoo-train`` with its configuration; returns the exit status."""
     from zoo.guards import output_lock
 
-    env = init_distributed(args.device, timeout_s=args.dist_timeout)
+    env = init_distributed(config.device, timeout_s=config.dist_timeout)
     lock = None
     try:
         if env.is_main:   # one zoo-train per output folder: two would interleave their checkpoints
-            lock = output_lock(args.output_dir, "zoo-train", "--output-dir")
-        trainer = Trainer(args, env)
+            lock = output_lock(config.output_dir, "zoo-train", "--output-dir")
+        trainer = Trainer(config, env)
         if env.is_main:   # after the run was found to be this one: its killed writes, under the lock
-            remove_stale_temp_files(args.output_dir, args.epochs)
-        status = trainer.test() if args.test_only else trainer.fit()
+            remove_stale_temp_files(config.output_dir, config.epochs)
+        status = trainer.test() if config.test_only else trainer.fit()
         del trainer     # DDP and its reducer go before the process group they talk through
         return status
     finally:
@@ -126,20 +126,20 @@ def _print_line(message: str) -> None:
 
 # ----------------------------------------------------------------------------------------------------- trainer
 class Trainer:
-    """One training run (this process's part of it)."""
+    """One training run (this process's part of it), configured by a :class:`~zoo.train.config.TrainConfig`."""
 
-    def __init__(self, args: argparse.Namespace, env: DistEnv, log: Callable[[str], None] | None = None):
-        self.args, self.env, self.device = args, env, env.device
+    def __init__(self, config: TrainConfig, env: DistEnv, log: Callable[[str], None] | None = None):
+        self.config, self.env, self.device = config, env, env.device
         self.log = log or _print_line
-        self.out = Path(args.output_dir)
+        self.out = Path(config.output_dir)
         if env.is_main:
             self.out.mkdir(parents=True, exist_ok=True)
-        configure_determinism(args.deterministic, self.device)
-        if args.threads:
-            torch.set_num_threads(args.threads)
-        self.workers = default_workers(env) if args.workers is None else args.workers
-        self.frame_rate = args.frame_rate or None
-        state_path = broadcast_from_rank0(find_resume_state(self.out, args.resume) if env.is_main else None)
+        configure_determinism(config.deterministic, self.device)
+        if config.threads:
+            torch.set_num_threads(config.threads)
+        self.workers = default_workers(env) if config.workers is None else config.workers
+        self.frame_rate = config.frame_rate or None
+        state_path = broadcast_from_rank0(find_resume_state(self.out, config.resume) if env.is_main else None)
         if state_path is not None and not Path(state_path).is_file():
             raise TrainConfigError(f"rank {env.rank}: cannot read {state_path} that rank 0 resumes from; "
                                    "--output-dir must be on a filesystem shared by all nodes")
@@ -149,68 +149,68 @@ class Trainer:
         self.state_path = state_path
         if env.is_main:
             self._check_same_run()
-        if args.test_only and not (self.state or args.checkpoint or args.weights):
+        if config.test_only and not (self.state or config.checkpoint or config.weights):
             raise TrainConfigError(f"--test-only needs a trained model: --checkpoint FILE, --weights NAME, or "
                                    f"an --output-dir holding {STATE_FILE} ({self.out} has none)")
 
-        seed_everything(args.seed)  # the same initial weights on every rank
+        seed_everything(config.seed)  # the same initial weights on every rank
         self._load_data()
         self._build_model()
-        seed_everything(args.seed + env.rank)
+        seed_everything(config.seed + env.rank)
         known = Preprocessing.from_dict(self.model_meta, "model metadata")
         self.mean = list(known.mean or DEFAULT_MEAN)
         self.std = list(known.std or DEFAULT_STD)
-        self.colour_rule = args.colour_rule or known.colour_rule or DEFAULT_PREPROCESSING.colour_rule
+        self.colour_rule = config.colour_rule or known.colour_rule or DEFAULT_PREPROCESSING.colour_rule
         self.failed_videos: dict[str, str] = {}
         self.reported_warnings: set[tuple[str, str]] = set()  # each video's warning is shown once
         self.global_step = 0
 
     def _check_same_run(self) -> None:
         """Refuse a training state (resumed, or the output folder's with ``--no-resume``) of another run."""
-        args = self.args
+        config = self.config
         state, path = self.state, self.state_path
         if state is None and (self.out / STATE_FILE).is_file():   # --no-resume would write over it
             path = self.out / STATE_FILE
             state = load_training_state(path)
         if state is None:
             return
-        source = self._source() if args.checkpoint or args.weights else None
-        arch = args.model or (source[0] if source else DEFAULT_MODEL)
-        check_same_run(state, path, arch=arch, options=dict(args.model_option), data_path=args.data_path,
-                       train_split=args.train_split, output_dir=self.out)
+        source = self._source() if config.checkpoint or config.weights else None
+        arch = config.model or (source[0] if source else DEFAULT_MODEL)
+        check_same_run(state, path, arch=arch, options=dict(config.model_option), data_path=config.data_path,
+                       train_split=config.train_split, output_dir=self.out)
 
     # ------------------------------------------------------------------ data
     def _load_data(self) -> None:
-        args, env = self.args, self.env
-        data_path = Path(args.data_path) if args.data_path else default_data_path(env, self._log)
+        config, env = self.config, self.env
+        data_path = Path(config.data_path) if config.data_path else default_data_path(env, self._log)
         self.data_path = data_path
         fixed_classes = self._classes_from_source()
-        split = args.train_split or None
+        split = config.train_split or None
         try:
             self.train_samples, self.classes = discover(data_path, split=split, classes=fixed_classes)
         except ClassMismatchError:
             if self.state is not None:  # a resumed run must see the classes it was trained on
                 raise
             self._log(f"zoo-train: the classes of {data_path} differ from those of "
-                      f"{args.checkpoint or args.weights}: labels follow the dataset's class folders")
+                      f"{config.checkpoint or config.weights}: labels follow the dataset's class folders")
             self.train_samples, self.classes = discover(data_path, split=split)
             fixed_classes = None
-        if args.kinetics_version and len(self.classes) != int(args.kinetics_version):
+        if config.kinetics_version and len(self.classes) != int(config.kinetics_version):
             raise ClassMismatchError(
-                f"{data_path}: --kinetics-version {args.kinetics_version} but the {args.train_split!r} split has "
+                f"{data_path}: --kinetics-version {config.kinetics_version} but the {config.train_split!r} split has "
                 f"{len(self.classes)} classes (check --data-path or drop --kinetics-version)")
-        if args.num_classes is not None and fixed_classes is None and args.num_classes != len(self.classes):
-            raise ClassMismatchError(f"{data_path}: --num-classes {args.num_classes} but the dataset has "
+        if config.num_classes is not None and fixed_classes is None and config.num_classes != len(self.classes):
+            raise ClassMismatchError(f"{data_path}: --num-classes {config.num_classes} but the dataset has "
                                      f"{len(self.classes)} classes")
         self.val_samples = []
-        if args.val_split and args.val_split.lower() != "none":
+        if config.val_split and config.val_split.lower() != "none":
             try:
-                self.val_samples, _ = discover(data_path, split=args.val_split, classes=self.classes)
+                self.val_samples, _ = discover(data_path, split=config.val_split, classes=self.classes)
             except FileNotFoundError as exc:
-                if args.test_only:
+                if config.test_only:
                     raise
                 self._log(f"zoo-train: no validation data ({exc}); training without validation")
-        if args.cache_dataset and not args.test_only:
+        if config.cache_dataset and not config.test_only:
             self.train_samples, self.infos = self._indexed(self.train_samples)
         else:
             self.infos = {}
@@ -219,20 +219,20 @@ class Trainer:
         """Class names that fix the label order: the resumed run's, or the starting checkpoint's (same head)."""
         if self.state is not None:
             return list(self.state["classes"])
-        if self.args.new_head:   # the dataset's own classes, whatever the source was trained on
+        if self.config.new_head:   # the dataset's own classes, whatever the source was trained on
             return None
         source = self._source()
-        if source and source[2].classes and self.args.num_classes in (None, source[1]):
+        if source and source[2].classes and self.config.num_classes in (None, source[1]):
             return list(source[2].classes)
         return None
 
     def _source(self) -> tuple[str, int, Preprocessing] | None:
         """Architecture, head size and preprocessing of ``--checkpoint`` / ``--weights`` (None without)."""
-        if self.args.checkpoint:
-            meta = read_checkpoint_meta(self.args.checkpoint)
-            return meta["arch"], int(meta["num_classes"]), Preprocessing.from_dict(meta, str(self.args.checkpoint))
-        if self.args.weights:
-            entry = lookup_record(self.args.weights)
+        if self.config.checkpoint:
+            meta = read_checkpoint_meta(self.config.checkpoint)
+            return meta["arch"], int(meta["num_classes"]), Preprocessing.from_dict(meta, str(self.config.checkpoint))
+        if self.config.weights:
+            entry = lookup_record(self.config.weights)
             return entry.arch, entry.num_classes, entry.preprocessing
         return None
 
@@ -241,8 +241,8 @@ class Trainer:
         from zoo.data.index import load_or_build_index
 
         def build():
-            return load_or_build_index(samples, cache_dir=self.args.cache_dir, workers=self.workers,
-                                       progress=self.env.is_main and self.args.progress)
+            return load_or_build_index(samples, cache_dir=self.config.cache_dir, workers=self.workers,
+                                       progress=self.env.is_main and self.config.progress)
         if self.env.is_main:
             index = build()
         barrier()
@@ -265,59 +265,59 @@ class Trainer:
         return good, infos
 
     def _train_loader(self) -> tuple[ClipSampler, DataLoader]:
-        args = self.args
-        spec = TrainClipSpec(clip_len=args.clip_len, sampling_rate=args.sampling_rate, frame_rate=self.frame_rate,
-                             scale_range=tuple(args.train_scale_jitter) if args.train_scale_jitter else None,
-                             resize=tuple(args.train_resize_size), crop_size=args.train_crop_size, flip=args.flip,
+        config = self.config
+        spec = TrainClipSpec(clip_len=config.clip_len, sampling_rate=config.sampling_rate, frame_rate=self.frame_rate,
+                             scale_range=tuple(config.train_scale_jitter) if config.train_scale_jitter else None,
+                             resize=tuple(config.train_resize_size), crop_size=config.train_crop_size, flip=config.flip,
                              colour_rule=self.colour_rule)
         dataset = TrainClipDataset(self.train_samples, spec, self.infos)
-        sampler = ClipSampler(len(dataset), args.clips_per_video, seed=args.seed, rank=self.env.rank,
+        sampler = ClipSampler(len(dataset), config.clips_per_video, seed=config.seed, rank=self.env.rank,
                               world_size=self.env.world_size)
-        loader = DataLoader(dataset, batch_size=args.batch_size, sampler=sampler, drop_last=True,
+        loader = DataLoader(dataset, batch_size=config.batch_size, sampler=sampler, drop_last=True,
                             num_workers=self.workers, collate_fn=collate_clips,
                             pin_memory=self.device.type == "cuda", persistent_workers=self.workers > 0,
                             prefetch_factor=4 if self.workers > 0 else None)
         return sampler, loader
 
     def val_spec(self) -> ViewSpec:
-        args = self.args
-        size = args.val_resize_size
-        return ViewSpec(clip_len=args.clip_len, sampling_rate=args.sampling_rate,
-                        num_clips=args.val_clips_per_video, num_crops=args.val_crops,
-                        resize=size[0] if len(size) == 1 else tuple(size), crop_size=args.val_crop_size,
+        config = self.config
+        size = config.val_resize_size
+        return ViewSpec(clip_len=config.clip_len, sampling_rate=config.sampling_rate,
+                        num_clips=config.val_clips_per_video, num_crops=config.val_crops,
+                        resize=size[0] if len(size) == 1 else tuple(size), crop_size=config.val_crop_size,
                         frame_rate=self.frame_rate, colour_rule=self.colour_rule)
 
     # ----------------------------------------------------------------- model
     def _build_model(self) -> None:
-        args = self.args
-        options = dict(args.model_option)
+        config = self.config
+        options = dict(config.model_option)
         num_classes = len(self.classes)
         if self.state is not None:  # resuming: architecture and weights come from the training state
-            config = self.state["model_config"]
-            model = create_model(config["arch"], config["num_classes"], **config["options"])
+            model_config = self.state["model_config"]
+            model = create_model(model_config["arch"], model_config["num_classes"], **model_config["options"])
             model.load_state_dict(self.state["model"])
             model.zoo_meta = dict(self.state.get("model_meta") or {})
-        elif args.checkpoint or args.weights:
-            source = args.checkpoint or args.weights
+        elif config.checkpoint or config.weights:
+            source = config.checkpoint or config.weights
             arch = self._source()[0]
-            if args.model and args.model != arch:
-                raise TrainConfigError(f"--model {args.model} but {source} holds a {arch}")
-            model = create_model(arch, num_classes, weights=source, new_head=args.new_head, **options)
+            if config.model and config.model != arch:
+                raise TrainConfigError(f"--model {config.model} but {source} holds a {arch}")
+            model = create_model(arch, num_classes, weights=source, new_head=config.new_head, **options)
         else:
-            model = create_model(args.model or DEFAULT_MODEL, num_classes, **options)
+            model = create_model(config.model or DEFAULT_MODEL, num_classes, **options)
         if not hasattr(model, "zoo_meta"):
             model.zoo_meta = {}
         self.model_meta = model.zoo_meta
-        if args.freeze_bn:
+        if config.freeze_bn:
             freeze_batchnorm(model)
         model.to(self.device)
-        if args.sync_bn and self.env.distributed:
+        if config.sync_bn and self.env.distributed:
             model = convert_sync_batchnorm(model, self.device)
-        elif args.sync_bn:
+        elif config.sync_bn:
             self._log("zoo-train: --sync-bn has no effect with a single process")
         self.model = model
-        self.base_lr = args.lr if args.lr is not None else LR_PER_PROCESS * self.env.world_size
-        self.param_groups = param_groups(model, self.base_lr, args.lr_mult)  # before DDP sees requires_grad
+        self.base_lr = config.lr if config.lr is not None else LR_PER_PROCESS * self.env.world_size
+        self.param_groups = param_groups(model, self.base_lr, config.lr_mult)  # before DDP sees requires_grad
         self.ddp = model
         if self.env.distributed:
             self.ddp = nn.parallel.DistributedDataParallel(
@@ -340,11 +340,11 @@ class Trainer:
         spec = self.val_spec()
         predictor = TorchPredictor(self.model, self.mean, self.std, self.device)
         metrics = evaluate(predictor, self.val_samples, self.classes, spec,
-                           videos_per_batch=max(1, self.args.batch_size // spec.num_views),
-                           workers=self.workers, device=self.device, progress=self.args.progress,
+                           videos_per_batch=max(1, self.config.batch_size // spec.num_views),
+                           workers=self.workers, device=self.device, progress=self.config.progress,
                            log=self._log)
         metrics = broadcast_from_rank0(metrics)
-        set_train_mode(self.model, self.args.freeze_bn)
+        set_train_mode(self.model, self.config.freeze_bn)
         return metrics
 
     def test(self) -> int:
@@ -352,7 +352,7 @@ class Trainer:
         from zoo.evaluate.report import summary_table
 
         if not self.val_samples:
-            raise TrainConfigError(f"{self.data_path}: no {self.args.val_split!r} split to evaluate")
+            raise TrainConfigError(f"{self.data_path}: no {self.config.val_split!r} split to evaluate")
         metrics = self.validate()
         if self.env.is_main:
             self.log(summary_table(metrics))
@@ -362,24 +362,24 @@ class Trainer:
     # ------------------------------------------------------------- training
     def fit(self) -> int:
         """Train to ``--epochs``, resuming from the training state when there is one."""
-        args, env = self.args, self.env
+        config, env = self.config, self.env
         sampler, loader = self._train_loader()
-        micro_per_epoch = sampler.items_per_rank // args.batch_size
-        steps = micro_per_epoch // args.accum_steps
+        micro_per_epoch = sampler.items_per_rank // config.batch_size
+        steps = micro_per_epoch // config.accum_steps
         if steps < 1:
             raise TrainConfigError(
                 f"{self.data_path}: {sampler.items_per_rank} clips per process per epoch is less than one step of "
-                f"--batch-size {args.batch_size} x --accum-steps {args.accum_steps}")
+                f"--batch-size {config.batch_size} x --accum-steps {config.accum_steps}")
         self.steps_per_epoch = steps
         optimizer = torch.optim.SGD(self.param_groups, lr=self.base_lr,
-                                    momentum=args.momentum, weight_decay=args.weight_decay, nesterov=args.nesterov)
-        schedule = LRSchedule(iters_per_epoch=steps, epochs=args.epochs, warmup_epochs=args.lr_warmup_epochs,
-                              warmup_method=args.lr_warmup_method, warmup_decay=args.lr_warmup_decay,
-                              scheduler=args.lr_scheduler, milestones=tuple(args.lr_milestones), gamma=args.lr_gamma)
+                                    momentum=config.momentum, weight_decay=config.weight_decay, nesterov=config.nesterov)
+        schedule = LRSchedule(iters_per_epoch=steps, epochs=config.epochs, warmup_epochs=config.lr_warmup_epochs,
+                              warmup_method=config.lr_warmup_method, warmup_decay=config.lr_warmup_decay,
+                              scheduler=config.lr_scheduler, milestones=tuple(config.lr_milestones), gamma=config.lr_gamma)
         scheduler = build_scheduler(optimizer, schedule)
         amp = self._amp_dtype()
         scaler = torch.amp.GradScaler(self.device.type, enabled=amp == torch.float16)
-        criterion = nn.CrossEntropyLoss(label_smoothing=args.label_smoothing)
+        criterion = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
         self.optimizer, self.scheduler, self.scaler, self.criterion, self.amp = optimizer, scheduler, scaler, \
             criterion, amp
 
@@ -390,17 +390,17 @@ class Trainer:
             start_epoch, start_step = self._restore(self.state)
             self._log(f"zoo-train: resumed from {self.state_path} at epoch {start_epoch + 1}, step {start_step}")
             self.state = None
-        if start_epoch >= args.epochs:
-            self._log(f"zoo-train: {self.out} already finished {args.epochs} epochs")
+        if start_epoch >= config.epochs:
+            self._log(f"zoo-train: {self.out} already finished {config.epochs} epochs")
             return 0
         history = EpochLog(self.out if env.is_main else None, start_epoch)
         try:
-            for epoch in range(start_epoch, args.epochs):
+            for epoch in range(start_epoch, config.epochs):
                 row = self._train_epoch(epoch, sampler, loader, start_step)
                 start_step = 0
-                last = epoch == args.epochs - 1
+                last = epoch == config.epochs - 1
                 val = None
-                if last or (args.eval_every > 0 and (epoch + 1) % args.eval_every == 0):
+                if last or (config.eval_every > 0 and (epoch + 1) % config.eval_every == 0):
                     val = self.validate()
                 if val is not None:
                     row.update(val_clip_acc1=val["clip_top1"], val_clip_acc5=val["clip_top5"],
@@ -418,12 +418,7 @@ class Trainer:
         return 0
 
     def _amp_dtype(self) -> torch.dtype | None:
-        amp = self.args.amp
-        if amp is None:
-            return None
-        if amp == "auto":
-            return torch.float16 if self.device.type == "cuda" else torch.bfloat16
-        return AMP_DTYPES[amp]
+        return amp_dtype(self.config.amp, self.device.type)
 
     def _update_best(self, epoch: int, val: dict | None) -> bool:
         if val is None:
@@ -436,11 +431,11 @@ class Trainer:
         return True
 
     def _train_epoch(self, epoch: int, sampler: ClipSampler, loader: DataLoader, start_step: int) -> dict:
-        args, env = self.args, self.env
-        accum = args.accum_steps
-        sampler.set_epoch(epoch, start=start_step * args.batch_size * accum)
-        set_train_mode(self.model, args.freeze_bn)
-        bar = ProgressBar(self.steps_per_epoch, start_step, epoch, args.epochs, enabled=env.is_main and args.progress)
+        config, env = self.config, self.env
+        accum = config.accum_steps
+        sampler.set_epoch(epoch, start=start_step * config.batch_size * accum)
+        set_train_mode(self.model, config.freeze_bn)
+        bar = ProgressBar(self.steps_per_epoch, start_step, epoch, config.epochs, enabled=env.is_main and config.progress)
         batches = iter(loader)
         t_epoch = time.perf_counter()
         clips_before, wait_before = float(self.sums[2]), float(self.sums[3])
@@ -460,7 +455,7 @@ class Trainer:
                 bar.update(step_clips * env.world_size, step_loss, self.optimizer.param_groups[-1]["lr"],
                            data_wait=(float(self.sums[3]) - wait_before) / max(time.perf_counter() - t_epoch, 1e-9))
                 done = step + 1
-                every = args.checkpoint_every_steps
+                every = config.checkpoint_every_steps
                 if every and done % every == 0 and done < self.steps_per_epoch:
                     self.save(epoch, done)
         finally:
@@ -474,7 +469,7 @@ class Trainer:
                "clips_per_s": clips_this_run / elapsed, "data_wait": (float(self.sums[3]) - wait_before) / elapsed,
                "epoch_time_s": elapsed, "failed_videos": int(failed), "global_step": self.global_step,
                "processes": env.world_size}
-        self._log(f"epoch {epoch + 1}/{args.epochs}: loss {row['train_loss']:.4f} clip@1 "
+        self._log(f"epoch {epoch + 1}/{config.epochs}: loss {row['train_loss']:.4f} clip@1 "
                   f"{_pct(row['train_clip_acc1'])} {row['clips_per_s']:.1f} clips/s "
                   f"data wait {100 * row['data_wait']:.0f}%")
         return row
@@ -502,7 +497,7 @@ class Trainer:
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"loss is {loss.item()} at global step {self.global_step}; "
                                          "lower --lr or check the data")
-            self.scaler.scale(loss / self.args.accum_steps).backward()
+            self.scaler.scale(loss / self.config.accum_steps).backward()
         with torch.no_grad():
             n = labels.shape[0]
             self.sums[0] += float(loss.detach()) * n
@@ -520,23 +515,23 @@ class Trainer:
     # ---------------------------------------------------------- checkpoints
     def model_file_meta(self, epoch: int, val: dict | None) -> dict:
         """Metadata of the exported model files: data protocol, classes, provenance and training summary."""
-        args = self.args
+        config = self.config
         spec = self.val_spec()
         provenance = dict(self.model_meta.get("provenance") or {})
         provenance.update(tool="zoo-train", date=datetime.datetime.now(datetime.timezone.utc).isoformat(),
                           data_path=str(self.data_path))
         label_set = None
-        if args.kinetics_version:
-            label_set = f"kinetics{args.kinetics_version}"
+        if config.kinetics_version:
+            label_set = f"kinetics{config.kinetics_version}"
         elif self.model_meta.get("label_set") and len(self.classes) == self.model.zoo_config["num_classes"]:
             label_set = self.model_meta["label_set"]
-        prep = Preprocessing(clip_len=args.clip_len, sampling_rate=args.sampling_rate, frame_rate=self.frame_rate,
+        prep = Preprocessing(clip_len=config.clip_len, sampling_rate=config.sampling_rate, frame_rate=self.frame_rate,
                              resize=spec.resize, crop_size=spec.crop_size, mean=tuple(self.mean),
                              std=tuple(self.std), classes=tuple(self.classes), label_set=label_set,
                              resize_filter=spec.resize_filter, crop_rule=spec.crop_rule,
                              colour_rule=spec.colour_rule)
         meta = {**prep.to_dict(), "provenance": provenance,
-                "training": {"epoch": epoch, "global_step": self.global_step, "args": _jsonable(vars(args)),
+                "training": {"epoch": epoch, "global_step": self.global_step, "args": _jsonable(config.to_dict()),
                              "val": _jsonable({k: val[k] for k in ("clip_top1", "clip_top5", "video_top1",
                                                                    "video_top5", "num_videos") if k in val})
                              if val else None}}
@@ -565,14 +560,14 @@ class Trainer:
                 "scheduler": self.scheduler.state_dict(),
                 "scaler": self.scaler.state_dict(),
                 "epoch": epoch, "step_in_epoch": step_in_epoch, "global_step": self.global_step,
-                "sampler": {"epoch": epoch, "position": step_in_epoch * self.args.batch_size * self.args.accum_steps,
-                            "seed": self.args.seed},
-                "world_size": self.env.world_size, "batch_size": self.args.batch_size,
-                "accum_steps": self.args.accum_steps, "steps_per_epoch": self.steps_per_epoch,
+                "sampler": {"epoch": epoch, "position": step_in_epoch * self.config.batch_size * self.config.accum_steps,
+                            "seed": self.config.seed},
+                "world_size": self.env.world_size, "batch_size": self.config.batch_size,
+                "accum_steps": self.config.accum_steps, "steps_per_epoch": self.steps_per_epoch,
                 "best": dict(self.best),
                 "rank_states": rank_states,
-                "args": _jsonable(vars(self.args)),
-                "data_root": os.path.realpath(self.args.data_path) if self.args.data_path else None,
+                "args": _jsonable(self.config.to_dict()),
+                "data_root": os.path.realpath(self.config.data_path) if self.config.data_path else None,
             }
             save_training_state(self.out / STATE_FILE, state)
         barrier()
@@ -586,8 +581,8 @@ class Trainer:
         self.global_step = int(state["global_step"])
         self.best = dict(state.get("best") or self.best)
         epoch, step = int(state["epoch"]), int(state["step_in_epoch"])
-        same_layout = (state["world_size"] == self.env.world_size and state["batch_size"] == self.args.batch_size
-                       and state["accum_steps"] == self.args.accum_steps
+        same_layout = (state["world_size"] == self.env.world_size and state["batch_size"] == self.config.batch_size
+                       and state["accum_steps"] == self.config.accum_steps
                        and state["steps_per_epoch"] == self.steps_per_epoch)
         ranks = state.get("rank_states") or []
         if same_layout and len(ranks) == self.env.world_size:

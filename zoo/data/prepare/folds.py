@@ -80,7 +80,7 @@ def write_folds(splits: OfficialSplits, videos_dir: str | os.PathLike, out_dir: 
     """Write ``classes.txt``, ``train_foldN.csv``/``test_foldN.csv`` and the report; returns the report.
 
     Paths in the lists are absolute, or relative to ``out_dir`` with ``relative``. Raises
-    :class:`~zoo.cli.UsageError` when the videos folder is missing or not extracted, or when an output would
+    :class:`~zoo.errors.UsageError` when the videos folder is missing or not extracted, or when an output would
     replace one of the split files read; :class:`NoVideosError` when none of the listed videos is there.
     """
     videos_dir, out_dir = Path(videos_dir), Path(out_dir)

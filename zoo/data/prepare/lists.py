@@ -15,7 +15,7 @@ from pathlib import Path
 from zoo._io import atomic_write_text
 from zoo.data.datasets import VideoSample, discover_folder, read_classes, read_vmz_list  # noqa: F401 (re-export)
 from zoo.data.vmz_list import ListRow, write_list_file  # noqa: F401 (re-export)
-from zoo.cli import UsageError
+from zoo.errors import UsageError
 from zoo.guards import safe_name, unique_outputs
 
 CLIP_NAME = re.compile(r"^(?P<youtube_id>.+)_(?P<start>\d{6})_(?P<end>\d{6})$")

@@ -9,7 +9,7 @@ file name's prefix.
 Every video name is untrusted text: :func:`safe_relative_path` accepts only plain relative names (each
 component passes :func:`zoo.guards.safe_name` and is not hidden) before any of it is joined to a folder.
 Class labels are 0-based indices into :attr:`OfficialSplits.classes`. Wrong or missing split files and
-folders that were not extracted are usage errors (:class:`zoo.cli.UsageError`, exit status 2).
+folders that were not extracted are usage errors (:class:`zoo.errors.UsageError`, exit status 2).
 """
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from zoo.cli import UsageError
+from zoo.errors import UsageError
 from zoo.guards import safe_name
 
 UCF101_CLASSES_FILE = "classInd.txt"

@@ -17,7 +17,7 @@ from pathlib import Path
 import av
 from av.video.reformatter import VideoReformatter
 
-from zoo.cli import WRITE_ERRNOS
+from zoo.errors import WRITE_ERRNOS
 from zoo.data.encode import VideoWriter
 from zoo.data.errors import VideoError
 from zoo.data.orientation import display_size, rotate_frame

@@ -15,7 +15,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from zoo._io import atomic_write_text
-from zoo.cli import WRITE_ERRNOS, describe_os_error, find_os_error, progress_bar
+from zoo.errors import WRITE_ERRNOS, describe_os_error, find_os_error
+from zoo.progress import progress_bar
 from zoo.data.datasets import VIDEO_EXTENSIONS
 from zoo.data.prepare.kinetics import Segment
 from zoo.data.parallel import imap_unordered
