@@ -15,7 +15,7 @@ import torch
 
 from zoo.amp import amp_dtype
 from zoo.data.transforms import normalize
-from zoo.models.conv_head import ConvolutionalClassifier
+from zoo.models.conv_head import ConvolutionalClassifier, with_test_head
 
 
 class TorchPredictor:
@@ -27,8 +27,7 @@ class TorchPredictor:
     def __init__(self, model: torch.nn.Module, mean: Sequence[float], std: Sequence[float],
                  device: str | torch.device = "cpu", amp: str | None = None, train_crop_size: int | None = None):
         amp_dtype(amp)   # ValueError on an unknown name, before any work
-        if train_crop_size is not None:
-            model = ConvolutionalClassifier(model, train_crop_size)
+        model = with_test_head(model, train_crop_size)
         self.device = torch.device(device)
         self.model = model.to(self.device).eval()
         self.mean, self.std = list(mean), list(std)

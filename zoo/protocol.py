@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 from zoo import cli
 from zoo.aggregation import AGGREGATIONS, unalias_aggregation
 from zoo.errors import UsageError
+from zoo.fields import resize_value
 from zoo.weights import (COLOUR_RULES, CROP_RULES, DEFAULT_PREPROCESSING, DEFAULT_PROTOCOL, RESIZE_FILTER_NAMES,
                          Preprocessing, TestProtocol, WeightsEntry, resolve_protocol)
 
@@ -82,17 +83,15 @@ class EvalSettings:
 
 
 def parse_resize(text: str) -> int | list[int]:
-    """``"256"`` -> 256 (short side), ``"128x171"`` -> [128, 171] (exact height x width)."""
-    parts = re.split(r"[x,×]", str(text).strip())
+    """``"256"`` -> 256 (short side), ``"128x171"`` -> [128, 171] (exact height x width); the sizes are checked
+    as a record's resize field (:func:`zoo.fields.resize_value`). ValueError naming ``--resize`` otherwise."""
+    what = f"--resize {text!r}"
     try:
-        values = [int(p) for p in parts]
+        values = [int(p) for p in re.split(r"[x,×]", str(text).strip())]
     except ValueError:
-        raise ValueError(f"--resize {text!r}: expected SHORT_SIDE or HEIGHTxWIDTH, e.g. 256 or 128x171") from None
-    if len(values) == 1:
-        return values[0]
-    if len(values) == 2:
-        return values
-    raise ValueError(f"--resize {text!r}: expected SHORT_SIDE or HEIGHTxWIDTH")
+        raise ValueError(f"{what}: expected SHORT_SIDE or HEIGHTxWIDTH, e.g. 256 or 128x171") from None
+    value = resize_value(values[0] if len(values) == 1 else values, what)
+    return value if isinstance(value, int) else list(value)
 
 
 _FLAGS = {"clip_len": "--clip-len", "sampling_rate": "--sampling-rate", "num_clips": "--clips", "num_crops": "--crops",
@@ -235,12 +234,9 @@ def add_pixel_rule_arguments(group) -> None:
 def resize_type(text: str):
     """argparse type of ``--resize``: a positive short side or HEIGHTxWIDTH."""
     try:
-        value = parse_resize(text)
+        return parse_resize(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc).removeprefix(f"--resize {text!r}: ")) from None
-    if any(v < 1 for v in (value if isinstance(value, list) else [value])):
-        raise argparse.ArgumentTypeError(f"sizes must be >= 1, got {text!r}")
-    return value
 
 
 def protocol_overrides(args) -> dict:

@@ -68,11 +68,9 @@ def window_spec_from(meta: dict | None, *, window: int | None = None, sampling_r
 def protocol_model(model: nn.Module, spec: WindowSpec, settings) -> nn.Module:
     """``model`` as its test protocol runs it: test views of a convolutional protocol (CSN 10x3) get Caffe2's
     convolutional head, so ``logits`` are the scores ``zoo-test`` uses (``pool5`` stays the global pool)."""
-    if spec.views and settings.head_crop_size is not None:
-        from zoo.models.conv_head import ConvolutionalClassifier
+    from zoo.models.conv_head import with_test_head
 
-        return ConvolutionalClassifier(model, settings.head_crop_size)
-    return model
+    return with_test_head(model, settings.head_crop_size if spec.views else None)
 
 
 def model_device(model: nn.Module) -> torch.device:

@@ -105,5 +105,11 @@ class ConvolutionalClassifier(nn.Module):
         return self.features_and_logits(x)[1]
 
 
-__all__ = ["has_convolutional_head", "pool_kernel", "position_logits", "scores_from_positions", "convolutional_logits",
+def with_test_head(model: nn.Module, train_crop_size: int | None) -> nn.Module:
+    """``model`` as its test protocol runs it: in a :class:`ConvolutionalClassifier` when ``train_crop_size``
+    (the crop it was trained on) is given, else ``model`` itself (the global pool)."""
+    return model if train_crop_size is None else ConvolutionalClassifier(model, train_crop_size)
+
+
+__all__ = ["has_convolutional_head", "with_test_head", "pool_kernel", "position_logits", "scores_from_positions", "convolutional_logits",
            "ConvolutionalHead", "ConvolutionalClassifier"]
