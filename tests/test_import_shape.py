@@ -1,10 +1,15 @@
 """The package's imports run one way: no import loop (function-level imports included) and no import from a
-lower layer to a higher one. Static: the source is parsed with ``ast``, nothing is imported.
+lower layer to a higher one, between modules and between packages. Static: the source is parsed with ``ast``,
+nothing is imported.
 
 Layers, bottom to top: core -> convert -> hub -> factory (``create_model``) -> data -> data preparation ->
 the test protocol (``zoo.protocol``) -> evaluate -> feature extraction, train -> the ``zoo`` package's public API (``zoo/__init__.py``) -> the console
 scripts. A module may import its own layer and the layers below it, so library modules import the module that
 defines what they use (``zoo.checkpoint``, ``zoo.factory``), never the ``zoo`` facade.
+
+One level up, where the architecture is read (docs/architecture.md), each subpackage (``zoo.data`` with
+``zoo.data.prepare``, ``zoo.models``, ``zoo.hub``...) is one node, a top-level module of ``zoo`` is a node of its
+own and the console scripts sit on top: no package imports one that imports it back (lazy imports included).
 """
 import ast
 import re
@@ -33,6 +38,9 @@ SCRIPTS = console_scripts()
 # modules whose layer is not the one of their folder
 PLACED = {"zoo": "api", "zoo.factory": "factory", "zoo.protocol": "protocol",
           "zoo.models.factory": "factory"}   # old import path of zoo.factory.create_model, kept for users
+# modules left out of the package graph, with the reason
+PACKAGE_EXEMPT = {"zoo.models.factory": "old import path of zoo.factory.create_model kept for users' code: it only "
+                                        "re-exports, and no module of the package imports it"}
 
 
 def module_files() -> dict[str, Path]:
@@ -158,3 +166,53 @@ def test_the_checks_see_function_level_imports(tmp_path):
     assert found == {"zoo.train.loop": 2, "zoo.hub.fetch": 3}
     assert LAYERS[layer_of("zoo.train.loop")] > LAYERS[layer_of("zoo.convert.fake")]
     assert _cycles({"a": {"b": 1}, "b": {"c": 1}, "c": {"a": 1}, "d": {"a": 1}}) == [["a", "b", "c"]]
+
+
+# ------------------------------------------------------------------------------------------------ packages
+def package_of(name: str) -> str:
+    """The node of ``name`` in the package graph: ``scripts`` for console-script modules, the subpackage of
+    ``zoo`` for a module inside one (``zoo.data.prepare.cli`` -> ``zoo.data``), else the module itself."""
+    if layer_of(name) in ("scripts", "api"):
+        return layer_of(name)
+    parts = name.split(".")
+    return ".".join(parts[:2])
+
+
+def package_graph(graph: dict[str, dict[str, int]]) -> dict[str, dict[str, str]]:
+    """Package -> {package it imports: one module import behind that edge, as ``module -> module:line``}."""
+    packages: dict[str, dict[str, str]] = {}
+    for name, targets in sorted(graph.items()):
+        if name in PACKAGE_EXEMPT:
+            continue
+        source = packages.setdefault(package_of(name), {})
+        for target, line in sorted(targets.items()):
+            if package_of(target) != package_of(name):
+                source.setdefault(package_of(target), f"{name} -> {target}:{line}")
+    return packages
+
+
+def test_the_package_graph_sees_the_packages(graph):
+    packages = package_graph(graph)
+    assert {"zoo.data", "zoo.models", "zoo.hub", "zoo.convert", "zoo.evaluate", "zoo.extract", "zoo.train",
+            "zoo.protocol", "zoo.weights", "zoo.cli", "scripts", "api"} <= set(packages)
+    assert "zoo.data.prepare" not in packages and "zoo.protocol" in packages["zoo.extract"]
+    assert set(PACKAGE_EXEMPT) <= set(graph)
+
+
+def test_packages_import_downhill(graph):
+    packages = package_graph(graph)
+    cycles = _cycles(packages)
+    assert not cycles, "packages that import each other (directly or through others; one import each):\n  " + \
+        "\n  ".join(", ".join(f"{p} [{packages[p][q]}]" for p in c for q in c if q in packages[p]) for c in cycles)
+
+
+def test_a_planted_upward_import_fails_the_package_check(graph, tmp_path):
+    """A lazy import from a core module up into a package that imports it: a loop between packages."""
+    planted = tmp_path / "weights.py"
+    planted.write_text((PACKAGES["zoo"] / "weights.py").read_text(encoding="utf-8")
+                       + "\n\ndef planted():\n    from zoo.hub.fetch import fetch_checkpoint\n")
+    found = imports_of("zoo.weights", planted, set(graph))
+    assert "zoo.hub.fetch" in found
+    cycles = _cycles(package_graph({**graph, "zoo.weights": found}))
+    assert any({"zoo.hub", "zoo.weights"} <= set(c) for c in cycles)
+    assert not _cycles(package_graph(graph))

@@ -14,13 +14,12 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 from zoo._lazy import lazy_exports
-from zoo.describe import describe   # bound now: the name is also a submodule's, which importing it would shadow
 
 # imported on first use: `import zoo` (and every tool's --help) stays free of torch
 __getattr__, __dir__ = lazy_exports(__name__, {
     "WeightMismatchError": "zoo.checkpoint", "load_checkpoint": "zoo.factory",
     "read_checkpoint_meta": "zoo.checkpoint", "save_checkpoint": "zoo.checkpoint",
-    "list_models": "zoo.models.registry", "create_model": "zoo.factory"})
+    "list_models": "zoo.models.registry", "create_model": "zoo.factory", "describe": "zoo.models.describe"})
 
 
 def list_weights(*args, **kwargs) -> list[str]:

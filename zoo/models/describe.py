@@ -21,7 +21,7 @@ def _shape_only(model: nn.Module) -> nn.Module:
         return model
     config = getattr(model, "zoo_config", None)
     if config is not None:
-        from zoo.models import build_meta_model
+        from zoo.models.meta import build_meta_model
         return build_meta_model(config["arch"], config["num_classes"], **config["options"]).eval()
     return copy.deepcopy(model).to("meta").eval()
 

@@ -6,7 +6,7 @@ at 8x112x112 (C3D: its fixed 16x112x112 input; CSN rows with pool1 at 32x224x224
 """
 from __future__ import annotations
 
-from zoo.describe import describe
+from zoo.models.describe import describe
 from zoo.models.meta import build_meta_model
 from zoo.models.registry import list_models
 
