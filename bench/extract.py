@@ -85,7 +85,7 @@ def straightforward(model, videos, args) -> dict:
 def ours(model, videos, args) -> dict:
     from zoo.data.views import ViewSpec
     from zoo.extract import VideoJob, WindowSpec, extract_windows
-    from zoo.extract.predictor import layer_predictor
+    from zoo.extract.tap_predictor import layer_predictor
 
     predictor, tap = layer_predictor(model, ["pool5"], MEAN, STD, device=args.device)
     spec = WindowSpec(ViewSpec(clip_len=args.window, num_clips=1, resize=128, crop_size=112), stride=args.stride,

@@ -36,7 +36,7 @@ from zoo.data.datasets import discover
 from zoo.data.encode import encode_video
 from zoo.data.synthetic import random_texture, render_motion
 from zoo.data.views import TrainClipSpec
-from zoo.train.dataset import TrainClipDataset, collate_clips
+from zoo.train.clips_dataset import TrainClipDataset, collate_clips
 from zoo.train.loop import default_workers
 from zoo.distributed import DistEnv
 from zoo.train.sampler import ClipSampler

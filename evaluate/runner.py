@@ -16,7 +16,7 @@ from zoo.progress import progress_bar
 
 from zoo.data.errors import warning_kind
 from zoo.aggregation import aggregate_views, canonical_aggregation, combine_aggregates
-from zoo.evaluate.dataset import VideoViews, VideoViewsDataset, views_loader
+from zoo.evaluate.views_dataset import VideoViews, VideoViewsDataset, views_loader
 from zoo.distributed import broadcast_from_rank0, gather_to_rank0, rank_and_world, shard
 from zoo.evaluate.memory import (ChunkRunner, MemoryMeter, ViewsOutOfMemory, chunk_size_for_budget,
                                  default_budget, format_size, is_oom, probe_view_cost,

@@ -4,9 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import torch
 
-import zoo
 from evaluate_helpers import LEVELS, SIZE, write_video
 
 
@@ -24,14 +22,9 @@ def known_dataset(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def tiny_checkpoint(tmp_path_factory) -> Path:
+def tiny_checkpoint(make_tiny_checkpoint) -> Path:
     """A real zoo checkpoint: R(2+1)D-10 at 1/8 width, 3 classes, 4-frame 32 px protocol."""
-    torch.manual_seed(0)
-    model = zoo.create_model("r2plus1d_10", num_classes=3, channel_multiplier=0.125)
-    path = tmp_path_factory.mktemp("ckpt") / "tiny.safetensors"
-    zoo.save_checkpoint(model, path, classes=["c0", "c1", "c2"], clip_len=4, sampling_rate=1, resize=SIZE,
-                        crop_size=SIZE, mean=[0.45, 0.45, 0.45], std=[0.225, 0.225, 0.225])
-    return path
+    return make_tiny_checkpoint(["c0", "c1", "c2"], SIZE)
 
 
 @pytest.fixture(scope="session")

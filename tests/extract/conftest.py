@@ -4,9 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import torch
 
-import zoo
 from extract_helpers import SIZE, write_cfr
 
 
@@ -22,11 +20,6 @@ def dataset(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def checkpoint(tmp_path_factory) -> Path:
+def checkpoint(make_tiny_checkpoint) -> Path:
     """R(2+1)D-10 at 1/8 width, 2 classes, 4-frame 32-pixel protocol."""
-    torch.manual_seed(0)
-    model = zoo.create_model("r2plus1d_10", num_classes=2, channel_multiplier=0.125)
-    path = tmp_path_factory.mktemp("ckpt") / "tiny.safetensors"
-    zoo.save_checkpoint(model, path, classes=["c0", "c1"], clip_len=4, sampling_rate=1, resize=SIZE,
-                        crop_size=SIZE, mean=[0.45] * 3, std=[0.225] * 3)
-    return path
+    return make_tiny_checkpoint(["c0", "c1"], SIZE)

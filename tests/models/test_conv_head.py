@@ -89,7 +89,7 @@ def test_predictor_switches_to_the_convolutional_head():
 
 @torch.no_grad()
 def test_layer_taps_see_global_features_and_convolutional_scores():
-    from zoo.extract.layers import LayerTap
+    from zoo.extract.taps import LayerTap
     from zoo.models.conv_head import ConvolutionalClassifier
 
     model = _model()

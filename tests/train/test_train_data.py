@@ -5,7 +5,7 @@ from zoo.data.datasets import discover
 from zoo.data.encode import encode_video
 from zoo.data.views import TrainClipSpec
 from zoo.train.cli import main, parse_config
-from zoo.train.dataset import TrainClipDataset, collate_clips
+from zoo.train.clips_dataset import TrainClipDataset, collate_clips
 from zoo.distributed import DistEnv
 from zoo.train.loop import Trainer
 from zoo.train.sampler import ClipKey

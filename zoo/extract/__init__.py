@@ -11,10 +11,10 @@ from zoo._lazy import lazy_exports
 
 __getattr__, __dir__ = lazy_exports(__name__, {
     **dict.fromkeys(("Features", "extract_features"), "zoo.extract.api"),
-    "VideoJob": "zoo.extract.dataset",
+    "VideoJob": "zoo.extract.windows_dataset",
     **dict.fromkeys(("ExtractStats", "VideoFeatures", "extract_windows"), "zoo.extract.engine"),
     "REDUCTIONS": "zoo.extract.options",
-    **dict.fromkeys(("LayerTap", "resolve_layer", "split_outputs"), "zoo.extract.layers"),
+    **dict.fromkeys(("LayerTap", "resolve_layer", "split_outputs"), "zoo.extract.taps"),
     **dict.fromkeys(("WindowPlan", "WindowSpec", "plan_windows"), "zoo.extract.windows")})
 
 __all__ = ["extract_features", "Features", "extract_windows", "VideoJob", "VideoFeatures", "ExtractStats",

@@ -14,10 +14,10 @@ from torch import nn
 
 from zoo.data.errors import VIDEO_ERROR_REASONS, VideoError
 from zoo.data.transforms import Size
-from zoo.extract.dataset import VideoJob
+from zoo.extract.windows_dataset import VideoJob
 from zoo.extract.engine import VideoFeatures, extract_windows
-from zoo.extract.layers import parse_layers
-from zoo.extract.predictor import layer_predictor
+from zoo.extract.taps import parse_layers
+from zoo.extract.tap_predictor import layer_predictor
 from zoo.extract.windows import WindowSpec
 from zoo.protocol import resolve_settings
 
@@ -105,19 +105,19 @@ def extract_features(model: nn.Module, video: str | os.PathLike, layers: str | S
     model's own; the model is back on its device (and in its train/eval mode) when the call returns.
     """
     meta = dict(getattr(model, "zoo_meta", None) or {})
-    spec, protocol = window_spec_from(meta, window=window, sampling_rate=sampling_rate, stride=stride,
+    spec, settings = window_spec_from(meta, window=window, sampling_rate=sampling_rate, stride=stride,
                                       stride_sec=stride_sec, frame_rate=frame_rate, clips=clips, crops=crops,
                                       resize=resize, crop_size=crop_size, full_frame=full_frame,
                                       convolutional=convolutional)
-    mean = list(mean) if mean is not None else protocol.mean
-    std = list(std) if std is not None else protocol.std
+    mean = list(mean) if mean is not None else settings.mean
+    std = list(std) if std is not None else settings.std
     results: list[VideoFeatures] = []
     home = model_device(model)
     device = home if device is None else torch.device(device)
     with contextlib.ExitStack() as stack:
         stack.callback(model.train, model.training)   # last out: after the model is back home
         stack.callback(model.to, home)                # TorchPredictor moves it to ``device``, onnx to the CPU
-        predictor, tap = layer_predictor(protocol_model(model, spec, protocol), parse_layers(layers), mean, std, pool_spatial=pool_spatial,
+        predictor, tap = layer_predictor(protocol_model(model, spec, settings), parse_layers(layers), mean, std, pool_spatial=pool_spatial,
                                          device=device, amp=amp, backend=backend,
                                          input_shape=input_shape(spec), stack=stack)
         stack.callback(tap.remove)

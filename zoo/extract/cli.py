@@ -89,9 +89,9 @@ def read_video_list(path: Path) -> list[Path]:
 
 
 def collect_jobs(args, classes) -> list:
-    """:class:`~zoo.extract.dataset.VideoJob` s from ``--data-path`` (dense rows of one video grouped into one job)
+    """:class:`~zoo.extract.windows_dataset.VideoJob` s from ``--data-path`` (dense rows of one video grouped into one job)
     or the video arguments."""
-    from zoo.extract.dataset import VideoJob
+    from zoo.extract.windows_dataset import VideoJob
 
     if args.data_path and args.videos:
         raise ValueError("give either --data-path or video files, not both")
@@ -128,8 +128,8 @@ def _run(args) -> int:
     from zoo.protocol import check_classes, checkpoint_source
     from zoo.extract.api import input_shape, protocol_model, window_spec_from
     from zoo.extract.folder import extract_to_folder
-    from zoo.extract.layers import parse_layers, resolve_layer
-    from zoo.extract.predictor import layer_predictor
+    from zoo.extract.taps import parse_layers, resolve_layer
+    from zoo.extract.tap_predictor import layer_predictor
 
     device = cli.resolve_device(args.device)
     env = init_distributed(device)        # torchrun / srun / one process; cuda -> cuda:LOCAL_RANK

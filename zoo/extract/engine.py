@@ -18,8 +18,8 @@ from zoo.input_warnings import report_warnings
 from zoo.progress import progress_bar
 from zoo.evaluate.memory import ViewsOutOfMemory
 from zoo.evaluate.runner import BudgetRunner
-from zoo.extract.dataset import VideoJob, WindowChunk, WindowsDataset, windows_loader
-from zoo.extract.layers import split_outputs
+from zoo.extract.windows_dataset import VideoJob, WindowChunk, WindowsDataset, windows_loader
+from zoo.extract.taps import split_outputs
 from zoo.extract.options import REDUCTIONS
 from zoo.extract.windows import WindowSpec
 
@@ -97,7 +97,7 @@ def extract_windows(predictor: Callable[[torch.Tensor], torch.Tensor], layout: C
 
     ``predictor`` maps uint8 windows ``(N, T, H, W, 3)`` to ``(N, D)`` float outputs (a
     :class:`~zoo.evaluate.predictors.TorchPredictor` or ``OnnxPredictor`` over a
-    :class:`~zoo.extract.layers.LayerTap`); ``layout()`` returns the tap's layout once it has run.
+    :class:`~zoo.extract.taps.LayerTap`); ``layout()`` returns the tap's layout once it has run.
     Up to ``batch_windows`` windows (of one or several videos) go through the model per call; with
     ``max_memory`` (or ``large=True``) each call is further cut into chunks that fit that budget.
     """

@@ -10,7 +10,7 @@ import torch
 
 from zoo.distributed import broadcast_from_rank0, gather_to_rank0, rank_and_world, shard
 from zoo.evaluate.records import RUN_FILE, ResumeMismatchError, check_run_settings
-from zoo.extract.dataset import VideoJob
+from zoo.extract.windows_dataset import VideoJob
 from zoo.extract.engine import ExtractStats, VideoFeatures, extract_windows
 from zoo.extract.output import FeatureWriter, check_output_folder, output_stems, write_index
 from zoo.extract.windows import WindowSpec

@@ -21,7 +21,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from zoo._io import STALE_TEMP_SECONDS, atomic_path, atomic_write_text, remove_stale_temps
-from zoo.extract.dataset import VideoJob
+from zoo.extract.windows_dataset import VideoJob
 from zoo.guards import unique_outputs
 from zoo.extract.engine import VideoFeatures
 from zoo.extract.options import FORMATS

@@ -88,9 +88,9 @@ def _run(args) -> int:
 
     from zoo.aggregation import aggregate_views
     from zoo.extract.api import protocol_model
-    from zoo.extract.dataset import VideoJob
+    from zoo.extract.windows_dataset import VideoJob
     from zoo.extract.engine import extract_windows
-    from zoo.extract.predictor import layer_predictor
+    from zoo.extract.tap_predictor import layer_predictor
     from zoo.extract.windows import WindowSpec
     from zoo.report.video_page import MiddleFrameRecorder, write_video_page
 

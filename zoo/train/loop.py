@@ -34,7 +34,7 @@ from zoo.train.config import TrainConfig
 from zoo.train.checkpointing import (BEST_MODEL, LAST_MODEL, STATE_FILE, TEST_METRICS, capture_rng_state,
                                      check_same_run, epoch_model_name, find_resume_state, load_training_state,
                                      remove_stale_temp_files, restore_rng_state, save_model, save_training_state)
-from zoo.train.dataset import TrainBatch, TrainClipDataset, collate_clips
+from zoo.train.clips_dataset import TrainBatch, TrainClipDataset, collate_clips
 from zoo.paths import data_cache_root
 from zoo.distributed import (DistEnv, all_reduce_sum, barrier, broadcast_from_rank0, gather_to_rank0,
                              init_distributed, shutdown)

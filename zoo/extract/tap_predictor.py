@@ -1,4 +1,4 @@
-"""The model side of an extraction: a :class:`~zoo.extract.layers.LayerTap` run by the evaluator's predictors
+"""The model side of an extraction: a :class:`~zoo.extract.taps.LayerTap` run by the evaluator's predictors
 (PyTorch with optional autocast, or onnxruntime on an export of the tap)."""
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from zoo.evaluate.predictors import OnnxPredictor, TorchPredictor
-from zoo.extract.layers import LayerTap
+from zoo.extract.taps import LayerTap
 from zoo.extract.options import BACKENDS
 
 

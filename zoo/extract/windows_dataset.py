@@ -20,7 +20,7 @@ from zoo.data.probe import probe_video
 from zoo.data.transforms import crop_positions, resized_shape
 from zoo.data.decode import DecodeReport, frame_size
 from zoo.data.views import decode_views, require_own_frames, resized_frames
-from zoo.evaluate.dataset import failure_reason
+from zoo.evaluate.views_dataset import failure_reason
 from zoo.extract.windows import WindowPlan, WindowSpec, plan_windows
 
 
