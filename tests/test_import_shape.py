@@ -216,3 +216,10 @@ def test_a_planted_upward_import_fails_the_package_check(graph, tmp_path):
     cycles = _cycles(package_graph({**graph, "zoo.weights": found}))
     assert any({"zoo.hub", "zoo.weights"} <= set(c) for c in cycles)
     assert not _cycles(package_graph(graph))
+
+
+def test_library_code_does_not_import_the_command_line_convention(graph):
+    """``zoo.cli`` is the tools' argparse convention; library code raises ``zoo.errors.UsageError`` and draws
+    ``zoo.progress`` bars. The one exception is the protocol's shared options, built on its argument types."""
+    users = sorted(name for name, targets in graph.items() if "zoo.cli" in targets and layer_of(name) != "scripts")
+    assert users == ["zoo.protocol"], users
