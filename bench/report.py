@@ -60,7 +60,7 @@ def synthetic_records(num_videos: int, num_classes: int, seed: int = 0) -> list[
 
 def synthetic_metrics(records: list[dict], num_classes: int) -> dict:
     """metrics.json of the records, as zoo-test writes it (with the Kinetics weights' reproduction block)."""
-    from zoo.evaluate.loading import resolve_settings
+    from zoo.protocol import resolve_settings
     from zoo.evaluate.reproduction import describe_reproduction
     from zoo.evaluate.runner import summarize
     from zoo.weights import get_entry

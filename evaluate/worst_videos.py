@@ -50,7 +50,7 @@ def worst_videos(records: Sequence[dict], aggregate: str, count: int) -> list[di
 def received_views(samples: Sequence, spec, indices: Sequence[int]) -> np.ndarray:
     """uint8 ``(V, T, H, W, 3)``: the views of the samples at ``indices`` (one video, clip-major), decoded
     by the evaluator's dataset exactly as during the run."""
-    from zoo.evaluate.dataset import VideoViewsDataset
+    from zoo.evaluate.views_dataset import VideoViewsDataset
 
     dataset = VideoViewsDataset(samples, spec, list(indices))
     parts = []
