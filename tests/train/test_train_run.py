@@ -22,10 +22,10 @@ def test_bf16_run_writes_loadable_checkpoints_logs_and_plot(dataset_copy, tmp_pa
     samples, _ = discover(dataset_copy, "train")
     samples[3].path.write_bytes(b"broken video")
     out = tmp_path / "out"
-    args = parse_args(["--data-path", str(dataset_copy), "--output-dir", str(out), *TINY, "--amp", "bf16",
+    config = parse_config(["--data-path", str(dataset_copy), "--output-dir", str(out), *TINY, "--amp", "bf16",
                        "-b", "2", "--epochs", "1", "--clips-per-video", "1", "--lr", "0.05", "-j", "0",
                        "--colour-rule", "frame_tag"])
-    trainer = Trainer(args, DistEnv())
+    trainer = Trainer(config, DistEnv())
     assert trainer.colour_rule == trainer.val_spec().colour_rule == "frame_tag"
     seen = []
     trainer.model.stem[0].register_forward_hook(lambda m, i, o: seen.append((m.training, o.dtype)))
@@ -56,9 +56,9 @@ def test_bf16_run_writes_loadable_checkpoints_logs_and_plot(dataset_copy, tmp_pa
     assert json.loads((out / "test_metrics.json").read_text())["num_videos"] == 4
     # the colour rule of a starting checkpoint is kept; without one (or any) it is BT.601, as the released models
     fine = [*TINY, "--data-path", str(dataset_copy), "--output-dir", str(tmp_path / "again"), "-j", "0"]
-    assert Trainer(parse_args([*fine, "--checkpoint", str(out / "last.safetensors")]), DistEnv()).colour_rule \
+    assert Trainer(parse_config([*fine, "--checkpoint", str(out / "last.safetensors")]), DistEnv()).colour_rule \
         == "frame_tag"
-    assert Trainer(parse_args(fine), DistEnv()).colour_rule == "bt601"
+    assert Trainer(parse_config(fine), DistEnv()).colour_rule == "bt601"
 
 
 RESUME_ARGS = [*TINY, "-b", "2", "--accum-steps", "2", "--clips-per-video", "4", "--epochs", "2", "--lr", "0.05",

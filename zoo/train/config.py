@@ -35,6 +35,7 @@ class TrainConfig:
     val_crop_size: int
     val_clips_per_video: int
     val_crops: int
+    colour_rule: str | None
     workers: int | None
     # model
     model: str | None
