@@ -19,7 +19,7 @@ import torch
 
 import zoo
 from zoo._io import atomic_write_bytes, atomic_write_text
-from zoo.cli import UsageError
+from zoo.errors import UsageError
 from zoo.convert.cli import main as convert_main
 from zoo.data.encode import encode_video
 from zoo.data.prepare.cli import main as prepare_main

@@ -231,7 +231,7 @@ def _strip_frames(img, columns: int, rows: int, h: int, w: int) -> np.ndarray:
 @pytest.mark.parametrize("windows", [["--clips", "3", "--crops", "3"], ["--stride", "5"]], ids=["views", "sliding"])
 def test_predict_page_shows_what_the_model_received(windows, textured_dataset, tiny_checkpoint, tmp_path,
                                                      monkeypatch, capsys):
-    from zoo.evaluate.predict import main as zoo_predict
+    from zoo.extract.predict import main as zoo_predict
 
     received = []
     real = predictors.TorchPredictor._input
@@ -260,7 +260,7 @@ def test_predict_page_shows_what_the_model_received(windows, textured_dataset, t
 
 
 def test_predict_report_takes_one_video(textured_dataset, tiny_checkpoint, tmp_path, capsys):
-    from zoo.evaluate.predict import main as zoo_predict
+    from zoo.extract.predict import main as zoo_predict
 
     videos = [str(textured_dataset / "val/c1/b.mp4"), str(textured_dataset / "val/c2/c.mp4")]
     assert zoo_predict([*videos, "--checkpoint", str(tiny_checkpoint), "--report", str(tmp_path / "p.html")]) == 2

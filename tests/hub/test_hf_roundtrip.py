@@ -168,7 +168,7 @@ def _bad_repos(root: Path, cache: Path, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("name,message", BAD)
 def test_bad_hf_names_are_usage_errors_in_the_tools(measured, hf_cache, tmp_path, capsys, name, message):
-    from zoo.evaluate.predict import main as zoo_predict
+    from zoo.extract.predict import main as zoo_predict
     from zoo.extract.cli import main as zoo_extract
     from zoo.train.cli import main as zoo_train
 

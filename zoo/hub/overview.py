@@ -37,7 +37,7 @@ def short_label(name: str, entry: dict) -> str:
 
 def describe_entry(entry: dict) -> dict:
     """Parameters and multiply-adds of the entry's model at its clip length and crop (built on 'meta')."""
-    from zoo.describe import describe
+    from zoo.models.describe import describe
     from zoo.models import build_meta_model
 
     options = entry.get("options") or {}
