@@ -113,15 +113,15 @@ def test_zoo_test_with_an_hf_name_replays_the_uploaders_protocol(measured, hf_ca
 
 def test_zoo_train_fine_tunes_from_an_hf_name_with_its_preprocessing(measured, hf_cache, tmp_path):
     from zoo.distributed import DistEnv
-    from zoo.train.cli import parse_args
+    from zoo.train.cli import parse_config
     from zoo.train.loop import Trainer
 
     root, ckpt, _ = measured
     place_in_hf_cache(root / "export", hf_cache, "org/tiny")
-    args = parse_args(["--data-path", str(root / "data"), "--output-dir", str(tmp_path / "out"), "--weights", NAME,
-                       "--recipe", "finetune", "--threads", "1", "--no-progress"])
-    assert (args.clip_len, args.train_crop_size, args.val_crop_size) == (4, 32, 32)   # from config.json
-    trainer = Trainer(args, DistEnv())
+    config = parse_config(["--data-path", str(root / "data"), "--output-dir", str(tmp_path / "out"), "--weights",
+                           NAME, "--recipe", "finetune", "--threads", "1", "--no-progress"])
+    assert (config.clip_len, config.train_crop_size, config.val_crop_size) == (4, 32, 32)   # from config.json
+    trainer = Trainer(config, DistEnv())
     state, pushed = trainer.model.state_dict(), zoo.load_checkpoint(ckpt).state_dict()
     assert all(torch.equal(state[k], pushed[k]) for k in pushed if not k.startswith("fc."))
     assert trainer.model.zoo_meta["provenance"]["finetuned_from"] == NAME

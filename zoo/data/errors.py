@@ -52,7 +52,7 @@ class VideoWarning(ReportedWarning):
     (the frames end well before the video stream's announced duration, e.g. a download cut short; the frames
     that are there are used, as ffmpeg plays them). ``str()`` is
     ``"kind: detail"``, the form stored in :attr:`zoo.data.probe.VideoInfo.warnings` and in reports. The
-    tools show each in one line and count them (:func:`zoo.cli.reporting_warnings`).
+    tools show each in one line and count them (:func:`zoo.input_warnings.reporting_warnings`).
     """
 
     def __init__(self, path: str | os.PathLike, kind: str, detail: str = ""):
