@@ -128,7 +128,7 @@ def test_zoo_train_fine_tunes_from_an_hf_name_with_its_preprocessing(measured, h
 
 
 def test_zoo_predict_and_zoo_extract_with_an_hf_name_match_the_checkpoint(measured, hf_cache, tmp_path, capsys):
-    from zoo.evaluate.predict import main as zoo_predict
+    from zoo.extract.predict import main as zoo_predict
     from zoo.extract.cli import main as zoo_extract
 
     root, ckpt, _ = measured
