@@ -41,7 +41,10 @@ def test_frames_are_what_ffmpeg_presents(real, name):
         np.testing.assert_allclose(info.frame_times, ref_times, atol=1e-3)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", VideoWarning)
-        frames = decode_frames(path, range(n), info)  # every frame
+        # Concealed pictures depend on thread timing with frame-threaded decoding (PyAV's libavcodec: 2 runs in 8
+        # differed under load, while ffmpeg 5.1's are stable), so the concealment clip is decoded single-threaded.
+        threads = 1 if name == "concealed_slice" else 0
+        frames = decode_frames(path, range(n), info, threads=threads)  # every frame
     for i in range(n):
         expected = reference[shown_at(ref_times, info.frame_times[i])] if name in HOLES else reference[i]
         np.testing.assert_array_equal(frames[i], expected, err_msg=f"{name}: frame {i} differs from ffmpeg's")
