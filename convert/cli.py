@@ -7,7 +7,7 @@ import pickle
 import sys
 from typing import Sequence
 
-from zoo import cli
+from zoo import cli, limits
 from zoo.guards import check_writable, refuse_same_file
 
 
@@ -20,8 +20,8 @@ def _add_io(p: argparse.ArgumentParser, what_in: str, what_out: str) -> None:
 
 
 def _add_meta_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--clip-len", type=cli.positive_int, help="clip length to record in the checkpoint metadata")
-    p.add_argument("--crop-size", type=cli.positive_int, help="crop size to record in the checkpoint metadata")
+    p.add_argument("--clip-len", type=cli.clip_len, help="clip length to record in the checkpoint metadata")
+    p.add_argument("--crop-size", type=cli.side, help="crop size to record in the checkpoint metadata")
     p.add_argument("--label-set", help="label set to record, e.g. kinetics400")
 
 
@@ -66,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = cli.add_subcommand(sub, "safetensors-to-minidb", help="zoo checkpoint -> Caffe2 MiniDB")
     _add_io(p, "zoo checkpoint (.safetensors)", "Caffe2 MiniDB (.mdl)")
-    p.add_argument("--chunk-size", type=cli.positive_int, default=1_000_000,
+    p.add_argument("--chunk-size", type=cli.int_range(1, limits.MAX_ELEMENTS, "elements"), default=1_000_000,
                    help="elements per record (Caffe2's default)")
 
     p = cli.add_subcommand(sub, "torchvision-to-safetensors", help="torchvision / VMZ / ig65m .pth -> zoo checkpoint")
@@ -79,9 +79,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = cli.add_subcommand(sub, "to-onnx", help="zoo checkpoint -> ONNX, verified with onnxruntime")
     _add_io(p, "zoo checkpoint (.safetensors)", "ONNX file (.onnx)")
-    p.add_argument("--clip-len", type=cli.positive_int, help="frames of the example input (default: the checkpoint's)")
-    p.add_argument("--crop-size", type=cli.positive_int, help="crop of the example input (default: the checkpoint's)")
-    p.add_argument("--opset", type=cli.positive_int,
+    p.add_argument("--clip-len", type=cli.clip_len, help="frames of the example input (default: the checkpoint's)")
+    p.add_argument("--crop-size", type=cli.side, help="crop of the example input (default: the checkpoint's)")
+    p.add_argument("--opset", type=cli.int_range(1, 100, "ONNX opsets"),
                    help="ONNX opset version (default: the oldest the exporter writes, which runs everywhere)")
     p.add_argument("--dynamic", type=_dynamic_axes, default=[], help="comma list of batch,time,space")
     p.add_argument("--no-verify", action="store_true", help="skip the onnxruntime comparison")

@@ -9,7 +9,7 @@ import tempfile
 from pathlib import Path
 
 import zoo
-from zoo import cli
+from zoo import cli, limits
 from zoo.evaluate.report import SCORE_FORMATS
 from zoo import guards
 from zoo.guards import check_writable_dir
@@ -39,9 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="one video at a time, views in chunks sized to --max-memory (VMZ test_net_large)")
     r.add_argument("--max-memory", type=memory_size,
                    help="memory budget for --large, e.g. 8GiB (default: 80%% of free GPU memory / 50%% of RAM)")
-    r.add_argument("--batch-videos", type=cli.positive_int, default=4, help="videos per forward pass without --large")
+    r.add_argument("--batch-videos", type=cli.batch_size, default=4, help="videos per forward pass without --large")
     cli.add_device(r)
-    r.add_argument("--workers", type=cli.non_negative_int, default=cli.default_workers(cap=8),
+    r.add_argument("--workers", type=cli.workers, default=cli.default_workers(cap=8),
                    help="DataLoader decoding processes (0: in-process; default: the CPUs this machine offers, "
                         f"at most 8: {cli.default_workers(cap=8)})")
     r.add_argument("--amp", choices=cli.AMP_CHOICES, help="autocast dtype (torch backend)")
@@ -67,10 +67,15 @@ def memory_size(text: str) -> int:
     """argparse type of ``--max-memory``: bytes from ``8GiB``, ``512M``..."""
     from zoo.evaluate.memory import parse_size
 
+    if not text.isascii():
+        raise argparse.ArgumentTypeError(f"expected a size in ASCII digits such as 8GiB, got {text!r}")
     try:
-        return parse_size(text)
-    except ValueError as exc:
+        size = parse_size(text)
+    except (ValueError, OverflowError) as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+    if size < 1 or size > limits.MAX_MEMORY:
+        raise argparse.ArgumentTypeError(f"must be 1 byte to 1 PiB, got {text}")
+    return size
 
 
 def load_samples(data_path: str, split: str | None, classes: list[str] | None, limit: int | None):
@@ -169,7 +174,8 @@ def _run(parser: argparse.ArgumentParser, args) -> int:
             predictor = TorchPredictor(model, setup.mean, setup.std, device=device, amp=args.amp,
                                        train_crop_size=setup.head_crop_size)
             run_device = device
-        log = (lambda message: tqdm.write(message, file=sys.stderr)) if rank == 0 else (lambda message: None)
+        log = ((lambda message: tqdm.write(cli.printable(message), file=sys.stderr)) if rank == 0
+               else (lambda message: None))
         metrics = evaluate(predictor, samples, classes, setup.spec, aggregate=setup.aggregation,
                            large=args.large, videos_per_batch=args.batch_videos, max_memory=args.max_memory,
                            workers=args.workers, device=run_device, output=args.output, resume=args.resume,

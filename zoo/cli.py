@@ -45,6 +45,7 @@ import argparse
 import contextlib
 import json
 import os
+import re
 import sys
 from typing import Any, Callable, Sequence
 
@@ -52,11 +53,17 @@ from zoo.amp import AMP_CHOICES
 from zoo.errors import UsageError, error_message
 from zoo.input_warnings import reporting_warnings
 
+from zoo import limits
+
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 # ---------------------------------------------------------------- argument types
 
-def _number(kind: type, minimum: float | None, strict: bool, text: str):
+def _number(kind: type, minimum: float | None, strict: bool, text: str, maximum: float | None = None,
+            why: str = ""):
+    if not str(text).isascii():   # int('٣') == 3: digits of other scripts are not read as numbers
+        raise argparse.ArgumentTypeError(f"expected {'an integer' if kind is int else 'a number'} in ASCII "
+                                         f"digits, got {text!r}")
     try:
         value = kind(text)
     except (TypeError, ValueError):
@@ -66,32 +73,71 @@ def _number(kind: type, minimum: float | None, strict: bool, text: str):
         raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
     if minimum is not None and (value <= minimum if strict else value < minimum):
         raise argparse.ArgumentTypeError(f"must be {'>' if strict else '>='} {minimum:g}, got {text}")
+    if maximum is not None and value > maximum:
+        raise argparse.ArgumentTypeError(f"must be at most {maximum:g}{f' ({why})' if why else ''}, got {text}")
     return value
 
 
+def int_range(minimum: int, maximum: int, why: str = "") -> Callable[[str], int]:
+    """argparse type: an integer in ``[minimum, maximum]`` (ASCII digits); ``why`` explains the maximum."""
+    def parse(text: str) -> int:
+        return _number(int, minimum, False, text, maximum, why)
+    parse.__name__ = f"int_{minimum}_{maximum}"
+    return parse
+
+
+def float_range(minimum: float, maximum: float, why: str = "", strict: bool = False) -> Callable[[str], float]:
+    """argparse type: a finite number in ``[minimum, maximum]`` (``(minimum, maximum]`` when ``strict``)."""
+    def parse(text: str) -> float:
+        return _number(float, minimum, strict, text, maximum, why)
+    parse.__name__ = f"float_{minimum:g}_{maximum:g}"
+    return parse
+
+
 def positive_int(text: str) -> int:
-    """argparse type: an integer >= 1."""
-    return _number(int, 0, True, text)
+    """argparse type: an integer in 1..:data:`zoo.limits.MAX_COUNT`."""
+    return _number(int, 0, True, text, limits.MAX_COUNT)
 
 
 def non_negative_int(text: str) -> int:
-    """argparse type: an integer >= 0."""
-    return _number(int, 0, False, text)
+    """argparse type: an integer in 0..:data:`zoo.limits.MAX_COUNT`."""
+    return _number(int, 0, False, text, limits.MAX_COUNT)
 
 
 def positive_float(text: str) -> float:
-    """argparse type: a finite number > 0."""
-    return _number(float, 0, True, text)
+    """argparse type: a finite number > 0 and at most :data:`zoo.limits.MAX_REAL`."""
+    return _number(float, 0, True, text, limits.MAX_REAL)
 
 
 def non_negative_float(text: str) -> float:
-    """argparse type: a finite number >= 0."""
-    return _number(float, 0, False, text)
+    """argparse type: a finite number in [0, :data:`zoo.limits.MAX_REAL`]."""
+    return _number(float, 0, False, text, limits.MAX_REAL)
 
 
 def finite_float(text: str) -> float:
-    """argparse type: any finite number."""
-    return _number(float, None, False, text)
+    """argparse type: a finite number of magnitude at most :data:`zoo.limits.MAX_REAL`."""
+    value = _number(float, -limits.MAX_REAL, False, text, limits.MAX_REAL)
+    return value
+
+
+# the bounded quantities of video work (bounds: zoo.limits)
+clip_len = int_range(1, limits.MAX_CLIP_LEN, "frames per clip; no model takes longer clips")
+sampling_rate = int_range(1, limits.MAX_SAMPLING_RATE, "a frame stride")
+frame_rate = float_range(0, limits.MAX_FRAME_RATE, "frames per second", strict=True)
+frame_rate_or_zero = float_range(0, limits.MAX_FRAME_RATE, "frames per second")
+side = int_range(1, limits.MAX_SIDE, "pixels; 8K video is 7680 wide")
+clip_count = int_range(1, limits.MAX_CLIPS, "clips per video")
+frame_count = int_range(1, limits.MAX_FRAMES, "frames")
+seconds = float_range(0, limits.MAX_SECONDS, "seconds")
+positive_seconds = float_range(0, limits.MAX_SECONDS, "seconds", strict=True)
+workers = int_range(0, limits.MAX_WORKERS, "processes")
+positive_workers = int_range(1, limits.MAX_WORKERS, "processes")
+threads = int_range(0, limits.MAX_WORKERS, "threads")
+batch_size = int_range(1, limits.MAX_BATCH, "items per batch")
+class_count = int_range(1, limits.MAX_CLASSES, "classes")
+epochs = int_range(1, limits.MAX_EPOCHS, "epochs")
+epoch = float_range(0, limits.MAX_EPOCHS, "epochs")
+seed = int_range(0, limits.MAX_SEED, "numpy's seed range")
 
 
 def key_value(text: str) -> tuple[str, Any]:
@@ -101,9 +147,16 @@ def key_value(text: str) -> tuple[str, Any]:
     if not sep or not key:
         raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
     try:
-        return key, json.loads(value)
+        parsed = json.loads(value)
     except ValueError:
-        return key, value
+        parsed = value
+    if isinstance(parsed, str):
+        with contextlib.suppress(ValueError):   # '٣', 'Infinity' with a typo...: a number in disguise
+            float(parsed)
+            _number(float, None, False, parsed.strip())
+    elif isinstance(parsed, (int, float)) and not isinstance(parsed, bool):
+        _number(float, -limits.MAX_REAL, False, value.strip(), limits.MAX_REAL)   # NaN, Infinity, 1e999
+    return key, parsed
 
 
 # ---------------------------------------------------------------- parsers
@@ -115,7 +168,8 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
         text = action.help or ""
         default = action.default
         if ("%(default)" in text or "default" in text.lower() or default is None or default is False
-                or default == [] or default is argparse.SUPPRESS or not action.option_strings):
+                or default == [] or default is argparse.SUPPRESS or not action.option_strings
+                or isinstance(action, argparse._StoreConstAction)):   # --no-flip: its default says nothing
             return text
         shown = " ".join(map(str, default)) if isinstance(default, (list, tuple)) else "%(default)s"
         return f"{text} (default: {shown})" if text else f"default: {shown}"
@@ -168,7 +222,7 @@ def add_model_options(parser) -> None:
 def check_model_options(pairs: Sequence[tuple[str, Any]], model: str | None = None) -> dict:
     """The ``--model-option`` pairs as a dict, each checked (name, and value type against the builder's default)
     against ``model``'s builder options, or every builder's when ``model`` is None or ``auto``. Imports torch."""
-    from zoo.models.registry import model_options
+    from zoo.models.registry import OPTION_RANGES, model_options
 
     options = dict(pairs)
     if model and model != "auto":
@@ -195,6 +249,9 @@ def check_model_options(pairs: Sequence[tuple[str, Any]], model: str | None = No
         if not ok:
             raise UsageError(f"--model-option {key}={json.dumps(value)}: expected {type(default).__name__} "
                              f"like the default {json.dumps(default)}")
+        in_range, expected = OPTION_RANGES.get(key, (None, None))
+        if in_range is not None and not in_range(value):
+            raise UsageError(f"--model-option {key}={json.dumps(value)}: must be {expected}")
     return options
 
 
@@ -217,6 +274,8 @@ def resolve_device(device: str) -> str:
             raise UsageError(f"--device {device}: this machine has {torch.cuda.device_count()} CUDA device(s)")
     elif parsed.type not in ("cpu", "mps", "xpu"):
         raise UsageError(f"--device {device!r}: expected auto, cpu, cuda or cuda:N")
+    elif parsed.index not in (None, 0):    # torch accepts cpu:99 and runs on the one CPU device
+        raise UsageError(f"--device {device}: there is one {parsed.type} device; use --device {parsed.type}")
     return str(parsed)
 
 
@@ -231,9 +290,27 @@ def default_workers(cap: int | None = None) -> int:
 
 # ---------------------------------------------------------------- errors
 
+#: characters that steer a terminal instead of showing: C0/C1 controls (ANSI escapes, carriage return, newline),
+#: DEL, and the Unicode line separators and bidirectional overrides (which reorder what a line seems to say)
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]")
+_UNPRINTABLE_BUT_LINES = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]")
+
+
+def _escape(match: re.Match) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 256 else f"\\u{code:04x}"
+
+
+def printable(text: Any, keep_newlines: bool = False) -> str:
+    """``str(text)`` safe for a console line: untrusted text (class names, file names, ids from list files) can
+    hold ANSI escapes or newlines that would forge output; they are shown as ``\\x1b``-style escapes instead.
+    ``keep_newlines`` keeps ``\\n`` (for multi-line messages the tool wrote itself)."""
+    return (_UNPRINTABLE_BUT_LINES if keep_newlines else _UNPRINTABLE).sub(_escape, str(text))
+
+
 def print_error(prog: str, message: str) -> None:
-    """``PROG: error: MESSAGE`` on stderr (the one error format of every tool)."""
-    print(f"{prog}: error: {message}", file=sys.stderr)
+    """``PROG: error: MESSAGE`` on stderr (the one error format of every tool; control characters escaped)."""
+    print(f"{prog}: error: {printable(message, keep_newlines=True)}", file=sys.stderr)
 
 
 @contextlib.contextmanager

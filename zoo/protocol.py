@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from zoo import cli
+from zoo import cli, limits
 from zoo.aggregation import AGGREGATIONS, unalias_aggregation
 from zoo.errors import UsageError
 from zoo.fields import resize_value
@@ -197,13 +197,13 @@ def check_classes(settings: EvalSettings, num_classes: int, source: str) -> None
 def add_protocol_arguments(group) -> None:
     """The test-view options zoo-test and zoo-predict share: clips, crops, clip length, sampling and frame rate,
     resize, crop size, aggregation and the convolutional head (each defaults to the protocol when not given)."""
-    group.add_argument("--clips", type=cli.positive_int, help="clips per video, uniformly spaced")
-    group.add_argument("--crops", type=int, choices=(1, 3), help="1 centre crop or 3 crops along the long side")
-    group.add_argument("--clip-len", type=cli.positive_int, help="frames per clip")
-    group.add_argument("--sampling-rate", type=cli.positive_int, help="frame step inside a clip")
-    group.add_argument("--frame-rate", type=cli.positive_float, help="resample videos to this fps first")
+    group.add_argument("--clips", type=cli.clip_count, help="clips per video, uniformly spaced")
+    group.add_argument("--crops", type=cli.positive_int, choices=(1, 3), help="1 centre crop or 3 crops along the long side")
+    group.add_argument("--clip-len", type=cli.clip_len, help="frames per clip")
+    group.add_argument("--sampling-rate", type=cli.sampling_rate, help="frame step inside a clip")
+    group.add_argument("--frame-rate", type=cli.frame_rate, help="resample videos to this fps first")
     group.add_argument("--resize", type=resize_type, help="short side (256) or exact HEIGHTxWIDTH (128x171)")
-    group.add_argument("--crop-size", type=cli.positive_int, help="crop size in pixels (at most the resized size)")
+    group.add_argument("--crop-size", type=cli.side, help="crop size in pixels (at most the resized size)")
     group.add_argument("--aggregate", type=unalias_aggregation, choices=AGGREGATIONS,
                        help="view -> video score: mean, sum or max of the softmaxes, or mean of the logits (default: "
                             "the weights' protocol, else mean_softmax as VMZ; softmax_mean, sum, max, logit_mean "
@@ -232,11 +232,17 @@ def add_pixel_rule_arguments(group) -> None:
 
 
 def resize_type(text: str):
-    """argparse type of ``--resize``: a positive short side or HEIGHTxWIDTH."""
+    """argparse type of ``--resize``: a positive short side or HEIGHTxWIDTH, in ASCII digits, at most
+    :data:`zoo.limits.MAX_SIDE` pixels a side."""
+    if not text.isascii():
+        raise argparse.ArgumentTypeError(f"expected sizes in ASCII digits, got {text!r}")
     try:
-        return parse_resize(text)
+        value = parse_resize(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc).removeprefix(f"--resize {text!r}: ")) from None
+    if any(v > limits.MAX_SIDE for v in (value if isinstance(value, (list, tuple)) else [value])):
+        raise argparse.ArgumentTypeError(f"sizes must be at most {limits.MAX_SIDE} pixels, got {text!r}")
+    return value
 
 
 def protocol_overrides(args) -> dict:

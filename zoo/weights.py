@@ -29,7 +29,9 @@ from importlib import resources
 from typing import Any, Mapping
 
 from zoo.aggregation import canonical_aggregation
-from zoo.fields import channel_values, choice_value, did_you_mean, json_value, positive_value, resize_value
+from zoo import limits
+from zoo.fields import (channel_values, check_class_names, choice_value, did_you_mean, json_value, positive_value,
+                        resize_value)
 
 REGISTRY_FILE = "weights.json"
 SCHEMA_FILE = "weights.schema.json"
@@ -96,18 +98,19 @@ class Preprocessing:
         """The record held by a weights entry or checkpoint metadata (other keys ignored); ValueError naming
         ``source`` on a malformed value."""
         get = data.get
-        classes = get("classes")
-        if classes is not None and (isinstance(classes, str) or not all(isinstance(c, str) for c in classes)):
-            raise ValueError(f"{source}: classes must be a list of names")
+        classes = check_class_names(get("classes"), source)
         label_set = get("label_set")
         if label_set is not None and not isinstance(label_set, str):
             raise ValueError(f"{source}: label_set must be a string, not {label_set!r}")
-        return cls(clip_len=positive_value(get("clip_len"), f"{source}: clip_len"),
-                   sampling_rate=positive_value(get("sampling_rate"), f"{source}: sampling_rate"),
-                   frame_rate=positive_value(get("frame_rate"), f"{source}: frame_rate", float),
-                   resize=resize_value(get("resize"), source), crop_size=positive_value(get("crop_size"), f"{source}: crop_size"),
+        return cls(clip_len=positive_value(get("clip_len"), f"{source}: clip_len", int, limits.MAX_CLIP_LEN),
+                   sampling_rate=positive_value(get("sampling_rate"), f"{source}: sampling_rate", int,
+                                                limits.MAX_SAMPLING_RATE),
+                   frame_rate=positive_value(get("frame_rate"), f"{source}: frame_rate", float,
+                                             limits.MAX_FRAME_RATE),
+                   resize=resize_value(get("resize"), source),
+                   crop_size=positive_value(get("crop_size"), f"{source}: crop_size", int, limits.MAX_SIDE),
                    mean=channel_values(get("mean"), f"{source}: mean"), std=channel_values(get("std"), f"{source}: std"),
-                   classes=None if classes is None else tuple(classes), label_set=label_set,
+                   classes=classes, label_set=label_set,
                    resize_filter=choice_value(get("resize_filter"), RESIZE_FILTER_NAMES, f"{source}: resize_filter"),
                    crop_rule=choice_value(get("crop_rule"), CROP_RULES, f"{source}: crop_rule"),
                    colour_rule=choice_value(get("colour_rule"), COLOUR_RULES, f"{source}: colour_rule"))
@@ -170,12 +173,14 @@ class TestProtocol:
         known = {f.name for f in fields(cls)}
         extra = {k: v for k, v in data.items() if k in known and k not in _PROTOCOL_CHECKED}
         return cls(**{**extra, "name": name,
-                      "num_clips": positive_value(data.get("num_clips"), f"{what}: num_clips"),
-                      "num_crops": positive_value(data.get("num_crops"), f"{what}: num_crops"),
+                      "num_clips": positive_value(data.get("num_clips"), f"{what}: num_clips", int, limits.MAX_CLIPS),
+                      "num_crops": positive_value(data.get("num_crops"), f"{what}: num_crops", int, limits.MAX_CLIPS),
                       "resize": resize_value(data.get("resize"), what),
-                      "crop_size": positive_value(data.get("crop_size"), f"{what}: crop_size"),
-                      "sampling_rate": positive_value(data.get("sampling_rate"), f"{what}: sampling_rate"),
-                      "frame_rate": positive_value(data.get("frame_rate"), f"{what}: frame_rate", float),
+                      "crop_size": positive_value(data.get("crop_size"), f"{what}: crop_size", int, limits.MAX_SIDE),
+                      "sampling_rate": positive_value(data.get("sampling_rate"), f"{what}: sampling_rate", int,
+                                                      limits.MAX_SAMPLING_RATE),
+                      "frame_rate": positive_value(data.get("frame_rate"), f"{what}: frame_rate", float,
+                                                   limits.MAX_FRAME_RATE),
                       "aggregation": None if aggregation is None else canonical_aggregation(aggregation),
                       "convolutional": convolutional,
                       "description": data.get("description") or "", "reference": data.get("reference") or ""})

@@ -71,8 +71,10 @@ def test_every_option_of_every_console_script_is_documented(script):
             for option in action.option_strings:
                 assert option in text, f"{name}: {option} missing from --help"
             has_default = action.default not in (None, False, [], argparse.SUPPRESS) and action.option_strings
-            if has_default:
-                shown = parser.formatter_class(name)._get_help_string(action)
+            shown = parser.formatter_class(name)._get_help_string(action)
+            if isinstance(action, argparse._StoreConstAction):     # --no-flip: "(default: True)" would mislead
+                assert shown == action.help, f"{name} {label}: the flag's default {action.default!r} is shown"
+            elif has_default:
                 assert "default" in shown.lower(), f"{name} {label}: default {action.default!r} not shown"
 
 

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
 from zoo._io import atomic_write_text
+from zoo.limits import MAX_SEED
 
 if TYPE_CHECKING:   # numpy and PyAV are imported when videos are made (zoo-prepare --help stays fast)
     import numpy as np
@@ -46,6 +47,8 @@ NUM_FRAMES = (32, 48)
 TEXTURE_PERIOD = 128
 TEXTURE_BLUR = 4.0
 TEXTURE_COLOUR = False
+#: the largest dataset the generator writes (a few seconds per video)
+MAX_VIDEOS_PER_CLASS = 10_000
 
 
 def class_names(num_classes: int) -> list[str]:
@@ -127,6 +130,11 @@ def generate(out_dir: str | os.PathLike, classes: int = 4, videos_per_class: int
     names = class_names(classes)
     if val_videos_per_class is None:
         val_videos_per_class = max(2, videos_per_class // 2)
+    for what, value, low, high in (("videos_per_class", videos_per_class, 1, MAX_VIDEOS_PER_CLASS),
+                                   ("val_videos_per_class", val_videos_per_class, 1, MAX_VIDEOS_PER_CLASS),
+                                   ("seed", seed, 0, MAX_SEED)):
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise ValueError(f"{what} must be an integer in {low}..{high}, got {value!r}")
     config = {"generator": "zoo.data.synthetic/1", "classes": names, "videos_per_class": videos_per_class,
               "val_videos_per_class": val_videos_per_class, "seed": seed, "splits": list(splits)}
     manifest = out / "synthetic.json"
@@ -157,18 +165,23 @@ def generate(out_dir: str | os.PathLike, classes: int = 4, videos_per_class: int
 def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """The generator's command-line options (shared with ``zoo-prepare synthetic``)."""
     parser.add_argument("out", help="output folder (Kinetics layout: OUT/{train,val}/{class}/{video})")
-    parser.add_argument("--classes", type=int, default=4, help=f"number of motion classes (2-{len(MOTIONS)})")
-    parser.add_argument("--videos-per-class", type=int, default=8, help="training videos per class")
-    parser.add_argument("--val-videos-per-class", type=int, default=None,
+    from zoo import cli
+
+    videos = cli.int_range(1, MAX_VIDEOS_PER_CLASS, "videos per class")
+    parser.add_argument("--classes", type=cli.int_range(2, len(MOTIONS), "motion classes"), default=4,
+                        help=f"number of motion classes (2-{len(MOTIONS)})")
+    parser.add_argument("--videos-per-class", type=videos, default=8, help="training videos per class")
+    parser.add_argument("--val-videos-per-class", type=videos, default=None,
                         help="validation videos per class (default: half of --videos-per-class, at least 2)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (same seed, same videos)")
+    parser.add_argument("--seed", type=cli.seed, default=0, help="random seed (same seed, same videos)")
+    cli.add_quiet(parser)
     return parser
 
 
 def run(args: argparse.Namespace) -> int:
     """Generate from parsed :func:`add_arguments` options."""
     out = generate(args.out, classes=args.classes, videos_per_class=args.videos_per_class, seed=args.seed,
-                   val_videos_per_class=args.val_videos_per_class, progress=True)
+                   val_videos_per_class=args.val_videos_per_class, progress=not args.quiet)
     print(f"wrote {out} ({args.classes} classes: {', '.join(class_names(args.classes))})")
     return 0
 

@@ -13,6 +13,7 @@ import zoo
 from zoo import cli
 from zoo._io import sha256_of
 from zoo.evaluate.cli import memory_size
+from zoo.guards import check_video_files
 from zoo.extract.options import BACKENDS, FORMATS, POOL_SPATIAL, REDUCTIONS
 from zoo.hub.errors import HubError
 from zoo.protocol import add_pixel_rule_arguments, resize_type
@@ -45,14 +46,15 @@ def build_parser():
     f.add_argument("--pool-spatial", choices=POOL_SPATIAL, help="pool spatial maps over H and W: (N, C, T)")
     f.add_argument("--reduce", choices=REDUCTIONS, default="none", help="over the windows of a video")
     t = p.add_argument_group("windows (defaults: weights entry, then checkpoint metadata, then VMZ test_net)")
-    t.add_argument("--window", type=cli.positive_int, help="frames per window (the clip length)")
-    t.add_argument("--sampling-rate", type=cli.positive_int, help="frame step inside a window")
-    t.add_argument("--stride", type=cli.positive_int, help="frames between window starts (default: window x sampling rate)")
-    t.add_argument("--stride-sec", type=cli.positive_float, help="seconds between window starts (variable frame rate safe)")
-    t.add_argument("--frame-rate", type=cli.positive_float, help="resample videos to this fps first")
+    t.add_argument("--window", type=cli.clip_len, help="frames per window (the clip length)")
+    t.add_argument("--sampling-rate", type=cli.sampling_rate, help="frame step inside a window")
+    t.add_argument("--stride", type=cli.frame_count, help="frames between window starts (default: window x sampling rate)")
+    t.add_argument("--stride-sec", type=cli.positive_seconds,
+                   help="seconds between window starts (variable frame rate safe)")
+    t.add_argument("--frame-rate", type=cli.frame_rate, help="resample videos to this fps first")
     t.add_argument("--drop-last", action="store_true", help="drop the last partial window instead of padding it")
-    t.add_argument("--clips", type=cli.positive_int, help="instead of sliding windows: the evaluator's uniformly placed clips")
-    t.add_argument("--crops", type=int, choices=(1, 3), help="crops per clip with --clips")
+    t.add_argument("--clips", type=cli.clip_count, help="instead of sliding windows: the evaluator's uniformly placed clips")
+    t.add_argument("--crops", type=cli.positive_int, choices=(1, 3), help="crops per clip with --clips")
     t.add_argument("--convolutional", action=argparse.BooleanOptionalAction, default=None,
                    help="with --clips: logits from Caffe2's convolutional test head, as zoo-test (default: the "
                         "weights' protocol)")
@@ -60,7 +62,7 @@ def build_parser():
                    help="videos shorter than one window: pad (repeat the last frame) or skip")
     s = p.add_argument_group("frames")
     s.add_argument("--resize", type=resize_type, help="short side (256) or HEIGHTxWIDTH (128x171)")
-    s.add_argument("--crop-size", type=cli.positive_int, help="centre crop in pixels")
+    s.add_argument("--crop-size", type=cli.side, help="centre crop in pixels")
     s.add_argument("--full-frame", action="store_true", help="no crop: the whole resized frame (fully convolutional)")
     add_pixel_rule_arguments(s)
     o = p.add_argument_group("output")
@@ -71,9 +73,9 @@ def build_parser():
                                                          "--resume also insists that there is one)")
     r = p.add_argument_group("running")
     cli.add_device(r)
-    r.add_argument("--workers", type=cli.non_negative_int, default=cli.default_workers(cap=8),
+    r.add_argument("--workers", type=cli.workers, default=cli.default_workers(cap=8),
                    help="decoding processes (0: in-process)")
-    r.add_argument("--batch-windows", type=cli.positive_int, default=32, help="windows per forward pass, across videos")
+    r.add_argument("--batch-windows", type=cli.batch_size, default=32, help="windows per forward pass, across videos")
     r.add_argument("--max-memory", type=memory_size, help="memory budget per forward, e.g. 8GiB: windows run in "
                                                          "chunks measured to fit (zoo-test --large)")
     r.add_argument("--amp", choices=cli.AMP_CHOICES, help="autocast dtype (torch backend)")
@@ -115,9 +117,7 @@ def collect_jobs(args, classes) -> list:
         paths = [Path(v) for v in args.videos]
         if len(paths) == 1 and paths[0].suffix.lower() == ".txt":
             paths = read_video_list(paths[0])
-        missing = [str(p) for p in paths if not p.is_file()]
-        if missing:
-            raise FileNotFoundError(f"no such video file(s): {', '.join(missing[:5])}")
+        check_video_files(paths)
         jobs = [VideoJob(i, str(p), str(p)) for i, p in enumerate(dict.fromkeys(paths))]
     return jobs[:args.limit] if args.limit is not None else jobs
 
@@ -134,7 +134,8 @@ def _run(args) -> int:
     device = cli.resolve_device(args.device)
     env = init_distributed(device)        # torchrun / srun / one process; cuda -> cuda:LOCAL_RANK
     try:
-        log = (lambda m: tqdm.write(m, file=sys.stderr)) if env.rank == 0 else (lambda m: None)   # skips, resume
+        log = ((lambda m: tqdm.write(cli.printable(m), file=sys.stderr)) if env.rank == 0   # skips, resume
+               else (lambda m: None))
         with cli.usage_errors():           # everything the user gave is checked before any work
             ckpt, entry = checkpoint_source(args.checkpoint, args.weights)
             meta = zoo.read_checkpoint_meta(ckpt)

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import zoo
 from zoo import cli
-from zoo.guards import check_writable, refuse_same_file
+from zoo.guards import check_video_files, check_writable, refuse_same_file
 from zoo.hub.errors import HubError
 from zoo.protocol import (add_protocol_arguments, check_classes, check_head, checkpoint_source, protocol_overrides,
                           resolve_settings)
@@ -31,7 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--checkpoint", help="zoo checkpoint (.safetensors)")
     src.add_argument("--weights", help="released weights name (`zoo-hub list`) or hf-hub:ORG/REPO[@REVISION]")
-    p.add_argument("--topk", type=cli.positive_int, default=5, help="classes to print per video")
+    p.add_argument("--topk", type=cli.class_count, default=5, help="classes to print per video")
     p.add_argument("--features", metavar="OUT", help="write penultimate features to OUT (.npy or .safetensors)")
     p.add_argument("--feature-level", choices=("video", "clip"), default="video",
                    help="video: mean over views (N, D); clip: every view (N, V, D)")
@@ -44,10 +44,10 @@ def build_parser() -> argparse.ArgumentParser:
                                                     "protocol, the views as the model received them and, with "
                                                     "--stride/--stride-sec, a timeline of the top classes")
     w = p.add_argument_group("sliding windows (instead of the test views)").add_mutually_exclusive_group()
-    w.add_argument("--stride", type=cli.positive_int, metavar="N",
+    w.add_argument("--stride", type=cli.frame_count, metavar="N",
                    help="score windows of --clip-len frames every N frames over the whole video (one centre crop "
                         "each), the video's score aggregated over them")
-    w.add_argument("--stride-sec", type=cli.positive_float, metavar="S", help="the same, a window every S seconds")
+    w.add_argument("--stride-sec", type=cli.positive_seconds, metavar="S", help="the same, a window every S seconds")
     cli.add_quiet(p)
     return p
 
@@ -111,9 +111,7 @@ def _run(args) -> int:
         if folders:
             raise IsADirectoryError(f"{', '.join(folders)}: a folder, not a video file (give the files, e.g. "
                                     "DIR/*.mp4)")
-        missing = [v for v in args.videos if not Path(v).is_file()]
-        if missing:
-            raise FileNotFoundError(f"no such video file(s): {', '.join(missing)}")
+        check_video_files(args.videos)
         if args.report:
             if len(args.videos) != 1:
                 raise ValueError(f"--report writes one video's page: give one VIDEO, not {len(args.videos)}")
@@ -135,7 +133,7 @@ def _run(args) -> int:
         nonlocal failures
         video = result.job.path
         if result.error is not None:
-            print(f"zoo-predict: {video}: skipped ({result.error})", file=sys.stderr)
+            print(cli.printable(f"zoo-predict: {video}: skipped ({result.error})"), file=sys.stderr)
             failures += 1
             return
         logits = torch.from_numpy(result.features["logits"].reshape(-1, num_classes))
@@ -153,9 +151,9 @@ def _run(args) -> int:
         if args.json:
             print(json.dumps({"video": video, "top": [{"class": c, "score": s} for c, s in best]}))
         else:
-            print(video)
+            print(cli.printable(video))     # names from the checkpoint and the command line: never raw
             for rank, (name, score) in enumerate(best, 1):
-                print(f"  {rank}. {name}  {score:.4f}")
+                print(f"  {rank}. {cli.printable(name)}  {score:.4f}")
 
     # the extraction engine of zoo-extract: every video's test views, one forward pass per batch of windows
     predictor, tap = layer_predictor(model, ["pool5", "logits"] if args.features else ["logits"], setup.mean,

@@ -88,7 +88,7 @@ def cmd_download(args) -> int:
             print(f"{name}: {fetch_checkpoint(name, progress=not args.quiet)}")
         except (HubError, KeyError, ValueError, OSError) as err:
             failed += 1
-            print(f"{name}: FAILED: {err}", file=sys.stderr)
+            print(f"{name}: FAILED: {cli.error_message(err)}", file=sys.stderr)
     return 1 if failed else 0
 
 
@@ -168,6 +168,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--revision", help="branch to push to (default: main)")
     _add_metrics(p)
     p.set_defaults(func=cmd_push)
+    for command in {id(c): c for c in sub.choices.values()}.values():   # the convention: -q everywhere
+        if "--quiet" not in command._option_string_actions:
+            cli.add_quiet(command)
     return parser
 
 

@@ -67,28 +67,28 @@ def build_parser() -> argparse.ArgumentParser:
                         "changed files are re-read; unusable videos are left out before training")
     g.add_argument("--cache-dir", default=None, help="metadata cache folder (default: $ZOO_CACHE_DIR or the "
                                                      "user cache dir)")
-    g.add_argument("--clip-len", type=positive_int, default=16, help="frames per clip")
-    g.add_argument("--sampling-rate", type=positive_int, default=1, help="take every N-th frame (after --frame-rate)")
-    g.add_argument("--frame-rate", type=non_negative_float, default=15.0,
+    g.add_argument("--clip-len", type=cli.clip_len, default=16, help="frames per clip")
+    g.add_argument("--sampling-rate", type=cli.sampling_rate, default=1, help="take every N-th frame (after --frame-rate)")
+    g.add_argument("--frame-rate", type=cli.frame_rate_or_zero, default=15.0,
                    help="resample every video to this rate; 0 = native")
-    g.add_argument("--clips-per-video", type=positive_int, default=5,
+    g.add_argument("--clips-per-video", type=cli.clip_count, default=5,
                    help="random clips per video per epoch (new random starts every epoch)")
-    g.add_argument("--train-resize-size", type=positive_int, nargs=2, default=(128, 171), metavar=("H", "W"),
+    g.add_argument("--train-resize-size", type=cli.side, nargs=2, default=(128, 171), metavar=("H", "W"),
                    help="fixed training resize (torchvision/VMZ-PT); ignored with --train-scale-jitter")
-    g.add_argument("--train-scale-jitter", type=positive_int, nargs=2, default=None, metavar=("MIN", "MAX"),
+    g.add_argument("--train-scale-jitter", type=cli.side, nargs=2, default=None, metavar=("MIN", "MAX"),
                    help="random short side in [MIN, MAX] per clip (VMZ Caffe2: 128 160)")
-    g.add_argument("--train-crop-size", type=positive_int, default=112, help="training crop (pixels)")
+    g.add_argument("--train-crop-size", type=cli.side, default=112, help="training crop (pixels)")
     g.add_argument("--no-flip", dest="flip", action="store_false", help="disable random horizontal flips")
     g.add_argument("--colour-rule", "--color-rule", dest="colour_rule", choices=COLOUR_RULES, default=None,
                    help="YUV -> RGB of the training and validation frames: bt601 (what the released models saw) or "
                         "frame_tag (the frame's own tag, as ffmpeg); default: the starting model's, else bt601; "
                         "recorded in the checkpoints")
-    g.add_argument("--val-resize-size", type=positive_int, nargs="+", default=(128, 171), metavar="SIZE",
+    g.add_argument("--val-resize-size", type=cli.side, nargs="+", default=(128, 171), metavar="SIZE",
                    help="validation resize: H W, or one short side")
-    g.add_argument("--val-crop-size", type=positive_int, default=112, help="validation crop (pixels)")
-    g.add_argument("--val-clips-per-video", type=positive_int, default=5, help="uniform clips per validation video")
-    g.add_argument("--val-crops", type=int, choices=(1, 3), default=1, help="spatial crops per validation clip")
-    g.add_argument("-j", "--workers", type=non_negative_int, default=None,
+    g.add_argument("--val-crop-size", type=cli.side, default=112, help="validation crop (pixels)")
+    g.add_argument("--val-clips-per-video", type=cli.clip_count, default=5, help="uniform clips per validation video")
+    g.add_argument("--val-crops", type=positive_int, choices=(1, 3), default=1, help="spatial crops per validation clip")
+    g.add_argument("-j", "--workers", type=cli.workers, default=None,
                    help="data-loading workers per process (default: min(10, CPUs per process))")
 
     g = p.add_argument_group("model")
@@ -96,7 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     src = g.add_mutually_exclusive_group()
     src.add_argument("--weights", default=None, help="start from released weights (a `zoo-hub list` name) or a pushed model (hf-hub:ORG/REPO[@REVISION])")
     src.add_argument("--checkpoint", default=None, help="start from a zoo .safetensors checkpoint")
-    g.add_argument("--num-classes", type=positive_int, default=None,
+    g.add_argument("--num-classes", type=cli.class_count, default=None,
                    help="output classes (default: the dataset's); a different head size than the weights' "
                         "gets a new, freshly initialised head")
     cli.add_model_options(g)
@@ -115,9 +115,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "lr 10x below the head's, 8 epochs), printed at the start; every option given here wins")
 
     g = p.add_argument_group("optimisation")
-    g.add_argument("-b", "--batch-size", type=positive_int, default=24, help="clips per process per step")
-    g.add_argument("--accum-steps", type=positive_int, default=1, help="gradient accumulation (micro-batches per step)")
-    g.add_argument("--epochs", type=positive_int, default=45, help="training epochs")
+    g.add_argument("-b", "--batch-size", type=cli.batch_size, default=24, help="clips per process per step")
+    g.add_argument("--accum-steps", type=cli.batch_size, default=1, help="gradient accumulation (micro-batches per step)")
+    g.add_argument("--epochs", type=cli.epochs, default=45, help="training epochs")
     g.add_argument("--lr", type=positive_float, default=None,
                    help=f"learning rate (default {LR_PER_PROCESS} x processes: 0.64 on 64 GPUs)")
     g.add_argument("--momentum", type=non_negative_float, default=0.9, help="SGD momentum")
@@ -126,10 +126,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="weight decay")
     g.add_argument("--label-smoothing", type=_fraction, default=0.0, help="label smoothing in [0, 1)")
     g.add_argument("--lr-scheduler", choices=SCHEDULERS, default="multistep", help="learning-rate schedule")
-    g.add_argument("--lr-milestones", type=non_negative_float, nargs="+", default=(20, 30, 40),
+    g.add_argument("--lr-milestones", type=cli.epoch, nargs="+", default=(20, 30, 40),
                    help="epochs (multistep)")
     g.add_argument("--lr-gamma", type=positive_float, default=0.1, help="decay factor at each milestone")
-    g.add_argument("--lr-warmup-epochs", type=non_negative_float, default=10, help="warm-up epochs")
+    g.add_argument("--lr-warmup-epochs", type=cli.epoch, default=10, help="warm-up epochs")
     g.add_argument("--lr-warmup-method", choices=WARMUP_METHODS, default="linear", help="warm-up shape")
     g.add_argument("--lr-warmup-decay", type=positive_float, default=0.001, help="warm-up start factor")
     g.add_argument("--amp", nargs="?", const="auto", default=None, choices=("auto", "bf16", "fp16"),
@@ -138,9 +138,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     g = p.add_argument_group("run")
     g.add_argument("--device", default="auto", help="auto, cpu, cuda (cuda:LOCAL_RANK under torchrun)")
-    g.add_argument("--threads", type=positive_int, default=None,
+    g.add_argument("--threads", type=cli.positive_workers, default=None,
                    help="intra-op CPU threads of each process (default: torch's; torchrun sets OMP_NUM_THREADS=1)")
-    g.add_argument("--seed", type=int, default=0, help="random seed")
+    g.add_argument("--seed", type=cli.seed, default=0, help="random seed")
     g.add_argument("--deterministic", "--use-deterministic-algorithms", dest="deterministic", action="store_true",
                    help="deterministic kernels (cudnn.benchmark off): a resumed run reproduces the same weights")
     g.add_argument("--output-dir", default=".", help="checkpoints and logs")
@@ -157,7 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True,
                    help="progress bar (a line every few seconds when the output is not a terminal)")
     g.add_argument("-q", "--quiet", dest="progress", action="store_false", help="no progress bar (= --no-progress)")
-    g.add_argument("--dist-timeout", type=positive_float, default=1800.0, help="collective timeout (s)")
+    g.add_argument("--dist-timeout", type=cli.float_range(0, 7 * 24 * 3600.0, "a week", strict=True), default=1800.0, help="collective timeout (s)")
     return p
 
 
@@ -177,8 +177,24 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         parser.error("--nesterov needs --momentum > 0")
     if len(args.val_resize_size) not in (1, 2):
         parser.error("--val-resize-size takes H W or one short side")
+    _check_sizes(parser, args)
     _resolve_splits(parser, args)
     return args
+
+
+def _check_sizes(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Crops that fit the frames they are cut from, and a scale-jitter range that is a range."""
+    jitter = args.train_scale_jitter
+    if jitter is not None and jitter[0] > jitter[1]:
+        parser.error(f"--train-scale-jitter {jitter[0]} {jitter[1]}: MIN is larger than MAX")
+    train_side, train_flag = ((jitter[0], "--train-scale-jitter MIN") if jitter is not None
+                              else (min(args.train_resize_size), "--train-resize-size"))
+    if args.train_crop_size > train_side:
+        parser.error(f"--train-crop-size {args.train_crop_size} is larger than the {train_side}-pixel frames of "
+                     f"{train_flag}")
+    if args.val_crop_size > min(args.val_resize_size):
+        parser.error(f"--val-crop-size {args.val_crop_size} is larger than the {min(args.val_resize_size)}-pixel "
+                     "frames of --val-resize-size")
 
 
 def _resolve_splits(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:

@@ -116,7 +116,7 @@ def _index(args) -> int:
         rows = [("refused", reason, path, detail) for path, reason, detail in problems]
         rows += [("warning", kind, path, detail) for path, kind, detail in warned]
         for row in rows:
-            print("\t".join(row))
+            print("\t".join(cli.printable(field) for field in row))
         if args.report:
             buf = io.StringIO()
             writer = csv.writer(buf)
@@ -159,17 +159,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("annotations", nargs="+", help="Kinetics CSV(s): label,youtube_id,time_start,time_end,split")
     p.add_argument("raw_dir", help="folder of downloaded videos named {youtube_id}.{ext} (searched recursively)")
     p.add_argument("out", help="output root")
-    p.add_argument("--fps", type=cli.positive_float, default=30.0, help="output frame rate")
-    p.add_argument("--short-side", type=cli.positive_int, default=320, help="output short side in pixels")
+    p.add_argument("--fps", type=cli.frame_rate, default=30.0, help="output frame rate")
+    p.add_argument("--short-side", type=cli.side, default=320, help="output short side in pixels")
     p.add_argument("--codec", choices=["h264", "mpeg4"], default="h264", help="output video codec")
     p.add_argument("--crf", type=_crf, default=18, help="H.264 quality 0-51, lower is better")
     p.add_argument("--qscale", type=_qscale, default=2, help="MPEG-4 quality 1-31, lower is better")
     p.add_argument("--keep-audio", action="store_true", help="keep the audio track (re-encoded to AAC)")
-    p.add_argument("--min-duration", type=cli.non_negative_float, default=1.0,
+    p.add_argument("--min-duration", type=cli.seconds, default=1.0,
                    help="fail segments with less than this many seconds of video")
-    p.add_argument("--workers", type=cli.positive_int, default=cli.default_workers(),
+    p.add_argument("--workers", type=cli.positive_workers, default=cli.default_workers(),
                    help="parallel processes (default: the CPUs this machine offers)")
-    p.add_argument("--threads", type=cli.non_negative_int, default=0, help="codec threads per process (0: automatic)")
+    p.add_argument("--threads", type=cli.threads, default=0, help="codec threads per process (0: automatic)")
     p.add_argument("--kinetics-version", choices=["400", "600", "700"],
                    help="check the label set against this Kinetics version's class count")
     p.add_argument("--split", help="use this split for every row (default: the CSV's split column)")
@@ -184,6 +184,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--start-frm", action="store_true", help="add a start_frm column (0)")
     p.add_argument("--video-id", action="store_true", help="add a video_id column (running number)")
     p.add_argument("--relative", action="store_true", help="paths relative to the output folder")
+    cli.add_quiet(p)
     p.set_defaults(func=_lists)
 
     p = cli.add_subcommand(sub, "link", help="folder layout (symlinks) from a VMZ list file")
@@ -191,6 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("out", help="output root; links go to OUT/{split}/{class}/")
     p.add_argument("--split", default="train", help="split folder to write")
     p.add_argument("--classes", help="classes.txt naming the labels (default: label numbers)")
+    cli.add_quiet(p)
     p.set_defaults(func=_link)
 
     p = cli.add_subcommand(sub, "from-lmdb", help="export a VMZ video LMDB to the folder layout + list files")
@@ -198,19 +200,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("out", help="output root")
     p.add_argument("--split", default="train", help="split folder to write")
     p.add_argument("--classes", help="classes.txt naming the labels (default: label numbers)")
+    cli.add_quiet(p)
     p.set_defaults(func=_from_lmdb)
 
     p = cli.add_subcommand(sub, "index", help="build the metadata cache used by --cache-dataset")
     p.add_argument("data", help="dataset folder, list file or Kinetics CSV")
     p.add_argument("--split", help="only this split (default: every video under DATA)")
-    p.add_argument("--workers", type=cli.positive_int, default=cli.default_workers(),
+    p.add_argument("--workers", type=cli.positive_workers, default=cli.default_workers(),
                    help="parallel processes (default: the CPUs this machine offers)")
     p.add_argument("--cache-dir", help="cache folder (default: the user cache dir)")
     p.add_argument("--check", action="store_true",
                    help="list refused videos (undecodable, truncated, too short; exit 1 if any) and the warnings "
                         "of accepted ones (frame count, repeated frames, rotation, decode errors)")
     p.add_argument("--decode", action="store_true", help="also decode every frame (slow, finds corrupt data)")
-    p.add_argument("--min-frames", type=cli.positive_int, default=16, help="videos with fewer frames are too short")
+    p.add_argument("--min-frames", type=cli.frame_count, default=16, help="videos with fewer frames are too short")
     p.add_argument("--report", help="with --check: write status,reason,path,detail rows to this CSV")
     cli.add_quiet(p)
     p.set_defaults(func=_index)
