@@ -14,6 +14,7 @@ from __future__ import annotations
 import io
 import os
 import pickle
+import pickletools
 import struct
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -92,6 +93,70 @@ class RestrictedUnpickler(pickle.Unpickler):
         raise UnsafePickleError(f"{self.source}: persistent ids are not allowed (is this a torch file?)")
 
 
+#: deepest container nesting a weights pickle may have (a VMZ blob dict is about 10 deep); deeper files are refused
+#: before unpickling, because hashing a tuple nested 100,000 deep overflows the C stack (SIGSEGV)
+MAX_PICKLE_NESTING = 100
+
+_MUTATORS = frozenset({"APPEND", "APPENDS", "SETITEM", "SETITEMS", "ADDITEMS", "BUILD"})
+_PUTS = frozenset({"PUT", "BINPUT", "LONG_BINPUT", "MEMOIZE"})
+_GETS = frozenset({"GET", "BINGET", "LONG_BINGET"})
+
+
+def pickle_nesting(fh: BinaryIO, limit: int = MAX_PICKLE_NESTING) -> int:
+    """The container nesting depth of the pickle read from ``fh`` (an upper bound), found from its opcodes
+    without building anything; stops early with :class:`PickleFormatError` once it passes ``limit``."""
+    stack: list = []          # one cell [depth] per stack object; memo entries share their object's cell
+    marks: list[int] = []
+    memo: dict = {}
+    deepest = 0
+    for op, arg, _pos in pickletools.genops(fh):
+        name = op.name
+        if name in _PUTS:
+            memo[len(memo) if name == "MEMOIZE" else arg] = stack[-1] if stack else [0]
+            continue
+        if name in _GETS:
+            stack.append(memo.get(arg, [0]))
+            continue
+        if name == "MARK":
+            marks.append(len(stack))
+            continue
+        before = op.stack_before
+        popped: list = []
+        if pickletools.markobject in before:
+            start = marks.pop() if marks else 0
+            popped, stack[start:] = stack[start:], []
+            below = before.index(pickletools.markobject)
+        else:
+            below = len(before)
+        popped += [stack.pop() if stack else [0] for _ in range(below)]
+        if name == "DUP":
+            stack += popped * 2
+            continue
+        if name in _MUTATORS:      # the container (popped last) grows around the items
+            cell = popped[-1]
+            cell[0] = max([cell[0]] + [c[0] + 1 for c in popped[:-1]])
+        else:
+            cell = [1 + max((c[0] for c in popped), default=0)]
+        deepest = max(deepest, cell[0])
+        if deepest > limit:
+            raise PickleFormatError(f"containers nested more than {limit} deep; a weights pickle is a flat "
+                                    "dict of arrays")
+        stack += [cell] * len(op.stack_after)
+    return deepest
+
+
+def _check_nesting(fh: BinaryIO, source: str) -> None:
+    """:func:`pickle_nesting` on ``fh``, then rewind it. Opcodes it cannot parse are left to the unpickler,
+    which reads the same bytes up to the same point (so everything before it was within the bound)."""
+    try:
+        pickle_nesting(fh)
+    except PickleFormatError as exc:
+        raise PickleFormatError(f"{source}: {exc}") from None
+    except ValueError:
+        pass
+    fh.seek(0)
+
+
 def loads_pickle(data: bytes, source: str = "<bytes>") -> Any:
     """Restricted unpickling of ``data`` (see :func:`load_pickle`)."""
     return _load(io.BytesIO(data), source)
@@ -99,9 +164,10 @@ def loads_pickle(data: bytes, source: str = "<bytes>") -> Any:
 
 def _load(fh: BinaryIO, source: str) -> Any:
     try:
+        _check_nesting(fh, source)
         with paused_gc():       # thousands of tuples/arrays, no cycles: the collector would only slow it down
             return RestrictedUnpickler(fh, source).load()
-    except UnsafePickleError:
+    except (UnsafePickleError, PickleFormatError):
         raise
     except (EOFError, pickle.UnpicklingError) as exc:
         raise PickleFormatError(f"{source}: not a complete pickle ({exc}); the file may be truncated") from exc

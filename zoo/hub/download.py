@@ -36,13 +36,16 @@ def normalise_url(url: str) -> str:
 
 
 def download(urls: str | Iterable[str], dest: str | os.PathLike, *, progress: bool = True,
-             check: Callable[[Path], object] | None = None, timeout: float = 30.0, retries: int = 3) -> Path:
+             check: Callable[[Path], object] | None = None, timeout: float = 30.0, retries: int = 3,
+             max_bytes: int | None = None) -> Path:
     """Download the first URL of ``urls`` that works into ``dest`` and return ``dest``.
 
     Each mirror gets ``retries`` resumed attempts after a dropped connection. ``check(part_path)``
     runs on the complete file before it is renamed to ``dest`` (it raises to reject the file, e.g.
     :class:`~zoo.hub.errors.ChecksumError`, which is not retried on other mirrors). A URL may also be a
-    local path or ``file://`` URL (offline mirror). Raises :class:`DownloadError` naming every URL tried.
+    local path or ``file://`` URL (offline mirror). A source that sends more than ``max_bytes`` is cut off and
+    its partial file removed (an endless response never fills the disk). Raises :class:`DownloadError` naming
+    every URL tried.
     """
     urls = [urls] if isinstance(urls, str) else list(urls)
     if not urls:
@@ -53,7 +56,8 @@ def download(urls: str | Iterable[str], dest: str | os.PathLike, *, progress: bo
     failures = []
     for url in urls:
         try:
-            _fetch_one(normalise_url(url), part, progress=progress, timeout=timeout, retries=retries, label=dest.name)
+            _fetch_one(normalise_url(url), part, progress=progress, timeout=timeout, retries=retries, label=dest.name,
+                       max_bytes=max_bytes)
         except DownloadError as err:
             failures.append(f"{url}: {err}")
             continue
@@ -64,17 +68,26 @@ def download(urls: str | Iterable[str], dest: str | os.PathLike, *, progress: bo
     raise DownloadError(f"could not download {dest.name}:\n  " + "\n  ".join(failures))
 
 
-def _fetch_one(url: str, part: Path, *, progress: bool, timeout: float, retries: int, label: str) -> None:
+def _too_large(part: Path, size: int, max_bytes: int) -> DownloadError:
+    part.unlink(missing_ok=True)
+    return DownloadError(f"the source sends more than {max_bytes} bytes ({size} so far), more than the registry's "
+                         "size of the file allows; stopped and removed the partial file")
+
+
+def _fetch_one(url: str, part: Path, *, progress: bool, timeout: float, retries: int, label: str,
+               max_bytes: int | None = None) -> None:
     local = _local_source(url)
     if local is not None:
         if not local.is_file():
             raise DownloadError(f"no such file {local}")
+        if max_bytes is not None and local.stat().st_size > max_bytes:
+            raise _too_large(part, local.stat().st_size, max_bytes)
         shutil.copyfile(local, part)
         return
     attempt = 0
     while True:
         try:
-            if _http_to_part(url, part, progress=progress, timeout=timeout, label=label):
+            if _http_to_part(url, part, progress=progress, timeout=timeout, label=label, max_bytes=max_bytes):
                 return
         except _TRANSIENT as err:
             attempt += 1
@@ -83,7 +96,8 @@ def _fetch_one(url: str, part: Path, *, progress: bool, timeout: float, retries:
                                     f"({retries} resumed attempts failed: {err!r})") from err
 
 
-def _http_to_part(url: str, part: Path, *, progress: bool, timeout: float, label: str) -> bool:
+def _http_to_part(url: str, part: Path, *, progress: bool, timeout: float, label: str,
+                  max_bytes: int | None = None) -> bool:
     """One HTTP request appending to ``part``; True when the file is complete."""
     have = part.stat().st_size if part.exists() else 0
     headers = {"User-Agent": USER_AGENT, "Accept-Encoding": "identity"}
@@ -114,10 +128,17 @@ def _http_to_part(url: str, part: Path, *, progress: bool, timeout: float, label
             have, mode = 0, "wb"
             length = response.headers.get("Content-Length")
             total = int(length) if length is not None else None
+        if max_bytes is not None and total is not None and total > max_bytes:
+            raise _too_large(part, total, max_bytes)
+        written = have
         with open(part, mode) as fh, progress_bar(total=total, initial=have, unit="B", unit_scale=True,
                                                   unit_divisor=1024, desc=label, enabled=progress,
                                                   leave=False) as bar:
             while chunk := response.read(CHUNK):
+                written += len(chunk)
+                if max_bytes is not None and written > max_bytes:
+                    fh.close()
+                    raise _too_large(part, written, max_bytes)
                 fh.write(chunk)
                 bar.update(len(chunk))
         if total is not None and part.stat().st_size != total:

@@ -83,7 +83,7 @@ def fetch_checkpoint(name: str, *, offline: bool | None = None, progress: bool =
         failures: list[HubError] = []
         for source in sources:
             try:
-                original, sha256 = _obtain(name, source, offline=offline, progress=progress)
+                original, sha256 = _obtain(name, source, offline=offline, progress=progress, entry=entry)
                 _convert(name, entry, source, original, sha256, ckpt)
                 return ckpt
             except HubError as err:
@@ -115,7 +115,24 @@ def _hash_key(source: dict) -> str:
     return source.get("filename") or source["url"].rsplit("/", 1)[-1]
 
 
-def _obtain(name: str, source: dict, *, offline: bool, progress: bool) -> tuple[Path, str]:
+#: the most a download may send when the registry states neither its size nor the model's parameter count
+DEFAULT_DOWNLOAD_LIMIT = 4 << 30
+
+
+def download_limit(source: dict, entry: dict | None = None) -> int:
+    """The most bytes a download of ``source`` may send: its registry size (``file_size_mb``) plus a quarter and
+    16 MiB; else 16 bytes per published parameter (fp64, or fp32 with SGD momentum) plus 64 MiB; else
+    :data:`DEFAULT_DOWNLOAD_LIMIT`."""
+    size_mb = source.get("file_size_mb")
+    if isinstance(size_mb, (int, float)) and not isinstance(size_mb, bool) and 0 < size_mb < 1e6:
+        return int(size_mb * 1.25 * (1 << 20)) + (16 << 20)
+    params_m = (entry or {}).get("params_m")
+    if isinstance(params_m, (int, float)) and not isinstance(params_m, bool) and 0 < params_m < 1e5:
+        return int(params_m * 1e6 * 16) + (64 << 20)
+    return DEFAULT_DOWNLOAD_LIMIT
+
+
+def _obtain(name: str, source: dict, *, offline: bool, progress: bool, entry: dict | None = None) -> tuple[Path, str]:
     """Local path and sha256 of the verified original file of ``source`` (downloaded if needed)."""
     lock = HashLock(cache.hash_lock_path())
     expected = dict(sha256=source.get("sha256"), locked=lock.get(_hash_key(source)), lock_file=lock.path)
@@ -135,7 +152,7 @@ def _obtain(name: str, source: dict, *, offline: bool, progress: bool) -> tuple[
     if offline:
         raise OfflineError(f"{dest} (from {source.get('url')})")
     hashes: list[str] = []
-    download(source_urls(source), dest, progress=progress,
+    download(source_urls(source), dest, progress=progress, max_bytes=download_limit(source, entry),
              check=lambda part: hashes.append(check_file(part, filename=filename, **expected)))
     return dest, hashes[0]
 
@@ -157,14 +174,14 @@ def _convert(name: str, entry: dict, source: dict, original: Path, actual: str, 
                 raise ConversionError(f"weights {name}: unknown source format {fmt!r} for {original.name} "
                                       f"(expected one of {sorted([*CONVERTERS, 'safetensors'])})")
             _check_converted(name, entry, tmp)
-    except HubError:
-        raise
     except Exception as err:
-        first_seen = not sha256 and lock.get(_hash_key(source)) is None
-        if first_seen and not source.get("hf_repo_id"):
-            original.unlink(missing_ok=True)  # unverified and unusable (e.g. an HTML error page)
+        deleted = not source.get("hf_repo_id")
+        if deleted:   # never keep what did not convert: every later run (offline too) would trip over it again
+            original.unlink(missing_ok=True)
+        if isinstance(err, HubError):
+            raise
         raise ConversionError(f"converting {original.name} ({fmt}) for weights {name} failed: {err}"
-                              + ("; the download was deleted" if first_seen else "")) from err
+                              + ("; the download was deleted" if deleted else "")) from err
     if not sha256:
         lock.record(_hash_key(source), actual, url=source.get("url"))
 
