@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from zoo._io import sha256_of
-from zoo.checkpoint import check_weights, read_checkpoint_meta, write_checkpoint
+from zoo.checkpoint import check_checkpoint, check_weights, write_checkpoint
 from zoo.guards import refuse_same_file
 from zoo.convert.blobmap import (ArchGuess, BlobMappingError, blob_name_map, filter_blobs, infer_arch,
                                  match_blobs, num_classes_of, state_to_blobs)
@@ -222,7 +222,7 @@ def checkpoint_blobs(ckpt: str | os.PathLike) -> dict[str, np.ndarray]:
     extra, every shape right): a :class:`~zoo.checkpoint.WeightMismatchError` means nothing is written.
     """
     from safetensors.numpy import load_file
-    meta = read_checkpoint_meta(ckpt)
+    meta = check_checkpoint(ckpt)    # names and shapes against the metadata, before reading any tensor
     try:
         state = load_file(str(ckpt))
     except Exception as exc:   # safetensors raises SafetensorError for cut or corrupt files
@@ -232,6 +232,11 @@ def checkpoint_blobs(ckpt: str | os.PathLike) -> dict[str, np.ndarray]:
     except (TypeError, ValueError) as exc:
         raise ValueError(f"{ckpt}: metadata does not describe a model ({exc})") from None
     check_weights(expected, state, str(ckpt), optional=("num_batches_tracked",))
+    wrong = [f"{k} ({state[k].dtype})" for k, like in expected.items()
+             if k in state and state[k].dtype != _numpy_dtype(like.dtype)]
+    if wrong:
+        raise ValueError(f"{ckpt}: tensors of another dtype than the model's ({', '.join(wrong[:5])}"
+                         f"{', ...' if len(wrong) > 5 else ''}); VMZ pickles and MiniDBs hold the float32 weights")
     # construction order (safetensors stores keys sorted), as VMZ's tools listed them
     order = [k for k in expected if k in state]
     state = {**{k: state[k] for k in order}, **state}

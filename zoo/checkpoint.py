@@ -22,6 +22,8 @@ from safetensors.torch import save_file
 from torch import nn
 
 from zoo._io import atomic_path
+from zoo.guards import require_file
+from zoo.limits import MAX_CLASSES
 from zoo.weights import Preprocessing
 
 META_KEY = "zoo"
@@ -127,9 +129,7 @@ def save_checkpoint(model: nn.Module, path: str | os.PathLike, **meta: Any) -> P
 
 def read_checkpoint_meta(path: str | os.PathLike) -> dict:
     """The metadata document of a zoo checkpoint (no tensors are read)."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such checkpoint file")
+    path = require_file(path, "checkpoint file")
     try:
         with safe_open(str(path), framework="pt") as fh:
             raw = (fh.metadata() or {}).get(META_KEY)
@@ -139,14 +139,27 @@ def read_checkpoint_meta(path: str | os.PathLike) -> dict:
         raise ValueError(f"{path}: safetensors file without zoo metadata; convert it with `zoo-convert` first")
     try:
         meta = json.loads(raw)
-    except json.JSONDecodeError as exc:
+    except (json.JSONDecodeError, RecursionError) as exc:
         raise ValueError(f"{path}: corrupt zoo metadata ({exc})") from None
-    if meta.get("format_version", 0) > FORMAT_VERSION:
-        raise ValueError(f"{path}: checkpoint format {meta['format_version']} is newer than this zoo "
-                         f"({FORMAT_VERSION}); upgrade the package")
+    if not isinstance(meta, dict):
+        raise ValueError(f"{path}: zoo metadata is a JSON {type(meta).__name__}, not an object")
+    version = meta.get("format_version", 0)
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise ValueError(f"{path}: zoo metadata format_version must be an integer, not {version!r}")
+    if version > FORMAT_VERSION:
+        raise ValueError(f"{path}: checkpoint format {version} is newer than this zoo ({FORMAT_VERSION}); upgrade "
+                         "the package")
     for key in ("arch", "num_classes"):
         if key not in meta:
             raise ValueError(f"{path}: zoo metadata lacks {key!r}")
+    num_classes = meta["num_classes"]
+    if not isinstance(meta["arch"], str):
+        raise ValueError(f"{path}: zoo metadata arch must be a model name, not {meta['arch']!r}")
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or not 1 <= num_classes <= MAX_CLASSES:
+        raise ValueError(f"{path}: zoo metadata num_classes must be an integer in 1..{MAX_CLASSES}, "
+                         f"not {num_classes!r}")
+    if not isinstance(meta.get("options", {}), dict):
+        raise ValueError(f"{path}: zoo metadata options must be an object, not {meta['options']!r}")
     return meta
 
 
@@ -164,11 +177,45 @@ def read_state_dict(path: str | os.PathLike, device: str | torch.device = "cpu")
         raise ValueError(f"{path}: cannot read tensors ({exc})") from None
 
 
+def tensor_shapes(path: str | os.PathLike) -> dict[str, tuple[int, ...]]:
+    """The name and shape of every tensor of a safetensors file (no tensor data is read)."""
+    try:
+        with safe_open(str(path), framework="pt") as fh:
+            return {k: tuple(fh.get_slice(k).get_shape()) for k in fh.keys()}
+    except (SafetensorError, OSError) as exc:
+        raise ValueError(f"{path}: cannot read tensors ({exc})") from None
+
+
+class _Shape:
+    def __init__(self, shape: tuple[int, ...]):
+        self.shape = shape
+
+
+def check_checkpoint(path: str | os.PathLike, meta: dict | None = None) -> dict:
+    """``meta`` (default: the file's metadata) checked against the tensors the file holds, before any model is
+    built: the metadata's model, built with shapes only, must have exactly the file's names and shapes (the
+    shapes imply the widths, so a forged ``channel_multiplier`` or ``num_classes`` is caught here instead of
+    allocating gigabytes). Returns the metadata; ``ValueError`` (:class:`WeightMismatchError`) names the file."""
+    from zoo.models.meta import build_meta_model
+
+    meta = read_checkpoint_meta(path) if meta is None else meta
+    shapes = tensor_shapes(path)
+    if not shapes:
+        raise ValueError(f"{path}: holds no tensors; it is not a model checkpoint")
+    try:
+        model = build_meta_model(meta["arch"], meta["num_classes"], **meta.get("options", {}))
+    except (TypeError, ValueError, OverflowError, RuntimeError) as exc:
+        raise ValueError(f"{path}: its metadata describes no model this zoo builds: {exc}") from None
+    check_weights(model.state_dict(), {k: _Shape(v) for k, v in shapes.items()}, str(path),
+                  optional=("num_batches_tracked",))   # BN counters: not weights, some converters leave them out
+    return meta
+
+
 def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu") -> nn.Module:
     """Rebuild the model stored in ``path`` (eval mode); its metadata is on ``model.zoo_meta``."""
     from zoo.models import build_model
 
-    meta = read_checkpoint_meta(path)
+    meta = check_checkpoint(path)
     model = build_model(meta["arch"], meta["num_classes"], **meta.get("options", {}))
     load_weights(model, read_state_dict(path), source=str(path))
     model.zoo_meta = meta

@@ -9,7 +9,7 @@ from pathlib import Path
 from torch import nn
 
 from zoo import checkpoint
-from zoo.checkpoint import load_weights, read_checkpoint_meta, read_state_dict
+from zoo.checkpoint import check_checkpoint, load_weights, read_state_dict
 from zoo.hub.fetch import lookup_entry
 from zoo.hub.hf_repo import is_hf_name
 from zoo.models.registry import build_model, resolve_name
@@ -46,7 +46,7 @@ def create_model(name: str, num_classes: int | None = None, weights: str | os.Pa
     if weights is None:
         return build_model(name, 400 if num_classes is None else num_classes, **options)
     path = _checkpoint_for(weights)
-    meta = read_checkpoint_meta(path)
+    meta = check_checkpoint(path)     # the file's metadata against its tensors, before building anything
     if meta["arch"] != name:
         raise ValueError(f"weights {weights!r} are for {meta['arch']!r}, not {name!r}")
     merged = {**meta.get("options", {}), **options}

@@ -172,7 +172,7 @@ def export_checkpoint(ckpt: str | os.PathLike, out_dir: str | os.PathLike, *, we
     checkpoint: its numbers go into the card's ``model-index`` (dataset ``dataset``, default the checkpoint's
     label set) and its protocol into ``config.json``. ``repo_id`` names the repo in the card's usage section.
     """
-    from zoo.checkpoint import read_checkpoint_meta
+    from zoo.checkpoint import check_checkpoint
     from zoo.guards import refuse_same_file
 
     ckpt, out_dir = Path(ckpt), Path(out_dir)
@@ -180,7 +180,7 @@ def export_checkpoint(ckpt: str | os.PathLike, out_dir: str | os.PathLike, *, we
     for target in (out_dir, *(out_dir / name for name in EXPORT_FILES)):
         refuse_same_file(target, inputs)
     refuse_foreign_files(out_dir)
-    meta = read_checkpoint_meta(ckpt)  # clear error for a file that is not a zoo checkpoint
+    meta = check_checkpoint(ckpt)  # a zoo checkpoint whose tensors fit its metadata, or a clear error
     provenance = meta.get("provenance") or {}
     # checkpoints written before provenance had two fields kept the registry name under "source"
     entry = _registry_entry(weights_name or provenance.get("weights") or provenance.get("source"))

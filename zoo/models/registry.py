@@ -12,10 +12,35 @@ import re
 from torch import nn
 
 from zoo._gc import paused_gc
+from zoo.limits import MAX_CLASSES, MAX_CLIP_LEN
 from zoo.models.c3d import build_c3d
 from zoo.models.resnet import FAMILIES, build_video_resnet
 
 _NAME = re.compile(r"^(?P<family>[a-z0-9_]+?)_(?P<depth>\d+)$")
+
+
+def _real(low: float, high: float, low_open: bool = True, high_open: bool = False):
+    def ok(v) -> bool:
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            return False
+        return (low < v if low_open else low <= v) and (v < high if high_open else v <= high)   # NaN: False
+    return ok
+
+
+def _integer(low: int, high: int, optional: bool = False):
+    return lambda v: (optional and v is None) or (isinstance(v, int) and not isinstance(v, bool) and low <= v <= high)
+
+
+#: the numeric builder options and the values a model may have (metadata of a checkpoint is untrusted: NaN,
+#: Infinity, 1e30 or a negative clip length are refused before anything is built)
+OPTION_RANGES = {
+    "channel_multiplier": (_real(0, 8), "a number in (0, 8]"),
+    "bn_eps": (_real(0, 1, high_open=True), "a number in (0, 1)"),
+    "dropout": (_real(0, 1, low_open=False, high_open=True), "a number in [0, 1)"),
+    "conv1_temporal_stride": (_integer(1, 8), "an integer in 1..8"),
+    "in_channels": (_integer(1, 64), "an integer in 1..64"),
+    "clip_len": (_integer(1, MAX_CLIP_LEN, optional=True), f"null or an integer in 1..{MAX_CLIP_LEN}"),
+}
 
 
 def list_models() -> list[str]:
@@ -67,8 +92,12 @@ def build_model(name: str, num_classes: int = 400, **options) -> nn.Module:
     unknown = sorted(set(options) - set(valid))
     if unknown:
         raise TypeError(f"{name}: unknown option(s) {', '.join(unknown)}; valid options: {', '.join(sorted(valid))}")
-    if not isinstance(num_classes, int) or num_classes < 1:
-        raise ValueError(f"num_classes must be a positive integer, not {num_classes!r}")
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or not 1 <= num_classes <= MAX_CLASSES:
+        raise ValueError(f"num_classes must be an integer in 1..{MAX_CLASSES}, not {num_classes!r}")
+    for key, value in options.items():
+        ok, expected = OPTION_RANGES.get(key, (None, None))
+        if ok is not None and not ok(value):
+            raise ValueError(f"{name}: option {key} must be {expected}, not {value!r}")
     with paused_gc():
         if family == "c3d":
             model = build_c3d(num_classes, **options)
