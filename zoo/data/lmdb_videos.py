@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import struct
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -19,6 +20,7 @@ from zoo._io import atomic_write_bytes, atomic_write_text
 from zoo.data.vmz_list import ListRow, write_list_file
 from zoo.tensorproto import INT32, INT64, STRING, decode_tensor_protos, encode_tensor_protos
 from zoo.guards import safe_name, unique_outputs
+from zoo.limits import MAX_CLASSES
 
 MAP_SIZE = 1 << 40  # create_video_db.py's 1 TB map size (sparse; only used pages take space)
 
@@ -72,7 +74,12 @@ def parse_record(db: str, key: bytes, value: bytes) -> VideoRecord:
         raise ValueError(f"{db}: record {name!r} is not a VMZ video record "
                          f"(expected a STRING video and an INT32 label, got data types {types})")
     blob = tensors[0][1][0]
-    record = VideoRecord(key=name, label=int(tensors[1][1][0]))
+    label = int(tensors[1][1][0])
+    if label < 0:
+        raise ValueError(f"{db}: record {name!r} has the negative label {label}")
+    if label >= MAX_CLASSES:
+        raise ValueError(f"{db}: record {name!r} has label {label}; labels are class numbers 0..{MAX_CLASSES - 1}")
+    record = VideoRecord(key=name, label=label)
     if _looks_like_path(blob):
         record.path = blob.decode("utf-8")
     else:
@@ -83,6 +90,40 @@ def parse_record(db: str, key: bytes, value: bytes) -> VideoRecord:
         elif data_type == INT64 and values:
             record.video_id = int(values[0])
     return record
+
+
+_META_MAGIC = 0xBEEFC0DE
+
+
+def check_lmdb_size(path: str | os.PathLike) -> None:
+    """``ValueError`` unless the LMDB data file at ``path`` (a folder holding ``data.mdb``, or the file) is as long
+    as its newest meta page says. A truncated file would otherwise be mapped and its missing pages read, and the
+    process dies of SIGBUS."""
+    path = Path(path)
+    data = path / "data.mdb" if path.is_dir() else path
+    if not data.is_file():
+        raise ValueError(f"{data}: not a regular file; an LMDB database is a folder with data.mdb or a file")
+    size = data.stat().st_size
+    with open(data, "rb") as fh:
+        head = fh.read(152)
+        metas = []
+        if len(head) == 152:
+            psize = struct.unpack_from("<I", head, 40)[0]
+            if 512 <= psize <= 1 << 16 and psize & (psize - 1) == 0:
+                fh.seek(psize)
+                metas = [head, fh.read(152)]
+    found = []
+    for meta in metas:
+        if len(meta) == 152 and struct.unpack_from("<I", meta, 16)[0] == _META_MAGIC:
+            last_page, txn = struct.unpack_from("<QQ", meta, 136)
+            found.append((txn, last_page))
+    if not found:
+        raise ValueError(f"{data}: not an LMDB database, or truncated before its meta pages ({size} bytes)")
+    last_page = max(found)[1]
+    needed = (last_page + 1) * psize
+    if size < needed:
+        raise ValueError(f"{data}: truncated LMDB database: {size} bytes, its meta page needs {needed}; copy it "
+                         "again")
 
 
 class VideoLmdb:
@@ -97,14 +138,16 @@ class VideoLmdb:
         if not Path(self.path).exists():
             raise FileNotFoundError(f"{self.path}: LMDB database not found")
         lmdb = _lmdb()
+        self._errors = lmdb.Error
         subdir = Path(self.path).is_dir()
+        check_lmdb_size(self.path)
         try:
             self._env = lmdb.open(self.path, readonly=True, lock=False, readahead=False, subdir=subdir,
                                   max_readers=512)
+            with self._env.begin() as txn:
+                self._keys = list(txn.cursor().iternext(keys=True, values=False))
         except lmdb.Error as err:
-            raise ValueError(f"{self.path}: cannot open as an LMDB database: {err}") from None
-        with self._env.begin() as txn:
-            self._keys = list(txn.cursor().iternext(keys=True, values=False))
+            raise ValueError(f"{self.path}: cannot read as an LMDB database: {err}") from None
         # numeric keys in numeric order ("10" after "9"), others after them bytewise
         self._keys.sort(key=lambda k: (0, int(k), k) if k.isdigit() else (1, 0, k))
 
@@ -114,12 +157,21 @@ class VideoLmdb:
     def __getitem__(self, index: int) -> VideoRecord:
         key = self._keys[index]
         with self._env.begin() as txn:
-            return parse_record(self.path, key, txn.get(key))
+            return parse_record(self.path, key, self._get(txn, key))
 
     def __iter__(self) -> Iterator[VideoRecord]:
         with self._env.begin() as txn:
             for key in self._keys:
-                yield parse_record(self.path, key, txn.get(key))
+                yield parse_record(self.path, key, self._get(txn, key))
+
+    def _get(self, txn, key: bytes) -> bytes:
+        try:
+            value = txn.get(key)
+        except self._errors as err:
+            raise ValueError(f"{self.path}: record {key.decode('ascii', 'replace')!r} cannot be read: {err}") from None
+        if value is None:
+            raise ValueError(f"{self.path}: record {key.decode('ascii', 'replace')!r} vanished")
+        return value
 
     def close(self) -> None:
         self._env.close()
@@ -202,10 +254,7 @@ def export_lmdb(db: str | os.PathLike, out_dir: str | os.PathLike, split: str = 
     written = links = duplicates = 0
     with VideoLmdb(db) as database:
         records = list(database)
-    labels = sorted({r.label for r in records})
-    if labels and labels[0] < 0:
-        bad = next(r for r in records if r.label < 0)
-        raise ValueError(f"{db}: record {bad.key!r} has the negative label {bad.label}")
+    labels = sorted({r.label for r in records})      # class numbers: parse_record refused the others
     width = len(str(max(labels, default=0)))
     if classes is not None and labels and not 0 <= labels[0] <= labels[-1] < len(classes):
         raise ValueError(f"{db}: labels {labels[0]}..{labels[-1]} do not fit the {len(classes)} class names given")
