@@ -8,6 +8,7 @@ under the final name. :func:`sha256_of` is the one file hash (hub verification, 
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import mmap
@@ -37,22 +38,60 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
     """
     path = Path(path)
     check_regular_output(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale_temps(path.parent, STALE_TEMP_SECONDS, path.name)   # left by a killed run
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix if suffix is None else suffix,
-                               dir=path.parent)
-    os.close(fd)
+    with _named_output_errors(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale_temps(path.parent, STALE_TEMP_SECONDS, path.name)   # left by a killed run
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix if suffix is None else suffix,
+                                   dir=path.parent)
+        os.close(fd)
     tmp_path = Path(tmp)
+    with _named_output_errors(path):
+        try:
+            yield tmp_path
+            with open(tmp_path, "rb+") as fh:
+                os.fsync(fh.fileno())
+            os.chmod(tmp_path, 0o666 & ~_umask())   # mkstemp creates 0600; give the usual permissions
+            os.replace(tmp_path, path)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                tmp_path.unlink()
+            raise
+
+
+#: errors of the file system written to (whatever file the failing call named, the output is what failed)
+_OUTPUT_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG})
+#: errors of a write that may also come from reading: named after the output only when they name no file
+_WRITE_ERRNOS = _OUTPUT_ERRNOS | {errno.EACCES, errno.EPERM}
+#: how Rust libraries (safetensors) spell an OS error in their messages
+_RUST_OS_ERROR = re.compile(r"Os \{ code: (\d+)")
+
+
+@contextlib.contextmanager
+def _named_output_errors(path: Path) -> Iterator[None]:
+    """A full or read-only disk while writing ``path`` is an ``OSError`` naming ``path`` (not the temporary file,
+    not the input a copy read from, not nothing); a Rust library's I/O error (``SafetensorError``) becomes
+    that ``OSError`` too."""
     try:
-        yield tmp_path
-        with open(tmp_path, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.chmod(tmp_path, 0o666 & ~_umask())   # mkstemp creates 0600; give the usual permissions
-        os.replace(tmp_path, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            tmp_path.unlink()
+        yield
+    except OSError as exc:
+        if exc.errno in _OUTPUT_ERRNOS or (exc.errno in _WRITE_ERRNOS and exc.filename is None):
+            raise OSError(exc.errno, exc.strerror, str(path)) from exc
         raise
+    except Exception as exc:     # noqa: BLE001 - only errors that carry an OS error code are translated
+        match = _RUST_OS_ERROR.search(str(exc))
+        code = int(match.group(1)) if match else errno.ENOSPC if _disk_full(path.parent) else None
+        if code is None:
+            raise
+        raise OSError(code, os.strerror(code), str(path)) from exc
+
+
+def _disk_full(folder: Path) -> bool:
+    """True when the file system of ``folder`` has no block left (a writer that reports a failed write without
+    its errno, such as ``torch.save``, failed for that reason)."""
+    try:
+        return os.statvfs(folder).f_bavail == 0
+    except OSError:
+        return False
 
 
 #: a temporary file of :func:`atomic_path`: ``.NAME.XXXXXXXX[SUFFIX]`` (mkstemp's 8 random characters, drawn from

@@ -125,6 +125,10 @@ def _print_line(message: str) -> None:
 
 
 # ----------------------------------------------------------------------------------------------------- trainer
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite: a failure (exit 1) reported in one line with the likely flag."""
+
+
 class Trainer:
     """One training run (this process's part of it), configured by a :class:`~zoo.train.config.TrainConfig`."""
 
@@ -442,6 +446,7 @@ class Trainer:
         try:
             for step in range(start_step, self.steps_per_epoch):
                 step_wait, step_clips, step_loss = 0.0, 0, 0.0
+                self.position = (epoch, step)
                 for micro in range(accum):
                     t0 = time.perf_counter()
                     batch: TrainBatch = next(batches)
@@ -485,6 +490,18 @@ class Trainer:
                 bar.write(f"zoo-train: warning: skipped unreadable video {path} ({reason}); "
                           f"{len(self.failed_videos)} so far, a replacement clip was drawn")
 
+    def _divergence(self, loss: float) -> str:
+        """One line for a non-finite loss: where it happened and the flags that most likely caused it."""
+        epoch, step = getattr(self, "position", (0, 0))
+        args = self.config
+        hints = [f"lower --lr (the learning rate is {self.optimizer.param_groups[-1]['lr']:g})"]
+        if args.amp == "fp16" or (args.amp == "auto" and self.device.type == "cuda"):
+            hints.append("try --amp bf16 (fp16 overflows)")
+        if args.model_option:
+            hints.append("check --model-option " + " ".join(f"{k}={v}" for k, v in args.model_option))
+        return (f"training diverged: the loss is {loss} at epoch {epoch + 1}, step {step + 1} (global step "
+                f"{self.global_step}); {'; '.join(hints)}")
+
     def _forward_backward(self, batch: TrainBatch, sync: bool) -> float:
         clips = batch.clips.to(self.device, non_blocking=True)
         labels = batch.labels.to(self.device, non_blocking=True)
@@ -495,8 +512,7 @@ class Trainer:
                 logits = self.ddp(x)
                 loss = self.criterion(logits.float(), labels)
             if not torch.isfinite(loss):
-                raise FloatingPointError(f"loss is {loss.item()} at global step {self.global_step}; "
-                                         "lower --lr or check the data")
+                raise TrainingDiverged(self._divergence(loss.item()))
             self.scaler.scale(loss / self.config.accum_steps).backward()
         with torch.no_grad():
             n = labels.shape[0]
