@@ -9,11 +9,13 @@ from typing import Any, Mapping
 import numpy as np
 import torch
 
+from zoo.cli import printable
 from zoo.convert.blobmap import BlobMappingError, infer_arch
 from zoo.convert.minidb import read_minidb_contents, unscope_blobs
 from zoo.convert.pickle_io import blobs_from_pickle, load_pickle
 from zoo.convert.pth import pth_blobs, read_pth_state
 from zoo.formats import DESCRIPTIONS, sniff_format
+from zoo.guards import require_file
 
 _STATS = ("_rm", "_riv", "_momentum", "running_mean", "running_var", "num_batches_tracked")
 
@@ -95,9 +97,7 @@ def _architecture(arrays: Mapping[str, Any], fmt: str, extra: dict) -> str:
 
 def inspect_file(path: str | os.PathLike) -> dict:
     """Summary of a weights file: format, count, per-blob shape/dtype, inferred architecture, parameter total."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such file")
+    path = require_file(path)
     fmt = detect_format(path)
     arrays, extra = _arrays(path, fmt)
     blobs = {k: (tuple(np.shape(v)), str(np.asarray(v).dtype)) for k, v in arrays.items()}
@@ -122,7 +122,7 @@ def format_report(info: Mapping[str, Any], show_blobs: bool = True) -> str:
     if show_blobs:
         width = max((len(k) for k in info["blobs"]), default=0)
         lines += [f"  {k:<{width}}  {str(s):<22} {d}" for k, (s, d) in info["blobs"].items()]
-    return "\n".join(lines)
+    return "\n".join(printable(line) for line in lines)     # blob names come from the file
 
 
 __all__ = ["detect_format", "format_report", "inspect_file"]

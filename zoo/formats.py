@@ -61,11 +61,12 @@ def sniff_bytes(head: bytes, size: int | None = None) -> str:
 def sniff_format(path: str | os.PathLike) -> str:
     """The format of the file at ``path`` (see :data:`DESCRIPTIONS`); a folder or missing file is a
     :class:`~zoo.errors.UsageError`."""
-    path = Path(path)
-    if path.is_dir():
-        raise UsageError(f"{path}: is a folder; give a file")
-    if not path.exists():
-        raise UsageError(f"{path}: no such file")
+    from zoo.guards import require_file
+
+    try:
+        path = require_file(path)
+    except (FileNotFoundError, IsADirectoryError) as exc:
+        raise UsageError(str(exc)) from None
     with open(path, "rb") as fh:
         head = fh.read(64)
     return sniff_bytes(head, path.stat().st_size)

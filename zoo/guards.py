@@ -42,7 +42,7 @@ def safe_name(text: str, what: str, where: str = "") -> str:
     """``text`` if it is usable as one path component inside an output folder, else ``UsageError``.
 
     Refused: empty names, ``.``/``..``, path separators (``/`` and ``\\``), absolute or drive paths, NUL and
-    other control characters. ``what`` names the field (``"label"``) and ``where`` the row
+    other control characters, and hidden names (a leading dot: the lists and datasets never see them). ``what`` names the field (``"label"``) and ``where`` the row
     (``"train.csv:12"``) in the message.
     """
     prefix = f"{where}: " if where else ""
@@ -59,6 +59,8 @@ def safe_name(text: str, what: str, where: str = "") -> str:
         problem = "contains a control character"
     elif os.path.isabs(text) or re.match(r"^[A-Za-z]:", text):
         problem = "is an absolute path"
+    elif text.startswith("."):   # a hidden name: the datasets and `zoo-prepare lists` skip what it names
+        problem = "starts with a dot (a hidden file or folder that the lists and datasets skip)"
     if problem:
         raise UsageError(f"{prefix}{what} {text!r} {problem}; it cannot name a file or folder inside the output")
     return text
@@ -185,3 +187,48 @@ def check_writable_dir(path: str | os.PathLike, flag: str = "output") -> None:
         existing = existing.parent
     if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
         raise UsageError(f"{flag} {path}: folder {existing} is not writable")
+
+
+_KINDS = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISCHR, "a character device"),
+          (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
+
+
+def file_kind(path: str | os.PathLike) -> str | None:
+    """What is at ``path`` when it is not a regular file (``"a FIFO (named pipe)"``, ``"a character device"``,
+    ``"a folder"``...), ``"missing"`` when nothing is, None for a regular file (symlinks followed)."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return "missing"
+    except OSError:
+        return None     # unreadable: let the open that follows say why
+    if stat.S_ISREG(mode):
+        return None
+    return next((name for test, name in _KINDS if test(mode)), "not a regular file")
+
+
+def require_file(path: str | os.PathLike, what: str = "file") -> Path:
+    """``path`` if it is a regular file (opening a FIFO would block forever, ``/dev/zero`` never ends):
+    ``FileNotFoundError`` when it is missing, ``IsADirectoryError`` for a folder, :class:`UsageError` for a
+    FIFO, device or socket; ``what`` names the expected file in the message."""
+    kind = file_kind(path)
+    if kind == "missing":
+        raise FileNotFoundError(f"{path}: no such {what}")
+    if kind == "a folder":
+        raise IsADirectoryError(f"{path}: is a folder; give a {what}")
+    if kind is not None:
+        raise UsageError(f"{path}: is {kind}, not a {what}")
+    return Path(path)
+
+
+def check_video_files(paths: Iterable[str | os.PathLike]) -> None:
+    """``FileNotFoundError`` naming the missing ones (first five) unless every path is a regular file;
+    :class:`UsageError` for a FIFO, device or socket among them."""
+    kinds = [(str(p), file_kind(p)) for p in paths]
+    missing = [p for p, kind in kinds if kind == "missing"]
+    if missing:
+        raise FileNotFoundError(f"no such video file(s): {', '.join(missing[:5])}"
+                                + (f" and {len(missing) - 5} more" if len(missing) > 5 else ""))
+    odd = [(p, kind) for p, kind in kinds if kind is not None]
+    if odd:
+        raise UsageError(f"{odd[0][0]}: is {odd[0][1]}, not a video file")

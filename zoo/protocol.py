@@ -23,6 +23,7 @@ from zoo import cli, limits
 from zoo.aggregation import AGGREGATIONS, unalias_aggregation
 from zoo.errors import UsageError
 from zoo.fields import resize_value
+from zoo.guards import require_file
 from zoo.weights import (COLOUR_RULES, CROP_RULES, DEFAULT_PREPROCESSING, DEFAULT_PROTOCOL, RESIZE_FILTER_NAMES,
                          Preprocessing, TestProtocol, WeightsEntry, resolve_protocol)
 
@@ -178,12 +179,7 @@ def checkpoint_source(checkpoint: str | None, weights: str | None) -> tuple[Path
 
         entry = lookup_record(weights)   # a registry, registered or hf-hub: name
         return Path(fetch_checkpoint(weights)), entry
-    path = Path(checkpoint)
-    if path.is_dir():
-        raise IsADirectoryError(f"--checkpoint {path}: is a folder; give a zoo checkpoint file (.safetensors)")
-    if not path.is_file():
-        raise FileNotFoundError(f"--checkpoint {path}: no such file")
-    return path, None
+    return require_file(checkpoint, "zoo checkpoint file (.safetensors)"), None
 
 
 def check_classes(settings: EvalSettings, num_classes: int, source: str) -> None:

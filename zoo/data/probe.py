@@ -26,6 +26,7 @@ import av
 from zoo.data.decoder import DecodeReport, decoded_frames, increasing_times, stamped_frames
 from zoo.data.errors import VideoError, VideoWarning
 from zoo.data.orientation import display_size, matrix_orientation, normalise_rotation
+from zoo.guards import file_kind
 
 
 @dataclass
@@ -75,8 +76,9 @@ def open_video(path: str | os.PathLike):
     The caller closes the container.
     """
     p = Path(path)
-    if not p.is_file():
-        raise VideoError(path, "missing", "no such file")
+    kind = file_kind(p)
+    if kind is not None:   # a FIFO or a device is never opened: it would block, or never end
+        raise VideoError(path, "missing", "no such file" if kind == "missing" else f"is {kind}, not a video file")
     if p.stat().st_size == 0:
         raise VideoError(path, "empty", "zero bytes")
     try:
