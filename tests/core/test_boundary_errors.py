@@ -1,0 +1,246 @@
+"""The tools at their boundary, errors a user can act on: one line naming the file and what is wrong (no
+traceback), checks before any work, untrusted text escaped on the console, the convention's flags everywhere."""
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+from importlib.metadata import entry_points
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors.numpy import save_file
+
+import zoo
+from zoo import cli
+from zoo._io import atomic_path
+from zoo.convert.cli import main as convert_main
+from zoo.data.prepare.cli import main as prepare_main
+from zoo.data.synthetic import generate
+from zoo.evaluate.predict import main as predict_main
+from zoo.train.cli import main as train_main
+
+from test_boundary_crashes import forged_checkpoint, one_line_error, run_tool
+from test_boundary_validation import exit_status, needs_root, tiny_filesystem
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    """A tiny checkpoint whose class names carry terminal escapes, its pickle, and one synthetic video."""
+    root = tmp_path_factory.mktemp("errors")
+    torch.manual_seed(0)
+    model = zoo.create_model("r2plus1d_18", num_classes=2, channel_multiplier=0.125)
+    ckpt = zoo.save_checkpoint(model, root / "model.safetensors", clip_len=4, crop_size=32, resize=[36, 48],
+                               classes=["walk\x1b[2J\x1b[31m", "run\nzoo-predict: 1. forged  1.0000"])
+    assert convert_main(["safetensors-to-pickle", str(ckpt), str(root / "model.pkl"), "-q"]) == 0
+    data = generate(root / "data", classes=2, videos_per_class=1, val_videos_per_class=1, splits=("val",))
+    video = next(iter(sorted((data / "val").rglob("*.*"))))
+    return {"root": root, "ckpt": ckpt, "pkl": root / "model.pkl", "video": video, "data": data}
+
+
+# ------------------------------------------------------------------ 13: tracebacks that remain
+@needs_root
+def test_full_disk_while_writing_safetensors_is_one_line_naming_the_output(tiny, tmp_path, capsys):
+    with tiny_filesystem(tmp_path / "disk", "64k") as disk:
+        status = convert_main(["pickle-to-safetensors", str(tiny["pkl"]), str(disk / "m.safetensors"), "-q",
+                               "--model", "r2plus1d_18", "--option", "channel_multiplier=0.125"])
+        err = capsys.readouterr().err
+        assert [p.name for p in disk.iterdir()] == ["filler"]
+    assert status == 1
+    assert f"{disk / 'm.safetensors'}: no space left on device (ENOSPC)" in err and "Safetensor" not in err
+
+
+def test_a_rust_io_error_inside_an_atomic_write_is_an_os_error_naming_the_target(tmp_path):
+    class SafetensorError(Exception):
+        pass
+
+    with pytest.raises(OSError) as info:
+        with atomic_path(tmp_path / "out.safetensors"):
+            raise SafetensorError('Error while serializing: IoError(Os { code: 28, kind: StorageFull, '
+                                  'message: "No space left on device" })')
+    assert info.value.errno == 28 and info.value.filename == str(tmp_path / "out.safetensors")
+    assert cli.error_message(info.value) == f"{tmp_path / 'out.safetensors'}: no space left on device (ENOSPC)"
+    assert list(tmp_path.iterdir()) == []
+
+
+@needs_root
+def test_torch_save_onto_a_full_disk_is_an_enospc_naming_the_target(tmp_path):
+    with tiny_filesystem(tmp_path / "disk", "64k") as disk:
+        with pytest.raises(OSError) as info:
+            with atomic_path(disk / "last.pt") as tmp:
+                torch.save({"x": torch.zeros(100_000)}, tmp)
+        assert [p.name for p in disk.iterdir()] == ["filler"]
+    assert info.value.errno == 28 and info.value.filename == str(disk / "last.pt")
+
+
+def test_a_diverging_loss_is_one_line_naming_epoch_step_and_flag(tiny, tmp_path, capsys):
+    from train_helpers import TINY
+
+    status = train_main(TINY + ["--data-path", str(tiny["data"]), "--train-split", "val", "--val-split", "none",
+                                "--epochs", "2", "-b", "1", "--lr", "1000000", "--lr-warmup-epochs", "0",
+                                "--output-dir", str(tmp_path / "run")])
+    err = capsys.readouterr().err
+    assert status == 1, err
+    assert "training diverged" in err and "epoch 1, step" in err and "--lr" in err
+    assert "Traceback" not in err and "FloatingPointError" not in err
+
+
+@pytest.mark.parametrize("document,expected", [
+    ("[1,2]", "is a JSON list, not an object"),
+    (json.dumps({"format_version": "9", "arch": "r2plus1d_18", "num_classes": 2}), "format_version must be an integer"),
+    (json.dumps({"format_version": 1, "arch": "r2plus1d_18", "num_classes": 2,
+                 "options": {"channel_multiplier": float("inf")}}), "channel_multiplier must be a number in (0, 8]"),
+    (json.dumps({"format_version": 1, "arch": "r2plus1d_18", "num_classes": 2, "options": [1]}),
+     "options must be an object"),
+    (json.dumps({"format_version": 1, "arch": ["x"], "num_classes": 2}), "arch must be a model name"),
+])
+def test_malformed_metadata_is_one_line(tmp_path, document, expected):
+    ckpt = tmp_path / "odd.safetensors"
+    save_file({"fc.bias": np.zeros(2, np.float32)}, str(ckpt), metadata={"zoo": document})
+    err = one_line_error(run_tool("zoo.convert.cli", ["to-onnx", ckpt, tmp_path / "m.onnx", "-q"], tmp_path))
+    assert "odd.safetensors" in err and expected in err
+    assert not (tmp_path / "m.onnx").exists()
+
+
+# ------------------------------------------------------------------ 14: checks that came too late
+@pytest.mark.parametrize("flags,named", [
+    (["--train-scale-jitter", "200", "100"], "--train-scale-jitter"),
+    (["--train-crop-size", "500", "--train-resize-size", "64", "85"], "--train-crop-size"),
+    (["--train-crop-size", "112", "--train-scale-jitter", "64", "128"], "--train-crop-size"),
+    (["--val-crop-size", "200", "--val-resize-size", "128", "171"], "--val-crop-size"),
+    (["--epochs", "٣"], "--epochs"),
+    (["--model-option", "dropout=NaN"], "--model-option"),
+])
+def test_train_refuses_flags_while_parsing(tmp_path, capsys, flags, named):
+    assert exit_status(train_main, flags + ["--output-dir", tmp_path / "run"]) == 2
+    assert named in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("flags,named", [
+    (["--model-option", "dropout=2"], "dropout"),
+    (["--model-option", "clip_len=-3", "--model", "r2plus1d_18"], "clip_len"),
+    (["--model-option", "channel_multiplier=64"], "channel_multiplier"),
+    (["--device", "cpu:99"], "--device cpu:99"),
+])
+def test_train_refuses_values_before_any_work(tiny, tmp_path, capsys, flags, named):
+    status = exit_status(train_main, flags + ["--data-path", tiny["data"], "--output-dir", tmp_path / "run"])
+    assert status == 2
+    assert named in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+
+
+def test_synthetic_refuses_a_negative_seed_before_writing(tmp_path, capsys):
+    assert exit_status(prepare_main, ["synthetic", tmp_path / "syn", "--seed", "-1"]) == 2
+    assert "--seed" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="seed"):
+        generate(tmp_path / "syn", seed=-1)
+    assert not (tmp_path / "syn").exists()
+
+
+@pytest.mark.parametrize("dtype", ["int8", "bool", "float16"])
+@pytest.mark.parametrize("command,suffix", [("safetensors-to-pickle", ".pkl"), ("safetensors-to-minidb", ".mdl")])
+def test_legacy_writers_refuse_tensors_that_are_not_float32_weights(tiny, tmp_path, capsys, dtype, command, suffix):
+    from safetensors.numpy import load_file
+
+    state = {k: (v.astype(dtype) if v.dtype == np.float32 else v) for k, v in load_file(str(tiny["ckpt"])).items()}
+    meta = {"zoo": json.dumps(zoo.read_checkpoint_meta(tiny["ckpt"]))}
+    odd = tmp_path / f"{dtype}.safetensors"
+    save_file(state, str(odd), metadata=meta)
+    status = exit_status(convert_main, [command, odd, tmp_path / f"out{suffix}", "-q"])
+    assert status in (1, 2)
+    assert f"({dtype})" in capsys.readouterr().err
+    assert not (tmp_path / f"out{suffix}").exists()
+
+
+@pytest.fixture
+def fifo(tmp_path):
+    path = tmp_path / "pipe.safetensors"
+    os.mkfifo(path)
+    return path
+
+
+def test_a_fifo_given_to_zoo_convert_is_refused_without_blocking(tmp_path, fifo):
+    for argv in (["inspect", fifo], ["safetensors-to-pickle", fifo, tmp_path / "o.pkl"]):
+        err = one_line_error(run_tool("zoo.convert.cli", argv, tmp_path))   # run_python's timeout: no hang
+        assert "pipe.safetensors: is a FIFO" in err
+
+
+@pytest.mark.parametrize("which", ["fifo", "/dev/zero"])
+def test_fifo_and_device_inputs_are_named_as_such(tiny, tmp_path, capsys, fifo, which):
+    source = fifo if which == "fifo" else Path("/dev/zero")
+    kind = "is a FIFO" if which == "fifo" else "is a character device"
+    assert exit_status(predict_main, [tiny["video"], "--checkpoint", source, "--device", "cpu", "-q"]) == 2
+    err = capsys.readouterr().err
+    assert kind in err and "no such" not in err
+    assert exit_status(predict_main, [source, "--checkpoint", tiny["ckpt"], "--device", "cpu", "-q"]) == 2
+    err = capsys.readouterr().err
+    assert kind in err and "no such" not in err
+
+
+# ------------------------------------------------------------------ 15: untrusted text on the console
+def test_class_names_are_escaped_in_predictions(tiny, capsys):
+    assert predict_main([str(tiny["video"]), "--checkpoint", str(tiny["ckpt"]), "--device", "cpu", "-q",
+                         "--clips", "1", "--topk", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "walk\\x1b[2J" in out
+    assert "run\\x0azoo-predict: 1. forged" in out
+    assert len(out.splitlines()) == 3       # the video, then one line per class: no forged lines
+
+
+def test_blob_names_are_escaped_by_inspect(tmp_path, capsys):
+    from zoo.convert.pickle_io import save_pickle
+
+    save_pickle(tmp_path / "w.pkl", {"blobs": {"conv1\x1b]0;pwned\x07\nfake line": np.ones(2, np.float32)}})
+    assert convert_main(["inspect", str(tmp_path / "w.pkl")]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\x07" not in out and "conv1\\x1b]0;pwned\\x07\\x0afake line" in out
+
+
+def test_error_lines_escape_terminal_controls(capsys):
+    cli.print_error("zoo-x", "bad \x1b[31mname\x1b[0m\r")
+    assert capsys.readouterr().err == "zoo-x: error: bad \\x1b[31mname\\x1b[0m\\x0d\n"
+    assert cli.printable("a\u202eb\u2028c") == "a\\u202eb\\u2028c"
+
+
+# ------------------------------------------------------------------ 16: messages and the convention
+@needs_root
+def test_read_only_output_names_the_output_not_the_input(tiny, tmp_path, capsys):
+    with tiny_filesystem(tmp_path / "ro", "1m", read_only=True) as disk:
+        status = exit_status(convert_main, ["safetensors-to-pickle", tiny["ckpt"], disk / "m.pkl", "-q"])
+        err = capsys.readouterr().err
+    assert status in (1, 2)
+    assert str(disk) in err and "read-only" in err and str(tiny["ckpt"]) not in err and "[Errno" not in err
+
+
+def test_hidden_split_is_refused(tmp_path, capsys):
+    video = tmp_path / "v.mp4"
+    video.write_bytes(b"\0" * 16)
+    listing = tmp_path / "list.csv"
+    listing.write_text(f"org_video,label\n{video},0\n")
+    assert exit_status(prepare_main, ["link", listing, tmp_path / "out", "--split", ".hidden"]) == 2
+    assert "starts with a dot" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def _subcommand_parsers(parser: argparse.ArgumentParser, name: str):
+    subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    if not subs:
+        yield name, parser
+    for action in subs:
+        for sub_name, sub in {id(p): (n, p) for n, p in action.choices.items()}.values():
+            yield from _subcommand_parsers(sub, f"{name} {sub_name}")
+
+
+def test_every_command_of_every_tool_takes_quiet():
+    missing = []
+    for ep in entry_points(group="console_scripts"):
+        if ep.value.startswith("zoo."):
+            parser = importlib.import_module(ep.value.split(":")[0]).build_parser()
+            for name, sub in _subcommand_parsers(parser, ep.name):
+                if "-q" not in sub._option_string_actions or "--quiet" not in sub._option_string_actions:
+                    missing.append(name)
+    assert missing == []
