@@ -116,8 +116,7 @@ def non_negative_float(text: str) -> float:
 
 def finite_float(text: str) -> float:
     """argparse type: a finite number of magnitude at most :data:`zoo.limits.MAX_REAL`."""
-    value = _number(float, -limits.MAX_REAL, False, text, limits.MAX_REAL)
-    return value
+    return _number(float, -limits.MAX_REAL, False, text, limits.MAX_REAL)
 
 
 # the bounded quantities of video work (bounds: zoo.limits)

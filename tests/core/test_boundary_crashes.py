@@ -196,7 +196,8 @@ def test_lmdb_label_is_a_class_number_not_a_list_size(tmp_path):
 # ------------------------------------------------------------------ 11: an endless download
 @pytest.fixture
 def endless_server():
-    """An HTTP server on 127.0.0.1 whose every response is an endless stream of zeros (no Content-Length)."""
+    """An HTTP server on 127.0.0.1 whose every response is a stream of zeros without a Content-Length, far longer
+    than the registry says (it stops at 256 MiB so that a client without a cap cannot fill the test's disk)."""
     import http.server
     import threading
 
@@ -205,7 +206,7 @@ def endless_server():
             self.send_response(200)
             self.end_headers()
             try:
-                while True:
+                for _ in range(4096):
                     self.wfile.write(b"\0" * 65536)
             except OSError:
                 pass
@@ -244,3 +245,14 @@ def test_download_limit_comes_from_the_registry():
     assert 2 << 20 < download_limit({"file_size_mb": 2}) < 32 << 20
     assert 33_300_000 * 4 < download_limit({}, {"params_m": 33.3}) < 33_300_000 * 20
     assert download_limit({}, {"params_m": None}) == DEFAULT_DOWNLOAD_LIMIT
+
+
+def test_list_file_label_is_a_class_number_not_a_list_size(tmp_path, capsys):
+    from zoo.data.datasets import read_vmz_list
+
+    video = tmp_path / "v.mp4"
+    video.write_bytes(b"\0" * 64)
+    listing = tmp_path / "list.csv"
+    listing.write_text(f"org_video,label\n{video},2147483647\n")
+    with pytest.raises(ValueError, match=r"list.csv:2: label 2147483647 is not a class number"):
+        read_vmz_list(listing)

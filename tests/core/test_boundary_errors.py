@@ -6,7 +6,6 @@ import argparse
 import importlib
 import json
 import os
-from importlib.metadata import entry_points
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +22,8 @@ from zoo.data.synthetic import generate
 from zoo.evaluate.predict import main as predict_main
 from zoo.train.cli import main as train_main
 
-from test_boundary_crashes import forged_checkpoint, one_line_error, run_tool
+from test_boundary_crashes import one_line_error, run_tool
+from test_cli_convention import SCRIPTS, _parsers
 from test_boundary_validation import exit_status, needs_root, tiny_filesystem
 
 
@@ -76,10 +76,14 @@ def test_torch_save_onto_a_full_disk_is_an_enospc_naming_the_target(tmp_path):
     assert info.value.errno == 28 and info.value.filename == str(disk / "last.pt")
 
 
-def test_a_diverging_loss_is_one_line_naming_epoch_step_and_flag(tiny, tmp_path, capsys):
-    from train_helpers import TINY
+#: a tiny R(2+1)D on 4-frame 32-pixel clips (as the trainer tests use)
+TINY_TRAIN = ["--model", "r2plus1d_10", "--model-option", "channel_multiplier=0.125", "--clip-len", "4",
+              "--frame-rate", "0", "--train-resize-size", "36", "48", "--train-crop-size", "32", "--threads", "1",
+              "--no-progress"]
 
-    status = train_main(TINY + ["--data-path", str(tiny["data"]), "--train-split", "val", "--val-split", "none",
+
+def test_a_diverging_loss_is_one_line_naming_epoch_step_and_flag(tiny, tmp_path, capsys):
+    status = train_main(TINY_TRAIN + ["--data-path", str(tiny["data"]), "--train-split", "val", "--val-split", "none",
                                 "--epochs", "2", "-b", "1", "--lr", "1000000", "--lr-warmup-epochs", "0",
                                 "--output-dir", str(tmp_path / "run")])
     err = capsys.readouterr().err
@@ -209,11 +213,17 @@ def test_error_lines_escape_terminal_controls(capsys):
 # ------------------------------------------------------------------ 16: messages and the convention
 @needs_root
 def test_read_only_output_names_the_output_not_the_input(tiny, tmp_path, capsys):
+    from zoo.hub.cli import main as hub_main
+
     with tiny_filesystem(tmp_path / "ro", "1m", read_only=True) as disk:
         status = exit_status(convert_main, ["safetensors-to-pickle", tiny["ckpt"], disk / "m.pkl", "-q"])
         err = capsys.readouterr().err
+        assert status in (1, 2) and str(disk / "m.pkl") in err and str(tiny["ckpt"]) not in err
+        status = exit_status(hub_main, ["export", tiny["ckpt"], disk / "hub", "-q"])
+        err = capsys.readouterr().err
     assert status in (1, 2)
-    assert str(disk) in err and "read-only" in err and str(tiny["ckpt"]) not in err and "[Errno" not in err
+    assert f"{disk / 'hub'}: read-only file system (EROFS)" in err and str(tiny["ckpt"]) not in err
+    assert "[Errno" not in err
 
 
 def test_hidden_split_is_refused(tmp_path, capsys):
@@ -226,21 +236,12 @@ def test_hidden_split_is_refused(tmp_path, capsys):
     assert not (tmp_path / "out").exists()
 
 
-def _subcommand_parsers(parser: argparse.ArgumentParser, name: str):
-    subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
-    if not subs:
-        yield name, parser
-    for action in subs:
-        for sub_name, sub in {id(p): (n, p) for n, p in action.choices.items()}.values():
-            yield from _subcommand_parsers(sub, f"{name} {sub_name}")
-
-
 def test_every_command_of_every_tool_takes_quiet():
     missing = []
-    for ep in entry_points(group="console_scripts"):
-        if ep.value.startswith("zoo."):
-            parser = importlib.import_module(ep.value.split(":")[0]).build_parser()
-            for name, sub in _subcommand_parsers(parser, ep.name):
-                if "-q" not in sub._option_string_actions or "--quiet" not in sub._option_string_actions:
-                    missing.append(name)
+    for script, target in SCRIPTS.items():
+        for name, parser in _parsers(importlib.import_module(target.split(":")[0]).build_parser(), script):
+            if any(isinstance(a, argparse._SubParsersAction) for a in parser._actions):
+                continue    # a tool with subcommands: each subcommand takes -q
+            if "-q" not in parser._option_string_actions or "--quiet" not in parser._option_string_actions:
+                missing.append(name)
     assert missing == []

@@ -1,7 +1,7 @@
 """Every numeric flag of every tool refuses huge, tiny, NaN, infinite and non-ASCII-digit values while the command
 line is parsed: exit status 2, the flag named, nothing written.
 
-The tools come from the package's console scripts and the flags from their argparse parsers (subcommands
+The tools come from the package's console scripts (pyproject.toml) and the flags from their argparse parsers (subcommands
 included), so a flag added tomorrow is covered without touching this file. A flag counts as numeric when its
 argparse type accepts a number (``16``, ``0.5``) or a ``KEY=NUMBER`` pair.
 """
@@ -12,9 +12,10 @@ import contextlib
 import importlib
 import re
 import signal
-from importlib.metadata import entry_points
 
 import pytest
+
+from test_cli_convention import SCRIPTS, _parsers
 
 HUGE = ["1" + "0" * 20, "1e30", "1e308"]
 TINY = ["-1" + "0" * 20, "-1e30", "-1e308"]
@@ -29,22 +30,16 @@ _NEGATIVE = re.compile(r"^-\d+$|^-\d*\.\d+$")    # argparse reads these as value
 
 
 def _tools():
-    """(script name, module) of every console script of the package."""
-    scripts = [ep for ep in entry_points(group="console_scripts") if ep.value.startswith("zoo.")]
-    return sorted((ep.name, importlib.import_module(ep.value.split(":")[0])) for ep in scripts)
+    """(script name, module) of every console script of the package (pyproject.toml)."""
+    return sorted((name, importlib.import_module(target.split(":")[0])) for name, target in SCRIPTS.items())
 
 
-def _actions(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()):
+def _actions(parser: argparse.ArgumentParser, tool: str):
     """(subcommand path, action) of a parser and of its subcommands (aliases once)."""
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            seen = set()
-            for name, sub in action.choices.items():
-                if id(sub) not in seen:
-                    seen.add(id(sub))
-                    yield from _actions(sub, path + (name,))
-        else:
-            yield path, action
+    for name, sub in _parsers(parser, tool):
+        for action in sub._actions:
+            if not isinstance(action, argparse._SubParsersAction):
+                yield tuple(name.split()[1:]), action
 
 
 def _accepts(action: argparse.Action, text: str) -> bool:
@@ -71,7 +66,7 @@ def numeric_flags():
     """(tool, subcommand path, option, nargs, template, main) of every numeric flag."""
     found = []
     for tool, module in _tools():
-        for path, action in _actions(module.build_parser()):
+        for path, action in _actions(module.build_parser(), tool):
             template = numeric_template(action)
             if template is not None:
                 found.append((tool, path, action, template, module.main))

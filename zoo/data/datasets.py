@@ -30,6 +30,8 @@ from zoo.paths import data_cache_root
 from zoo.data.errors import ClassMismatchError, DatasetWarning
 from zoo.data.lmdb_videos import export_lmdb
 from zoo.guards import kinetics_label_dir
+from zoo.limits import MAX_CLASSES
+from zoo.fields import check_class_names
 
 #: file extensions of what ffmpeg demuxes as video: containers, transport streams, raw elementary streams
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".webm", ".mov", ".m4v", ".mpg", ".mpeg", ".flv", ".ogv", ".3gp",
@@ -132,7 +134,7 @@ def _check_missing(samples: list[VideoSample], missing: list[str], source: Path,
 def read_classes(path: str | os.PathLike) -> list[str]:
     """Class names of a ``classes.txt`` (one per line, index = line number)."""
     names = [line.strip() for line in read_text(path, "class list").splitlines()]
-    return [n for n in names if n]
+    return list(check_class_names([n for n in names if n], str(path)))
 
 
 def fold_splits(fold: int) -> tuple[str, str]:
@@ -193,6 +195,9 @@ def read_vmz_list(list_file: str | os.PathLike, classes: Sequence[str] | None = 
             vid = row[col["video_id"]].strip() if "video_id" in col and len(row) > col["video_id"] else ""
         except (ValueError, IndexError) as exc:
             raise ValueError(f"{list_file}:{line}: bad row {row!r} ({exc})") from None
+        if not -1 <= label < MAX_CLASSES:    # -1: unlabelled; the class names are a list as long as the top label
+            raise ValueError(f"{list_file}:{line}: label {label} is not a class number (-1 for unlabelled, "
+                             f"0..{MAX_CLASSES - 1})")
         path = path if path.is_absolute() else list_file.parent / path
         if not path.is_file():
             missing.append(str(path))
