@@ -9,6 +9,7 @@ are rejected as "a data file, not a checkpoint".
 """
 from __future__ import annotations
 
+import math
 import mmap
 import os
 import random
@@ -23,6 +24,7 @@ import numpy as np
 
 from zoo._io import atomic_path
 from zoo import protobuf as pb
+from zoo.limits import MAX_ELEMENTS
 from zoo.tensorproto import TensorChunk, decode_tensor, encode_tensor
 
 DEFAULT_CHUNK_SIZE = 1_000_000
@@ -187,7 +189,10 @@ def _place(out: MinidbContents, parts: dict[str, _Assembly], name: str, chunk: T
         if name not in out.duplicates:
             out.duplicates.append(name)
         return
-    numel = int(np.prod(chunk.dims, dtype=np.int64))
+    numel = math.prod(chunk.dims)     # Python ints: numpy's int64 product wraps around for forged dims
+    if any(d < 0 for d in chunk.dims) or numel > MAX_ELEMENTS:
+        raise MinidbError(f"{where}: dims {list(chunk.dims)[:8]} ({numel} elements) are not those of a weight "
+                          f"(at most {MAX_ELEMENTS} elements)")
     data = chunk.data
     if chunk.segment is None:
         if name in parts:

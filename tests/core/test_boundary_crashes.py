@@ -256,3 +256,18 @@ def test_list_file_label_is_a_class_number_not_a_list_size(tmp_path, capsys):
     listing.write_text(f"org_video,label\n{video},2147483647\n")
     with pytest.raises(ValueError, match=r"list.csv:2: label 2147483647 is not a class number"):
         read_vmz_list(listing)
+
+
+@pytest.mark.parametrize("dims", [(2 ** 33,), (2 ** 40, 2 ** 40, 2 ** 40)])
+def test_minidb_dims_of_a_huge_tensor_with_one_element_are_refused(tmp_path, dims):
+    import numpy as np
+
+    from zoo.convert.minidb import MinidbWriter, encode_blob, encode_tensor
+
+    path = tmp_path / "forged.mdl"
+    with MinidbWriter(path) as writer:
+        writer.put("conv1_w#%0", encode_blob("conv1_w", encode_tensor(np.ones(1, np.float32), "conv1_w", (0, 1),
+                                                                        dims=dims)))
+    err = one_line_error(run_capped("zoo.convert.cli", ["minidb-to-pickle", path, tmp_path / "o.pkl", "-q"], tmp_path))
+    assert "forged.mdl" in err and "not those of a weight" in err
+    assert not (tmp_path / "o.pkl").exists()
