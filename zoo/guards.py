@@ -112,20 +112,13 @@ def refuse_same_file(output: str | os.PathLike, inputs: Iterable[str | os.PathLi
 def check_regular_output(path: str | os.PathLike, flag: str = "output") -> None:
     """``UsageError`` when ``path`` exists (through symlinks) and is not a regular file: a device, a FIFO or a
     socket is never replaced by an output file (as root, ``/dev/null`` would be destroyed)."""
-    try:
-        mode = os.stat(path).st_mode
-    except (FileNotFoundError, NotADirectoryError):
+    kind = file_kind(path)
+    if kind is None or kind == "missing":   # unreadable metadata: the write itself reports it
         return
-    except OSError:   # unreadable metadata: the write itself reports it
-        return
-    if stat.S_ISDIR(mode):
+    if kind == "a folder":
         raise UsageError(f"{flag} {path}: is a directory; give a file name")
-    if not stat.S_ISREG(mode):
-        kind = ("a character device" if stat.S_ISCHR(mode) else "a block device" if stat.S_ISBLK(mode)
-                else "a FIFO (named pipe)" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode)
-                else "not a regular file")
-        raise UsageError(f"{flag} {path}: is {kind}, not a regular file; refusing to replace it. "
-                         "Choose another output path")
+    raise UsageError(f"{flag} {path}: is {kind}, not a regular file; refusing to replace it. "
+                     "Choose another output path")
 
 
 def unique_outputs(outputs: Iterable[tuple[str | os.PathLike, Hashable]],
