@@ -19,7 +19,7 @@ from zoo._io import atomic_path
 from zoo.convert.cli import main as convert_main
 from zoo.data.prepare.cli import main as prepare_main
 from zoo.data.synthetic import generate
-from zoo.evaluate.predict import main as predict_main
+from zoo.extract.predict import main as predict_main
 from zoo.train.cli import main as train_main
 
 from test_boundary_crashes import one_line_error, run_tool
