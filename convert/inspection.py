@@ -9,11 +9,11 @@ from typing import Any, Mapping
 import numpy as np
 import torch
 
-from zoo.cli import printable
 from zoo.convert.blobmap import BlobMappingError, infer_arch
 from zoo.convert.minidb import read_minidb_contents, unscope_blobs
 from zoo.convert.pickle_io import blobs_from_pickle, load_pickle
 from zoo.convert.pth import pth_blobs, read_pth_state
+from zoo.errors import printable
 from zoo.formats import DESCRIPTIONS, sniff_format
 from zoo.guards import require_file
 

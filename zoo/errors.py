@@ -3,12 +3,15 @@
 :class:`UsageError` is a mistake in what the user gave (a flag value, a name, an input file): the tools exit
 with status 2 and write nothing (:mod:`zoo.cli`). :func:`error_message` and :func:`describe_os_error` give the
 one-line text of any exception; :data:`WRITE_ERRNOS` are the errno values that mean the output cannot be
-written (a failure of the environment, never of one input item). Only the standard library is imported.
+written (a failure of the environment, never of one input item); :func:`printable` escapes the terminal
+controls of untrusted text before it is printed. Only the standard library is imported.
 """
 from __future__ import annotations
 
 import errno
 import os
+import re
+from typing import Any
 
 
 class UsageError(ValueError):
@@ -52,3 +55,21 @@ def error_message(exc: BaseException) -> str:
     if isinstance(exc, KeyError) and exc.args:
         return str(exc.args[0])
     return str(exc) or type(exc).__name__
+
+
+#: characters that steer a terminal instead of showing: C0/C1 controls (ANSI escapes, carriage return, newline),
+#: DEL, and the Unicode line separators and bidirectional overrides (which reorder what a line seems to say)
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]")
+_UNPRINTABLE_BUT_LINES = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]")
+
+
+def _escape(match: re.Match) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 256 else f"\\u{code:04x}"
+
+
+def printable(text: Any, keep_newlines: bool = False) -> str:
+    """``str(text)`` safe for a console line: untrusted text (class names, file names, ids from list files) can
+    hold ANSI escapes or newlines that would forge output; they are shown as ``\\x1b``-style escapes instead.
+    ``keep_newlines`` keeps ``\\n`` (for multi-line messages the tool wrote itself)."""
+    return (_UNPRINTABLE_BUT_LINES if keep_newlines else _UNPRINTABLE).sub(_escape, str(text))

@@ -162,19 +162,30 @@ def generate(out_dir: str | os.PathLike, classes: int = 4, videos_per_class: int
     return out
 
 
+def _integer(low: int, high: int, what: str):
+    """argparse type: an integer in ``low..high`` written in ASCII digits (``int('٣')`` would be 3)."""
+    def parse(text: str) -> int:
+        if not text.isascii() or not text.strip().lstrip("+-").isdigit():
+            raise argparse.ArgumentTypeError(f"expected an integer in ASCII digits, got {text!r}")
+        value = int(text)
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be {low}-{high} ({what}), got {text}")
+        return value
+    return parse
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """The generator's command-line options (shared with ``zoo-prepare synthetic``)."""
     parser.add_argument("out", help="output folder (Kinetics layout: OUT/{train,val}/{class}/{video})")
-    from zoo import cli
-
-    videos = cli.int_range(1, MAX_VIDEOS_PER_CLASS, "videos per class")
-    parser.add_argument("--classes", type=cli.int_range(2, len(MOTIONS), "motion classes"), default=4,
+    videos = _integer(1, MAX_VIDEOS_PER_CLASS, "videos per class")
+    parser.add_argument("--classes", type=_integer(2, len(MOTIONS), "motion classes"), default=4,
                         help=f"number of motion classes (2-{len(MOTIONS)})")
     parser.add_argument("--videos-per-class", type=videos, default=8, help="training videos per class")
     parser.add_argument("--val-videos-per-class", type=videos, default=None,
                         help="validation videos per class (default: half of --videos-per-class, at least 2)")
-    parser.add_argument("--seed", type=cli.seed, default=0, help="random seed (same seed, same videos)")
-    cli.add_quiet(parser)
+    parser.add_argument("--seed", type=_integer(0, MAX_SEED, "numpy's seed range"), default=0,
+                        help="random seed (same seed, same videos)")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     return parser
 
 
