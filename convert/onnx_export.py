@@ -60,11 +60,12 @@ def check_onnx(onnx_path: str | os.PathLike, model: torch.nn.Module, shape: tupl
     Raises :class:`OnnxMismatchError` if the max absolute difference exceeds ``tolerance`` times the
     output scale (max absolute PyTorch output, at least 1).
     """
-    import onnxruntime as ort
+    from zoo.onnxrt import create_session
+
     x = torch.from_numpy(np.random.default_rng(seed).standard_normal(shape).astype(np.float32))
     with torch.no_grad():
         expected = model(x).numpy()
-    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    session = create_session(onnx_path, "cpu")
     got = session.run(None, {session.get_inputs()[0].name: x.numpy()})[0]
     if got.shape != expected.shape:
         raise OnnxMismatchError(f"{onnx_path}: onnxruntime output shape {got.shape} != PyTorch {expected.shape}")

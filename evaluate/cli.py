@@ -167,18 +167,20 @@ def _run(parser: argparse.ArgumentParser, args) -> int:
             tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="zoo-test-onnx-")))
             onnx_path = to_onnx(ckpt, tmp / "model.onnx", clip_len=setup.spec.clip_len,
                                 crop_size=setup.spec.crop_size, dynamic="batch")
-            predictor = OnnxPredictor(onnx_path, setup.mean, setup.std, device=device)
-            run_device = "cpu"
+            from zoo.evaluate.memory import arena_limit
+            from zoo.onnxrt import model_bytes
+
+            predictor = OnnxPredictor(onnx_path, setup.mean, setup.std, device=device,
+                                      gpu_mem_limit=arena_limit(device, args.max_memory, model_bytes(onnx_path)))
         else:
             model = zoo.load_checkpoint(ckpt, device=device)
             predictor = TorchPredictor(model, setup.mean, setup.std, device=device, amp=args.amp,
                                        train_crop_size=setup.head_crop_size)
-            run_device = device
         log = ((lambda message: tqdm.write(cli.printable(message), file=sys.stderr)) if rank == 0
                else (lambda message: None))
         metrics = evaluate(predictor, samples, classes, setup.spec, aggregate=setup.aggregation,
                            large=args.large, videos_per_batch=args.batch_videos, max_memory=args.max_memory,
-                           workers=args.workers, device=run_device, output=args.output, resume=args.resume,
+                           workers=args.workers, device=predictor.memory_device, output=args.output, resume=args.resume,
                            settings=settings, scores_format=args.scores_format,
                            progress=not args.quiet, log=log)
         if metrics is not None and args.output:

@@ -2,8 +2,9 @@
 
 The budget covers the *working* memory of the evaluation on top of the loaded model: the decoded uint8
 views of the current video, the normalised float chunk and the activations of one forward pass. It is
-measured on CUDA with the caching allocator's peak statistics and on CPU (Linux) with the process's
-peak resident set size (``VmHWM``, reset through ``/proc/self/clear_refs``).
+measured on CUDA with the caching allocator's peak statistics (exact), for a runtime with its own GPU memory
+(onnxruntime's arena) with the device's free-memory deltas, and on CPU (Linux) with the process's peak
+resident set size (``VmHWM``, reset through ``/proc/self/clear_refs``).
 """
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ import torch
 #: fraction of the free GPU memory / available RAM used when no --max-memory is given
 DEFAULT_BUDGET_FRACTION = {"cuda": 0.8, "cpu": 0.5}
 _SIZE_RE = re.compile(r"^\s*([0-9.]+)\s*([kmgt]?)(i?b?)\s*$", re.IGNORECASE)
+#: whose memory a :class:`MemoryMeter` measures on CUDA
+MEMORY_SOURCES = ("allocator", "device")
 _OOM_MESSAGES = ("out of memory", "can't allocate memory", "cannot allocate memory", "failed to allocate",
                  "bad_alloc")
 
@@ -112,16 +115,23 @@ def default_budget(device: torch.device, fraction: float | None = None) -> int:
 
 
 class MemoryMeter:
-    """Peak memory above a fixed baseline: CUDA allocator peak, or CPU peak RSS on Linux.
+    """Peak memory above a fixed baseline: CUDA allocator peak, CUDA device usage, or CPU peak RSS on Linux.
 
     The baseline is the usage when the meter is created (after the model is loaded), so everything the
     evaluation keeps resident (decoded views, library caches, the probe's warm-up) counts. ``reset()``
     restarts peak tracking; ``peak()`` is the highest usage since then minus the baseline (``None`` where
     the platform cannot measure it).
+
+    On CUDA ``source`` says whose memory: ``"allocator"`` (torch's caching allocator, exact peaks) or
+    ``"device"`` (a runtime with its own arena, such as onnxruntime: used memory from ``mem_get_info``; the
+    arena keeps what it grew to, so the usage after a run is its peak). ``exact`` is true only for the first.
     """
 
-    def __init__(self, device: torch.device):
+    def __init__(self, device: torch.device, source: str = "allocator"):
+        if source not in MEMORY_SOURCES:
+            raise ValueError(f"memory source must be one of {MEMORY_SOURCES}, got {source!r}")
         self.device = torch.device(device)
+        self.source = source
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
         else:
@@ -133,13 +143,23 @@ class MemoryMeter:
     def available(self) -> bool:
         return self.device.type == "cuda" or _read_status_kib("VmHWM") is not None
 
+    @property
+    def exact(self) -> bool:
+        """Whether peaks are the allocator's own figures (CUDA, torch), not resident or device-wide usage."""
+        return self.device.type == "cuda" and self.source == "allocator"
+
     def current(self) -> int | None:
         if self.device.type == "cuda":
+            if self.source == "device":
+                free, total = torch.cuda.mem_get_info(self.device)
+                return total - free
             return torch.cuda.memory_allocated(self.device)
         rss = _read_status_kib("VmRSS")
         return None if rss is None else rss * 1024
 
     def reset(self) -> None:
+        if self.device.type == "cuda" and self.source == "device":
+            return                      # no peak statistics to reset: peak() reads the usage now
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
             torch.cuda.reset_peak_memory_stats(self.device)
@@ -152,6 +172,8 @@ class MemoryMeter:
             pass
 
     def peak(self) -> int | None:
+        if self.device.type == "cuda" and self.source == "device":
+            return max(0, self.current() - self.baseline)
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
             return max(0, torch.cuda.max_memory_allocated(self.device) - self.baseline)
@@ -163,7 +185,9 @@ def probe_view_cost(run: Callable[[torch.Tensor], torch.Tensor], sample_views: t
                     meter: MemoryMeter) -> tuple[int, int]:
     """Measure ``(fixed_bytes, bytes_per_view)`` of ``run`` from forward passes on 1 and 2 views.
 
-    The estimate is conservative: ``bytes_per_view`` is never below half the 2-view peak.
+    Where the meter's figures are not exact (resident set size, device-wide usage), the estimate is
+    conservative: ``bytes_per_view`` is never below half the 2-view peak. Exact CUDA allocator figures are
+    taken as measured.
 
     ``sample_views`` is a uint8 ``(V, T, H, W, 3)`` tensor with at least one view (the first is repeated
     when V == 1). Peaks are taken above ``meter``'s baseline, so ``fixed`` includes what stays resident
@@ -178,9 +202,11 @@ def probe_view_cost(run: Callable[[torch.Tensor], torch.Tensor], sample_views: t
         meter.reset()
         run(views)
         peaks.append(meter.peak() or 0)
-    # Peak RSS in a process with history can reuse resident free pages, making the 1-view/2-view difference
-    # too small (even negative). Err on the safe side: a view costs at least half the 2-view peak.
-    per_view = max(peaks[1] - peaks[0], peaks[1] // 2, 1)
+    # Peak RSS in a process with history can reuse resident free pages (an arena its free blocks), making the
+    # 1-view/2-view difference too small (even negative). Err on the safe side there: a view costs at least
+    # half the 2-view peak. The CUDA allocator's peaks are exact: a floor would halve the chunk for nothing.
+    floor = 0 if meter.exact else peaks[1] // 2
+    per_view = max(peaks[1] - peaks[0], floor, 1)
     fixed = max(peaks[0] - per_view, 0)
     return fixed, per_view
 
@@ -196,6 +222,8 @@ class ChunkRunner:
     def __init__(self, run: Callable[[torch.Tensor], torch.Tensor], chunk_size: int, device: torch.device,
                  budget: int | None = None, meter: MemoryMeter | None = None,
                  log: Callable[[str], None] | None = None):
+        """``run`` may have a ``release_memory()`` method, called after an out-of-memory error (a runtime
+        with its own arena, such as :class:`~zoo.evaluate.predictors.OnnxPredictor`)."""
         if chunk_size < 1:
             raise ValueError(f"chunk size must be at least 1, got {chunk_size}")
         self.run, self.chunk_size, self.device = run, int(chunk_size), torch.device(device)
@@ -227,6 +255,8 @@ class ChunkRunner:
             if failed is not None:  # outside the except block: the traceback no longer pins the tensors
                 self.oom_count += 1
                 release_memory(self.device)
+                if hasattr(self.run, "release_memory"):
+                    self.run.release_memory()
                 if size == 1:
                     raise ViewsOutOfMemory(f"one view does not fit in memory on {self.device}: {failed}")
                 self.chunk_size = size
@@ -240,6 +270,15 @@ class ChunkRunner:
                 if self.budget is not None and peak > self.budget and self.chunk_size > 1:
                     self._halve(f"peak {format_size(peak)} over the budget {format_size(self.budget)}")
         return torch.cat(outputs, dim=0)
+
+
+def arena_limit(device: torch.device, max_memory: int | None, model_bytes: int) -> int | None:
+    """The cap of onnxruntime's CUDA arena (``gpu_mem_limit``): the working-memory budget (``max_memory``,
+    else :func:`default_budget`) plus the model's weights, which live in the arena too; ``None`` on the CPU."""
+    device = torch.device(device)
+    if device.type != "cuda":
+        return None
+    return int(max_memory if max_memory is not None else default_budget(device)) + int(model_bytes)
 
 
 def chunk_size_for_budget(budget: int, fixed: int, per_view: int, safety: float = 0.85) -> int:

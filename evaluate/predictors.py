@@ -16,6 +16,7 @@ import torch
 from zoo.amp import amp_dtype
 from zoo.data.transforms import normalize
 from zoo.models.conv_head import ConvolutionalClassifier, with_test_head
+from zoo.onnxrt import arena_full, arena_shrink_options, create_session
 
 
 class TorchPredictor:
@@ -32,6 +33,11 @@ class TorchPredictor:
         self.model = model.to(self.device).eval()
         self.mean, self.std = list(mean), list(std)
         self.amp = amp
+
+    @property
+    def memory_device(self) -> torch.device:
+        """Where the model's working memory lives (what a memory budget measures)."""
+        return self.device
 
     def _autocast(self):
         if self.amp is None:
@@ -70,21 +76,39 @@ class TorchPredictor:
 
 
 class OnnxPredictor:
-    """An ONNX model (input ``(N, 3, T, H, W)`` float32) run by onnxruntime."""
+    """An ONNX model (input ``(N, 3, T, H, W)`` float32) run by onnxruntime (:mod:`zoo.onnxrt`) on ``device``:
+    the CPU, or the CUDA provider on that GPU, with its arena capped at ``gpu_mem_limit`` bytes when given.
 
-    def __init__(self, path, mean: Sequence[float], std: Sequence[float], device: str | torch.device = "cpu"):
-        import onnxruntime as ort
+    Inputs are fed from host memory (``device`` is the CPU); ``memory_device`` is where the model's working
+    memory lives, measured by free-memory deltas (``memory_source = "device"``): onnxruntime's arena is
+    invisible to torch's allocator statistics."""
 
-        self.device = torch.device("cpu")  # inputs are fed from host memory
-        providers = ["CPUExecutionProvider"]
-        if torch.device(device).type == "cuda" and "CUDAExecutionProvider" in ort.get_available_providers():
-            providers.insert(0, "CUDAExecutionProvider")
-        self.session = ort.InferenceSession(str(path), providers=providers)
+    memory_source = "device"
+
+    def __init__(self, path, mean: Sequence[float], std: Sequence[float], device: str | torch.device = "cpu",
+                 gpu_mem_limit: int | None = None):
+        """``gpu_mem_limit``: see :func:`zoo.evaluate.memory.arena_limit`."""
+        self.memory_device = torch.device(device) if torch.device(device).type == "cuda" else torch.device("cpu")
+        self.session = create_session(path, self.memory_device, gpu_mem_limit)
+        self.device = torch.device("cpu")
         self.input_name = self.session.get_inputs()[0].name
         self.mean, self.std = list(mean), list(std)
+        self._shrink = False
+
+    def release_memory(self) -> None:
+        """Have the next run hand the arena's free memory back to the device (after an out-of-memory error:
+        freeing torch's cache or the host heap does not shrink onnxruntime's arena)."""
+        self._shrink = True
 
     def __call__(self, views: torch.Tensor) -> torch.Tensor:
         x = normalize(views, self.mean, self.std)
         x = np.ascontiguousarray(x.numpy() if isinstance(x, torch.Tensor) else x, dtype=np.float32)
-        (logits,) = self.session.run(None, {self.input_name: x})[:1]
+        options = arena_shrink_options(self.memory_device) if self._shrink else None
+        self._shrink = False
+        try:
+            (logits,) = self.session.run(None, {self.input_name: x}, options)[:1]
+        except Exception as exc:  # noqa: BLE001 - onnxruntime has no exception type for a full arena
+            if arena_full(exc):
+                raise MemoryError(f"onnxruntime on {self.memory_device}: {exc}") from exc
+            raise
         return torch.from_numpy(np.asarray(logits, dtype=np.float32))

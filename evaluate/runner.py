@@ -123,7 +123,7 @@ class BudgetRunner:
         self.chunker: ChunkRunner | None = None
         self.memory: dict = {}
         # baseline before any video is decoded: the budget covers everything the evaluation adds
-        self.meter = MemoryMeter(device) if large else None
+        self.meter = MemoryMeter(device, getattr(predictor, "memory_source", "allocator")) if large else None
 
     def _build(self, views: torch.Tensor) -> ChunkRunner:
         if not self.large:  # every view of the batch in one pass; halves only on OOM
@@ -210,7 +210,8 @@ def evaluate(predictor: Predictor, samples: Sequence, classes: Sequence[str], sp
     if rank == 0 and done_indices:
         log(f"--resume: {len(done_indices)} videos already done, {len(todo)} to go")
 
-    loader = views_loader(VideoViewsDataset(samples, spec, mine), 1 if large else videos_per_batch, workers)
+    loader = views_loader(VideoViewsDataset(samples, spec, mine), 1 if large else videos_per_batch, workers,
+                          pin_memory=device.type == "cuda")
     runner = BudgetRunner(predictor, device, large, max_memory, log)
     record_log = RecordLog(output, rank) if output is not None else None
     new_records: list[dict] = []

@@ -105,3 +105,43 @@ def test_video_that_never_fits_is_skipped(known_dataset):
                         classes, SPEC, large=True, max_memory=1 << 40, progress=False, log=lambda m: None)
     assert hopeless["num_videos"] == 0 and hopeless["num_skipped"] == 2
     assert all(s["reason"].startswith("out_of_memory") for s in hopeless["skipped"])
+
+
+class FakeMeter:
+    """Peaks of a model needing ``fixed`` + ``per_view`` bytes per view; ``exact`` as the meter says."""
+
+    def __init__(self, exact, fixed, per_view):
+        self.exact, self.fixed, self.per_view = exact, fixed, per_view
+        self.device, self.views = torch.device("cpu"), 0
+
+    def reset(self):
+        self.views = 0
+
+    def peak(self):
+        return self.fixed + self.views * self.per_view
+
+
+@pytest.mark.parametrize("exact, chunk", [(True, 23), (False, 12)])
+def test_per_view_floor_only_for_figures_that_are_not_exact(exact, chunk):
+    # 4 GiB fixed, 2 GiB per view, a 60 GiB budget: the CUDA allocator's exact peaks fit 23 views; the floor
+    # written for resident-set figures (a view costs at least half the 2-view peak) would allow only 12
+    gib = 1 << 30
+    meter = FakeMeter(exact, 4 * gib, 2 * gib)
+
+    def run(views):
+        meter.views = views.shape[0]
+        return views
+
+    fixed, per_view = probe_view_cost(run, torch.zeros(2, 1), meter)
+    assert chunk_size_for_budget(60 * gib, fixed, per_view) == chunk
+
+
+def test_only_the_cuda_allocator_is_exact(monkeypatch):
+    assert not MemoryMeter("cpu").exact
+    monkeypatch.setattr(torch.cuda, "synchronize", lambda device=None: None)
+    monkeypatch.setattr(torch.cuda, "reset_peak_memory_stats", lambda device=None: None)
+    monkeypatch.setattr(torch.cuda, "memory_allocated", lambda device=None: 0)
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: (6, 10))
+    assert MemoryMeter("cuda:0").exact
+    device_wide = MemoryMeter("cuda:0", source="device")
+    assert not device_wide.exact and device_wide.baseline == 4

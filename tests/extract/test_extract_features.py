@@ -154,6 +154,7 @@ def test_onnx_backend_equals_torch(model, video):
     np.testing.assert_array_equal(onnx_feats.start, torch_feats.start)
 
 
+@pytest.mark.filterwarnings("ignore:.pin_memory. argument is set as true")  # no accelerator here
 def test_a_cuda_model_runs_on_its_own_device_and_stays_there(model, video, monkeypatch):
     # a CUDA-looking model (no GPU here): its device reads cuda:1, its moves are recorded; the predictor is
     # asked for the device and then built on the CPU, where this machine can run it

@@ -119,10 +119,10 @@ def extract_features(model: nn.Module, video: str | os.PathLike, layers: str | S
         stack.callback(model.to, home)                # TorchPredictor moves it to ``device``, onnx to the CPU
         predictor, tap = layer_predictor(protocol_model(model, spec, settings), parse_layers(layers), mean, std, pool_spatial=pool_spatial,
                                          device=device, amp=amp, backend=backend,
-                                         input_shape=input_shape(spec), stack=stack)
+                                         input_shape=input_shape(spec), stack=stack, max_memory=max_memory)
         stack.callback(tap.remove)
         extract_windows(predictor, lambda: tap.layout, [VideoJob(0, str(video), str(video))], spec, results.append,
-                        reduce=reduce, batch_windows=batch_windows, device=device, max_memory=max_memory,
+                        reduce=reduce, batch_windows=batch_windows, device=predictor.memory_device, max_memory=max_memory,
                         progress=False,
                         log=lambda message: None)
     result = results[0]

@@ -161,12 +161,12 @@ def _run(args) -> int:
         with contextlib.ExitStack() as stack:
             predictor, tap = layer_predictor(model, layers, setup.mean, setup.std, pool_spatial=args.pool_spatial,
                                              device=env.device, amp=args.amp, backend=args.backend,
-                                             input_shape=input_shape(spec), stack=stack)
+                                             input_shape=input_shape(spec), stack=stack, max_memory=args.max_memory)
             # a changed-settings refusal (ResumeMismatchError) is a UsageError: exit 2 through cli.run_tool
             result = extract_to_folder(predictor, lambda: tap.layout, jobs, spec, args.output, settings,
                                        layers=layers, fmt=fmt, resume=args.resume, reduce=args.reduce,
                                        batch_windows=args.batch_windows, workers=args.workers,
-                                       device=env.device if args.backend == "torch" else "cpu",
+                                       device=predictor.memory_device,
                                        max_memory=args.max_memory, progress=not args.quiet, log=log)
     finally:
         shutdown()

@@ -19,12 +19,14 @@ from zoo.extract.options import BACKENDS
 def layer_predictor(model: nn.Module, layers: Sequence[str], mean: Sequence[float], std: Sequence[float], *,
                     pool_spatial: str | None = None, device: str | torch.device = "cpu", amp: str | None = None,
                     backend: str = "torch", input_shape: tuple[int, int, int] | None = None,
-                    stack: contextlib.ExitStack | None = None):
+                    stack: contextlib.ExitStack | None = None, max_memory: int | None = None):
     """``(predictor, tap)``: ``predictor(uint8 windows) -> (N, D)`` outputs of ``layers``; ``tap.layout`` the
     per-layer shapes once it has run.
 
     ``backend="onnx"`` exports the tap (input ``(T, H, W)`` = ``input_shape``, dynamic batch) into a temporary
-    folder kept open by ``stack`` and runs it with onnxruntime (CUDA provider when ``device`` is CUDA).
+    folder kept open by ``stack`` and runs it with onnxruntime (CUDA provider when ``device`` is CUDA, its arena
+    capped by :func:`~zoo.evaluate.memory.arena_limit` from ``max_memory``). The predictor's ``memory_device``
+    is the device a memory budget measures.
     """
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
@@ -47,7 +49,11 @@ def layer_predictor(model: nn.Module, layers: Sequence[str], mean: Sequence[floa
                              source="layer tap")
     with torch.inference_mode():
         tap(torch.zeros(shape))           # sets tap.layout
-    return OnnxPredictor(path, mean, std, device=device), tap
+    from zoo.evaluate.memory import arena_limit
+    from zoo.onnxrt import model_bytes
+
+    limit = arena_limit(device, max_memory, model_bytes(path))
+    return OnnxPredictor(path, mean, std, device=device, gpu_mem_limit=limit), tap
 
 
 def model_in_channels(model: nn.Module) -> int:
