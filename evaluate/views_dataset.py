@@ -8,6 +8,7 @@ used despite something worth reporting (rotation applied, repeated frames, damag
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Sequence
 
@@ -32,6 +33,10 @@ class VideoViews:
     error: str | None = None
     padded: bool = False
     warnings: list[str] = field(default_factory=list)
+
+    def pin_memory(self) -> "VideoViews":
+        """A copy whose views are in page-locked memory (the DataLoader's ``pin_memory`` calls this)."""
+        return self if self.views is None else dataclasses.replace(self, views=self.views.pin_memory())
 
 
 class VideoViewsDataset(Dataset):
@@ -72,8 +77,10 @@ def _keep_list(items: list) -> list:
     return items
 
 
-def views_loader(dataset: VideoViewsDataset, videos_per_batch: int, workers: int) -> DataLoader:
-    """DataLoader over whole videos; each batch is a list of :class:`VideoViews` (decoded in ``workers``)."""
+def views_loader(dataset: VideoViewsDataset, videos_per_batch: int, workers: int,
+                 pin_memory: bool = False) -> DataLoader:
+    """DataLoader over whole videos; each batch is a list of :class:`VideoViews` (decoded in ``workers``).
+    ``pin_memory`` (for a CUDA model) makes the views' copies to the GPU asynchronous."""
     return DataLoader(dataset, batch_size=videos_per_batch, shuffle=False, num_workers=workers,
                       collate_fn=_keep_list, prefetch_factor=2 if workers else None,
-                      persistent_workers=False)
+                      persistent_workers=False, pin_memory=pin_memory)

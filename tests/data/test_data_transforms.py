@@ -94,3 +94,20 @@ def test_tensor_resize_keeps_aspect_and_dtype():
     x = torch.full((3, 60, 80, 3), 100, dtype=torch.uint8)
     y = resize(x, 30)
     assert y.shape == (3, 30, 40, 3) and y.dtype == torch.uint8 and int(y.float().mean()) == 100
+
+
+def test_normalize_makes_mean_and_std_once_per_device():
+    # each new mean/std tensor on a GPU is a blocking host-to-device copy: one per device, not one per call
+    from zoo.data.transforms import _pixel_scale
+
+    _pixel_scale.cache_clear()
+    x = torch.randint(0, 256, (2, 4, 5, 6, 3), dtype=torch.uint8)
+    with torch.inference_mode():
+        first = normalize(x, MEAN, STD)
+    second = normalize(x, list(MEAN), list(STD))
+    assert torch.equal(first, second)
+    normalize(x.to("meta"), MEAN, STD)
+    info = _pixel_scale.cache_info()
+    assert (info.misses, info.hits) == (2, 1)          # cpu once (reused), meta once
+    m, _ = _pixel_scale(tuple(MEAN), tuple(STD), torch.float32, torch.device("cpu"))
+    assert not m.is_inference()                          # made under inference_mode, still fine for training

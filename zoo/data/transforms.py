@@ -23,6 +23,7 @@ Test protocols name three rules (see docs/protocols.md):
 """
 from __future__ import annotations
 
+import functools
 import random
 from typing import Sequence
 
@@ -186,7 +187,15 @@ def normalize(clip, mean: Sequence[float], std: Sequence[float], dtype: torch.dt
     x = clip if isinstance(clip, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(clip))
     if x.shape[-1] != 3:
         raise ValueError(f"expected (..., T, H, W, 3) frames, got shape {tuple(x.shape)}")
-    m = torch.as_tensor(mean, dtype=dtype, device=x.device) * 255.0
-    s = torch.as_tensor(std, dtype=dtype, device=x.device) * 255.0
+    m, s = _pixel_scale(tuple(map(float, mean)), tuple(map(float, std)), dtype, x.device)
     y = (x.to(dtype) - m) / s
     return y.movedim(-1, -4).contiguous()
+
+
+@functools.lru_cache(maxsize=64)
+def _pixel_scale(mean: tuple[float, ...], std: tuple[float, ...], dtype: torch.dtype,
+                 device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """``mean * 255`` and ``std * 255`` on ``device``, made once per device: a copy to a GPU blocks the host."""
+    with torch.inference_mode(False):      # ordinary tensors, usable by training after an evaluation
+        return (torch.tensor(mean, dtype=dtype, device=device) * 255.0,
+                torch.tensor(std, dtype=dtype, device=device) * 255.0)

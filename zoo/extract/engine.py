@@ -108,7 +108,7 @@ def extract_windows(predictor: Callable[[torch.Tensor], torch.Tensor], layout: C
     crops = spec.crops
     per_chunk = windows_per_chunk or max(1, batch_windows // max(1, min(workers, 4) or 1))
     dataset = WindowsDataset(jobs, spec, per_chunk, threads=1 if workers else 0)
-    loader = windows_loader(dataset, workers)
+    loader = windows_loader(dataset, workers, pin_memory=torch.device(device).type == "cuda")
     runner = BudgetRunner(predictor, torch.device(device), max_memory is not None if large is None else large,
                           max_memory, log)
     videos = {job.index: _Video(job) for job in jobs}

@@ -8,6 +8,7 @@ decode_views`. A video that fails yields one chunk with ``error`` set (after any
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Iterator, Sequence
 
@@ -51,6 +52,10 @@ class WindowChunk:
     @property
     def num_windows(self) -> int:
         return len(self.start)
+
+    def pin_memory(self) -> "WindowChunk":
+        """A copy whose windows are in page-locked memory (the DataLoader's ``pin_memory`` calls this)."""
+        return self if self.windows is None else dataclasses.replace(self, windows=self.windows.pin_memory())
 
 
 class WindowsDataset(IterableDataset):
@@ -137,7 +142,8 @@ def _one(item):
     return item
 
 
-def windows_loader(dataset: WindowsDataset, workers: int) -> DataLoader:
-    """DataLoader yielding :class:`WindowChunk` objects decoded in ``workers`` processes (0: in-process)."""
+def windows_loader(dataset: WindowsDataset, workers: int, pin_memory: bool = False) -> DataLoader:
+    """DataLoader yielding :class:`WindowChunk` objects decoded in ``workers`` processes (0: in-process);
+    ``pin_memory`` (for a CUDA model) makes the windows' copies to the GPU asynchronous."""
     return DataLoader(dataset, batch_size=None, num_workers=workers, collate_fn=_one,
-                      prefetch_factor=4 if workers else None, persistent_workers=False)
+                      prefetch_factor=4 if workers else None, persistent_workers=False, pin_memory=pin_memory)
