@@ -11,10 +11,13 @@ error, not a silently slow run.
 """
 from __future__ import annotations
 
+import importlib.metadata
 import os
 
 import torch
 
+#: the distributions that install the ``onnxruntime`` module (one at most)
+RUNTIMES = ("onnxruntime", "onnxruntime-gpu")
 CUDA = "CUDAExecutionProvider"
 CPU = "CPUExecutionProvider"
 INSTALL_HINT = ("pip install 'video-model-zoo[cpu]' for the CPU runtime, or 'video-model-zoo[gpu]' for the "
@@ -27,8 +30,26 @@ class OnnxRuntimeProblem(RuntimeError):
     """onnxruntime is missing, or cannot run the model where it was asked to."""
 
 
+def installed_runtimes() -> list[str]:
+    """Which of the distributions providing ``onnxruntime`` are installed."""
+    found = []
+    for name in RUNTIMES:
+        try:
+            importlib.metadata.distribution(name)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+        found.append(name)
+    return found
+
+
 def import_onnxruntime():
-    """The ``onnxruntime`` module, or :class:`OnnxRuntimeProblem` saying which extra installs it."""
+    """The ``onnxruntime`` module, or :class:`OnnxRuntimeProblem` saying which extra installs it (or that two
+    runtimes overwrite each other)."""
+    both = installed_runtimes()
+    if len(both) > 1:
+        raise OnnxRuntimeProblem(
+            f"both {' and '.join(both)} are installed; they share one onnxruntime/ folder and break each "
+            "other: pip uninstall -y onnxruntime onnxruntime-gpu, then install one of them: " + INSTALL_HINT)
     try:
         import onnxruntime
     except ImportError as exc:

@@ -125,3 +125,13 @@ def test_large_onnx_on_cuda_budgets_the_gpu_not_host_ram(ort, monkeypatch, known
     assert memory["probe_bytes_per_view"] == max(per_view, (fixed + 2 * per_view) // 2)
     assert memory["initial_chunk_views"] == 3        # 3 views of 2.5 GiB + 0.5 GiB fit in 85 % of 10 GiB
     assert metrics["num_videos"] == 1
+
+
+def test_two_runtimes_installed_over_each_other_is_a_clear_error(ort, monkeypatch):
+    import importlib.metadata
+
+    real = importlib.metadata.distribution
+    monkeypatch.setattr(importlib.metadata, "distribution",
+                        lambda name: object() if name == "onnxruntime-gpu" else real(name))
+    with pytest.raises(OnnxRuntimeProblem, match="both onnxruntime and onnxruntime-gpu are installed"):
+        create_session("m.onnx", "cpu")
