@@ -13,7 +13,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from zoo.amp import amp_dtype
+from zoo.amp import amp_dtype, check_amp
 from zoo.data.transforms import normalize
 from zoo.models.conv_head import ConvolutionalClassifier, with_test_head
 from zoo.onnxrt import arena_full, arena_shrink_options, create_session
@@ -28,6 +28,7 @@ class TorchPredictor:
     def __init__(self, model: torch.nn.Module, mean: Sequence[float], std: Sequence[float],
                  device: str | torch.device = "cpu", amp: str | None = None, train_crop_size: int | None = None):
         amp_dtype(amp)   # ValueError on an unknown name, before any work
+        check_amp(amp, device)
         model = with_test_head(model, train_crop_size)
         self.device = torch.device(device)
         self.model = model.to(self.device).eval()

@@ -22,3 +22,17 @@ def amp_dtype(name: str | None, device_type: str = "cpu"):
     if name not in dtypes:
         raise ValueError(f"unknown --amp {name!r}; choose {' or '.join(AMP_CHOICES)}")
     return dtypes[name]
+
+
+def check_amp(amp: str | None, device) -> None:
+    """:class:`~zoo.errors.UsageError` for ``--amp bf16`` on a GPU without bfloat16 (before Ampere: V100, T4),
+    where autocast would fail at the first step. Imports torch."""
+    import torch
+
+    from zoo.errors import UsageError
+
+    device = torch.device(device)
+    if amp == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported(including_emulation=False):
+        index = device.index if device.index is not None else torch.cuda.current_device()
+        raise UsageError(f"--amp bf16: {torch.cuda.get_device_name(index)} ({device}) has no bfloat16 support; "
+                         "use --amp fp16")

@@ -14,10 +14,14 @@ from __future__ import annotations
 import datetime
 import os
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence, TypeVar
 
 import torch
 import torch.distributed as dist
+
+from zoo.errors import UsageError
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -52,7 +56,10 @@ def launcher_env(environ: dict | None = None) -> tuple[int, int, int] | None:
 
 
 def pick_device(requested: str, local_rank: int) -> torch.device:
-    """``auto`` -> ``cuda:<local_rank>`` when CUDA is available, else CPU; ``cuda`` gets the local rank appended."""
+    """``auto`` -> ``cuda:<local_rank>`` when CUDA is available, else CPU; ``cuda`` gets the local rank appended.
+
+    A local rank without a GPU of its own (more processes per node than visible GPUs) is a
+    :class:`~zoo.errors.UsageError`: two ranks sharing a GPU fail later inside NCCL."""
     if requested == "auto":
         requested = "cuda" if torch.cuda.is_available() else "cpu"
     device = torch.device(requested)
@@ -60,7 +67,13 @@ def pick_device(requested: str, local_rank: int) -> torch.device:
         if not torch.cuda.is_available():
             raise RuntimeError("--device cuda was requested but CUDA is not available")
         if device.index is None:
-            device = torch.device("cuda", local_rank % torch.cuda.device_count())
+            visible = torch.cuda.device_count()
+            if local_rank >= visible:
+                raise UsageError(
+                    f"local rank {local_rank} has no GPU of its own: {visible} visible "
+                    f"(CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES', 'unset')}); start at most "
+                    f"{visible} process(es) per node (torchrun --nproc_per_node)")
+            device = torch.device("cuda", local_rank)
         torch.cuda.set_device(device)
     return device
 
@@ -111,6 +124,35 @@ def shutdown() -> None:
 def barrier() -> None:
     if dist.is_available() and dist.is_initialized():
         dist.barrier()
+
+
+def rank0_first(work: Callable[[], T], timeout_s: float) -> T:
+    """Rank 0 runs ``work`` (filling a cache, say) while the other ranks wait up to ``timeout_s`` seconds, then
+    they run it too (reading what rank 0 left); every rank returns its own result.
+
+    The wait is not bounded by the process group's timeout (``--dist-timeout``, meant for single collectives):
+    it happens in a gloo group of its own made with ``timeout_s``. An exception of rank 0 stops the other ranks
+    at once with its message instead of leaving them waiting."""
+    rank, world = rank_and_world()
+    if world == 1:
+        return work()
+    group = dist.new_group(backend="gloo", timeout=datetime.timedelta(seconds=timeout_s))
+    try:
+        failure, result = None, None
+        if rank == 0:
+            try:
+                result = work()
+            except Exception as exc:
+                failure = exc
+        box = [None if failure is None else f"{type(failure).__name__}: {failure}"]
+        dist.broadcast_object_list(box, src=0, group=group)
+        if failure is not None:
+            raise failure
+        if box[0] is not None:
+            raise RuntimeError(f"rank 0 failed: {box[0]}")
+        return result if rank == 0 else work()
+    finally:
+        dist.destroy_process_group(group)
 
 
 def all_reduce_sum(values: torch.Tensor) -> torch.Tensor:

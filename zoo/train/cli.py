@@ -158,6 +158,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="progress bar (a line every few seconds when the output is not a terminal)")
     g.add_argument("-q", "--quiet", dest="progress", action="store_false", help="no progress bar (= --no-progress)")
     g.add_argument("--dist-timeout", type=cli.float_range(0, 7 * 24 * 3600.0, "a week", strict=True), default=1800.0, help="collective timeout (s)")
+    g.add_argument("--index-timeout", type=cli.float_range(0, 7 * 24 * 3600.0, "a week", strict=True),
+                   default=86400.0,
+                   help="how long the other processes wait for rank 0 to index the dataset (--cache-dataset), in "
+                        "seconds; that wait is not bound by --dist-timeout")
     return p
 
 
@@ -227,13 +231,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from zoo.amp import check_amp
     from zoo.data.datasets import check_fold
     from zoo.data.errors import ClassMismatchError
     from zoo.hub.errors import HubError
     from zoo.train.loop import run  # heavy imports only once the command line is valid
 
     with cli.usage_errors(ClassMismatchError):   # what the user gave, checked before the first step
-        cli.resolve_device(args.device)
+        check_amp(args.amp, cli.resolve_device(args.device))
         cli.check_model_options(args.model_option, args.model)
         if args.weights is not None:
             from zoo.hub.fetch import lookup_record

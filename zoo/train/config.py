@@ -76,6 +76,8 @@ class TrainConfig:
     checkpoint_every_steps: int
     progress: bool
     dist_timeout: float
+    #: seconds the other ranks wait for rank 0's dataset index (not bound by ``dist_timeout``)
+    index_timeout: float = 86400.0
     #: the values ``--recipe`` applied (recorded in checkpoints); ``None`` without a recipe
     recipe_settings: Mapping[str, Any] | None = None
 

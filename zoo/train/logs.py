@@ -29,11 +29,15 @@ class ProgressBar:
         self._bar = progress_bar(total=total, initial=initial, desc=f"epoch {epoch + 1}/{epochs}", unit="step",
                                  enabled=enabled, mininterval=1.0, leave=True)
         self._clips, self._t0 = 0, time.perf_counter()
+        self._loss: float | None = None
 
-    def update(self, clips: int, loss: float, lr: float, data_wait: float | None = None) -> None:
+    def update(self, clips: int, loss: float | None, lr: float, data_wait: float | None = None) -> None:
+        """One step done; ``loss`` is the latest loss read from the device (``None``: keep the one shown)."""
         self._clips += clips
+        self._loss = self._loss if loss is None else loss
         rate = self._clips / max(time.perf_counter() - self._t0, 1e-9)
-        postfix = {"clips/s": f"{rate:.1f}", "loss": f"{loss:.4f}", "lr": f"{lr:.3g}"}
+        postfix = {"clips/s": f"{rate:.1f}", "loss": "-" if self._loss is None else f"{self._loss:.4f}",
+                   "lr": f"{lr:.3g}"}
         if data_wait is not None:
             postfix["data"] = f"{100 * data_wait:.0f}%"
         self._bar.set_postfix(postfix, refresh=False)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import datetime
 import json
+import math
 import os
 import random
 import time
@@ -37,7 +38,7 @@ from zoo.train.checkpointing import (BEST_MODEL, LAST_MODEL, STATE_FILE, TEST_ME
 from zoo.train.clips_dataset import TrainBatch, TrainClipDataset, collate_clips
 from zoo.paths import data_cache_root
 from zoo.distributed import (DistEnv, all_reduce_sum, barrier, broadcast_from_rank0, gather_to_rank0,
-                             init_distributed, shutdown)
+                             init_distributed, rank0_first, shutdown)
 from zoo.train.finetune import TrainConfigError, freeze_batchnorm, param_groups, set_train_mode
 from zoo.train.logs import EpochLog, ProgressBar
 from zoo.train.amp import bf16_cpu_guard
@@ -49,6 +50,9 @@ from zoo.weights import DEFAULT_MEAN, DEFAULT_PREPROCESSING, DEFAULT_STD, Prepro
 
 DEFAULT_MODEL = "r2plus1d_18"
 STATE_FORMAT = "zoo-train/1"
+#: optimizer steps between two reads of the loss on the host (each read waits for the GPU): a diverging loss is
+#: reported at the next read, before any checkpoint is written
+LOSS_CHECK_EVERY = 20
 
 
 def run(config: TrainConfig) -> int:
@@ -168,6 +172,8 @@ class Trainer:
         self.failed_videos: dict[str, str] = {}
         self.reported_warnings: set[tuple[str, str]] = set()  # each video's warning is shown once
         self.global_step = 0
+        # (loss on the device, epoch, step, global step) of the steps since the losses were last read
+        self.pending_losses: list[tuple[torch.Tensor, int, int, int]] = []
 
     def _check_same_run(self) -> None:
         """Refuse a training state (resumed, or the output folder's with ``--no-resume``) of another run."""
@@ -247,11 +253,9 @@ class Trainer:
         def build():
             return load_or_build_index(samples, cache_dir=self.config.cache_dir, workers=self.workers,
                                        progress=self.env.is_main and self.config.progress)
-        if self.env.is_main:
-            index = build()
-        barrier()
-        if not self.env.is_main:
-            index = build()  # every entry is fresh by now: only reads the cache
+        # rank 0 probes every video (hours for Kinetics) while the others wait, longer than --dist-timeout;
+        # then they find every entry fresh and only read the cache
+        index = rank0_first(build, self.config.index_timeout)
         good, infos, bad = [], {}, []
         for sample in samples:
             entry = index[str(sample.path)]
@@ -389,7 +393,8 @@ class Trainer:
 
         start_epoch, start_step, self.global_step = 0, 0, 0
         self.best = {"metric": None, "value": None, "epoch": None}
-        self.sums = torch.zeros(4, dtype=torch.float64)  # loss * n, top-1 hits, clips, data-wait seconds
+        # loss * n, top-1 hits, clips, data-wait seconds: summed on the device, read once per epoch
+        self.sums = torch.zeros(4, dtype=torch.float64, device=self.device)
         if self.state is not None:
             start_epoch, start_step = self._restore(self.state)
             self._log(f"zoo-train: resumed from {self.state_path} at epoch {start_epoch + 1}, step {start_step}")
@@ -442,36 +447,42 @@ class Trainer:
         bar = ProgressBar(self.steps_per_epoch, start_step, epoch, config.epochs, enabled=env.is_main and config.progress)
         batches = iter(loader)
         t_epoch = time.perf_counter()
-        clips_before, wait_before = float(self.sums[2]), float(self.sums[3])
+        clips_before = float(self.sums[2])
+        epoch_wait, loss_shown = 0.0, None
         try:
             for step in range(start_step, self.steps_per_epoch):
-                step_wait, step_clips, step_loss = 0.0, 0, 0.0
-                self.position = (epoch, step)
+                step_wait, step_clips, step_loss = 0.0, 0, None
                 for micro in range(accum):
                     t0 = time.perf_counter()
                     batch: TrainBatch = next(batches)
                     step_wait += time.perf_counter() - t0
                     self._note_failures(batch, bar)
-                    loss = self._forward_backward(batch, sync=micro == accum - 1)
-                    step_loss += loss / accum
+                    loss = self._forward_backward(batch, sync=micro == accum - 1) / accum
+                    step_loss = loss if step_loss is None else step_loss + loss
                     step_clips += len(batch)
                 self._optimizer_step()
-                self.sums[3] += step_wait
-                bar.update(step_clips * env.world_size, step_loss, self.optimizer.param_groups[-1]["lr"],
-                           data_wait=(float(self.sums[3]) - wait_before) / max(time.perf_counter() - t_epoch, 1e-9))
+                self.sums[3] += step_wait               # a host number into a device tensor: no wait
+                epoch_wait += step_wait
+                self.pending_losses.append((step_loss, epoch, step, self.global_step - 1))
                 done = step + 1
                 every = config.checkpoint_every_steps
-                if every and done % every == 0 and done < self.steps_per_epoch:
+                saving = bool(every and done % every == 0 and done < self.steps_per_epoch)
+                if saving or len(self.pending_losses) >= self.loss_check_every:
+                    loss_shown = self.check_losses()
+                bar.update(step_clips * env.world_size, loss_shown, self.optimizer.param_groups[-1]["lr"],
+                           data_wait=epoch_wait / max(time.perf_counter() - t_epoch, 1e-9))
+                if saving:
                     self.save(epoch, done)
         finally:
             bar.close()
+        self.check_losses()
         elapsed = max(time.perf_counter() - t_epoch, 1e-9)
         totals = all_reduce_sum(self.sums.clone().to(self.device)).cpu()
         failed = all_reduce_sum(torch.tensor([float(len(self.failed_videos))], device=self.device)).item()
         clips_this_run = (float(self.sums[2]) - clips_before) * env.world_size
         row = {"epoch": epoch, "train_loss": float(totals[0] / max(totals[2], 1)),
                "train_clip_acc1": float(totals[1] / max(totals[2], 1)), "lr": self.optimizer.param_groups[-1]["lr"],
-               "clips_per_s": clips_this_run / elapsed, "data_wait": (float(self.sums[3]) - wait_before) / elapsed,
+               "clips_per_s": clips_this_run / elapsed, "data_wait": epoch_wait / elapsed,
                "epoch_time_s": elapsed, "failed_videos": int(failed), "global_step": self.global_step,
                "processes": env.world_size}
         self._log(f"epoch {epoch + 1}/{config.epochs}: loss {row['train_loss']:.4f} clip@1 "
@@ -490,9 +501,8 @@ class Trainer:
                 bar.write(f"zoo-train: warning: skipped unreadable video {path} ({reason}); "
                           f"{len(self.failed_videos)} so far, a replacement clip was drawn")
 
-    def _divergence(self, loss: float) -> str:
+    def _divergence(self, loss: float, epoch: int, step: int, global_step: int) -> str:
         """One line for a non-finite loss: where it happened and the flags that most likely caused it."""
-        epoch, step = getattr(self, "position", (0, 0))
         args = self.config
         hints = [f"lower --lr (the learning rate is {self.optimizer.param_groups[-1]['lr']:g})"]
         if args.amp == "fp16" or (args.amp == "auto" and self.device.type == "cuda"):
@@ -500,9 +510,26 @@ class Trainer:
         if args.model_option:
             hints.append("check --model-option " + " ".join(f"{k}={v}" for k, v in args.model_option))
         return (f"training diverged: the loss is {loss} at epoch {epoch + 1}, step {step + 1} (global step "
-                f"{self.global_step}); {'; '.join(hints)}")
+                f"{global_step}); {'; '.join(hints)}")
 
-    def _forward_backward(self, batch: TrainBatch, sync: bool) -> float:
+    loss_check_every = LOSS_CHECK_EVERY
+
+    def check_losses(self) -> float | None:
+        """Read the losses of the steps since the last check (one wait for the device): a non-finite one stops
+        the run (:class:`TrainingDiverged`), naming the epoch and step where it first appeared. Returns the last
+        loss (``None``: no step since the last check)."""
+        if not self.pending_losses:
+            return None
+        values = torch.stack([entry[0].detach().float() for entry in self.pending_losses]).cpu().tolist()
+        where = [entry[1:] for entry in self.pending_losses]
+        self.pending_losses.clear()
+        for value, (epoch, step, global_step) in zip(values, where):
+            if not math.isfinite(value):
+                raise TrainingDiverged(self._divergence(value, epoch, step, global_step))
+        return values[-1]
+
+    def _forward_backward(self, batch: TrainBatch, sync: bool) -> torch.Tensor:
+        """One micro-batch: forward, backward, running sums on the device; returns the loss (on the device)."""
         clips = batch.clips.to(self.device, non_blocking=True)
         labels = batch.labels.to(self.device, non_blocking=True)
         x = normalize(clips, self.mean, self.std)
@@ -511,15 +538,13 @@ class Trainer:
             with torch.autocast(self.device.type, dtype=self.amp or torch.float32, enabled=self.amp is not None):
                 logits = self.ddp(x)
                 loss = self.criterion(logits.float(), labels)
-            if not torch.isfinite(loss):
-                raise TrainingDiverged(self._divergence(loss.item()))
             self.scaler.scale(loss / self.config.accum_steps).backward()
         with torch.no_grad():
             n = labels.shape[0]
-            self.sums[0] += float(loss.detach()) * n
-            self.sums[1] += float((logits.argmax(1) == labels).sum())
+            self.sums[0] += loss.detach() * n
+            self.sums[1] += (logits.argmax(1) == labels).sum()
             self.sums[2] += n
-        return float(loss.detach())
+        return loss.detach()
 
     def _optimizer_step(self) -> None:
         self.scaler.step(self.optimizer)
@@ -556,7 +581,8 @@ class Trainer:
     def save(self, epoch: int, step_in_epoch: int, finished_epoch: int | None = None, improved: bool = False,
              val: dict | None = None) -> None:
         """Write the training state (all ranks contribute their RNG state) and, on rank 0, the model files."""
-        rank_state = {"rng": capture_rng_state(), "sums": self.sums.clone(),
+        self.check_losses()       # never a checkpoint of a diverged model
+        rank_state = {"rng": capture_rng_state(), "sums": self.sums.cpu(),
                       "failed_videos": dict(self.failed_videos)}
         rank_states = gather_to_rank0([rank_state])
         if self.env.is_main:
