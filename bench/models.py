@@ -5,10 +5,17 @@ also our r2plus1d_18 (torchvision layout) against torchvision's r2plus1d_18 (goa
 
     python bench/models.py              # the three issue configurations (slow on 2 CPU cores)
     python bench/models.py --quick      # R(2+1)D-18 8x112 only, fewer repeats
+    python bench/models.py --device cuda --batch 16 --compile-limit 90   # make bench-gpu's step
+
+Each variant's throughput is printed as a ``RATIO`` line against eager fp32 as soon as it is measured (output
+flushed), so a run cut short keeps its finished rows. On a GPU use a batch that keeps the GPU busy (batch 1 of a
+small clip measures kernel launches, not the model). ``--compile-limit`` bounds torch.compile's first call (the
+compilation): a variant that does not compile in time is reported as skipped.
 """
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from pathlib import Path
 
@@ -25,8 +32,31 @@ CONFIGS = {
 }
 
 
-def variants(model: torch.nn.Module, device: torch.device, with_compile: bool, with_bf16: bool = True):
-    """(name, callable-builder) pairs; each builder returns a function running one forward pass."""
+class CompileTimeout(Exception):
+    """torch.compile's first call (the compilation) took longer than ``--compile-limit``."""
+
+
+def within(seconds: float | None, fn):
+    """``fn()``, interrupted by :class:`CompileTimeout` after ``seconds`` (SIGALRM; main thread only)."""
+    if not seconds:
+        return fn()
+
+    def alarm(signum, frame):
+        raise CompileTimeout(f"not compiled within {seconds:g} s")
+
+    previous = signal.signal(signal.SIGALRM, alarm)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        return fn()
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def variants(model: torch.nn.Module, device: torch.device, with_compile: bool, with_bf16: bool = True,
+             compile_limit: float | None = None, compile_backend: str = "inductor"):
+    """(name, callable-builder) pairs; each builder returns a function running one forward pass (the compiled
+    variant's builder compiles it, within ``compile_limit`` seconds)."""
     def eager(x):
         return lambda: model(x)
 
@@ -46,28 +76,41 @@ def variants(model: torch.nn.Module, device: torch.device, with_compile: bool, w
         out.append(("bf16_autocast", bf16))
     if with_compile:
         def compiled(x):
-            m = torch.compile(model)
+            m = torch.compile(model, backend=compile_backend)
+            within(compile_limit, lambda: m(x))          # the first call compiles
             return lambda: m(x)
         out.append(("torch_compile", compiled))
     return out
 
 
-def bench_config(label, arch, options, shape, device, repeats, with_compile, with_bf16=True):
+def bench_config(label, arch, options, shape, device, repeats, with_compile, with_bf16=True, batch=None,
+                 compile_limit=None, compile_backend="inductor"):
+    """Time every variant of one configuration; a row and a ``RATIO`` line per variant as soon as it is measured."""
+    if batch is not None:
+        shape = (batch, *shape[1:])
     model = zoo.create_model(arch, **options).eval().to(device)
     x = torch.randn(shape, device=device)
     rows = []
+    print(f"\n{label} on {device.type} (batch {shape[0]})", flush=True)
+    print(f"  {'variant':18s} {'clips/s':>9s} {'ratio':>7s} {'peak MiB':>9s} {'mem ratio':>9s}", flush=True)
     with torch.inference_mode():
-        for name, make in variants(model, device, with_compile, with_bf16):
+        for name, make in variants(model, device, with_compile, with_bf16, compile_limit, compile_backend):
             model.to(memory_format=torch.contiguous_format)
-            fn = make(x)
+            try:
+                fn = make(x)
+            except CompileTimeout as exc:
+                print(f"  {name:18s} skipped: {exc}", flush=True)
+                continue
             with peak_memory(device) as mem:
                 seconds = time_call(fn, device, repeats)
             rows.append((name, shape[0] / seconds, mem["peak"]))
-    base_rate, base_mem = rows[0][1], max(rows[0][2], 1)
-    print(f"\n{label} on {device.type} (batch {shape[0]})")
-    print(f"  {'variant':18s} {'clips/s':>9s} {'ratio':>7s} {'peak MiB':>9s} {'mem ratio':>9s}")
-    for name, rate, peak in rows:
-        print(f"  {name:18s} {rate:9.3f} {rate / base_rate:7.2f} {peak / 2**20:9.1f} {peak / base_mem:9.2f}")
+            rate, peak = rows[-1][1], rows[-1][2]
+            base_rate, base_mem = rows[0][1], max(rows[0][2], 1)
+            print(f"  {name:18s} {rate:9.3f} {rate / base_rate:7.2f} {peak / 2**20:9.1f} {peak / base_mem:9.2f}",
+                  flush=True)
+            if name != rows[0][0]:
+                print(f"RATIO {label} batch {shape[0]} {name} / {rows[0][0]} clips/s = {rate / base_rate:.2f}",
+                      flush=True)
     return rows
 
 
@@ -100,6 +143,9 @@ def main(argv=None) -> int:
     parser.add_argument("--no-compile", action="store_true")
     parser.add_argument("--no-bf16", action="store_true", help="skip bf16 autocast (very slow for Conv3d on CPU)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--batch", type=int, default=None, help="clips per forward pass (default: each config's, 1)")
+    parser.add_argument("--compile-limit", type=float, default=None,
+                        help="seconds torch.compile may take to compile a model (default: no limit)")
     args = parser.parse_args(argv)
     device = torch.device(args.device)
     names = args.configs or (["r2plus1d_18@8x112"] if args.quick else list(CONFIGS))
@@ -109,7 +155,8 @@ def main(argv=None) -> int:
         arch, options, shape = CONFIGS[label]
         # bf16 Conv3d on CPU runs ~20-40x slower than fp32 (no fast kernel); skip it in --quick
         bench_config(label, arch, options, shape, device, repeats, with_compile=not (args.quick or args.no_compile),
-                     with_bf16=not (args.no_bf16 or (args.quick and device.type == "cpu")))
+                     with_bf16=not (args.no_bf16 or (args.quick and device.type == "cpu")), batch=args.batch,
+                     compile_limit=args.compile_limit)
     bench_torchvision(device, repeats)
     return 0
 
