@@ -99,9 +99,11 @@ def _resolve(command: str, wheels: Path, tmp_path: Path) -> set[str]:
     report = tmp_path / "report.json"
     env = {k: v for k, v in os.environ.items() if not k.startswith("PIP_")}
     env["PIP_CONFIG_FILE"] = os.devnull          # this machine's indexes, find-links and constraints stay out
-    subprocess.run([sys.executable, "-m", "pip", "install", "--dry-run", "--ignore-installed", "--no-index",
-                    "--find-links", str(wheels), "--no-build-isolation", "--quiet", "--report", str(report),
-                    *words[2:]], cwd=ROOT, check=True, capture_output=True, env=env)
+    # --no-build-isolation: this tree's metadata is built with the setuptools installed here (torch needs >= 77)
+    done = subprocess.run([sys.executable, "-m", "pip", "install", "--dry-run", "--ignore-installed", "--no-index",
+                           "--find-links", str(wheels), "--no-build-isolation", "--quiet", "--report", str(report),
+                           *words[2:]], cwd=ROOT, capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
     return {item["metadata"]["name"].lower() for item in json.loads(report.read_text())["install"]}
 
 
