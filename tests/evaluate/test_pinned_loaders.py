@@ -4,7 +4,7 @@ import torch
 
 from zoo.data.datasets import discover
 from zoo.evaluate import evaluate
-from zoo.extract.dataset import VideoJob
+from zoo.extract.windows_dataset import VideoJob
 from zoo.extract.engine import extract_windows
 from zoo.extract.windows import WindowSpec
 from test_onnx_devices import SPEC

@@ -25,7 +25,7 @@ def _rank_main(rank: int, data: str, out: str, port: int, fail: bool) -> None:
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     import zoo.data.index as index
     from zoo.distributed import init_distributed, shutdown
-    from zoo.train.cli import parse_args
+    from zoo.train.cli import parse_config
     from zoo.train.loop import Trainer
 
     real_build = index.build_index
@@ -44,7 +44,7 @@ def _rank_main(rank: int, data: str, out: str, port: int, fail: bool) -> None:
         time.sleep(0.05)
     os.environ.update(RANK=str(rank), WORLD_SIZE="2", LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1",
                       MASTER_PORT=str(port))
-    args = parse_args(["--data-path", data, "--output-dir", str(folder / "run"), *TINY, "--device", "cpu",
+    args = parse_config(["--data-path", data, "--output-dir", str(folder / "run"), *TINY, "--device", "cpu",
                        "--cache-dataset", "--cache-dir", str(folder / "cache"), "--dist-timeout", str(DIST_TIMEOUT_S)])
     env = init_distributed("cpu", timeout_s=DIST_TIMEOUT_S)
     try:

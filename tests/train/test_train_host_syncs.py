@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from zoo.distributed import DistEnv
-from zoo.train.cli import parse_args
+from zoo.train.cli import parse_config
 from zoo.train.loop import Trainer, TrainingDiverged
 
 from train_helpers import TINY
@@ -16,7 +16,7 @@ READS = ("item", "tolist", "__float__", "__bool__", "__int__")
 
 
 def _trainer(data, tmp_path, *extra):
-    return Trainer(parse_args(["--data-path", str(data), "--output-dir", str(tmp_path / "out"), *ARGS, *extra]),
+    return Trainer(parse_config(["--data-path", str(data), "--output-dir", str(tmp_path / "out"), *ARGS, *extra]),
                    DistEnv())
 
 
