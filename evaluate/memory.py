@@ -206,7 +206,10 @@ def probe_view_cost(run: Callable[[torch.Tensor], torch.Tensor], sample_views: t
     # 1-view/2-view difference too small (even negative). Err on the safe side there: a view costs at least
     # half the 2-view peak. The CUDA allocator's peaks are exact: a floor would halve the chunk for nothing.
     floor = 0 if meter.exact else peaks[1] // 2
-    per_view = max(peaks[1] - peaks[0], floor, 1)
+    # Whatever the meter saw, a view costs at least its float32 copy (the normalised input the model receives):
+    # a process whose peak RSS does not move at all (reused free pages) would otherwise report 1 byte a view.
+    input_bytes = one[0].numel() * 4
+    per_view = max(peaks[1] - peaks[0], floor, input_bytes)
     fixed = max(peaks[0] - per_view, 0)
     return fixed, per_view
 

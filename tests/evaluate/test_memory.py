@@ -136,6 +136,16 @@ def test_per_view_floor_only_for_figures_that_are_not_exact(exact, chunk):
     assert chunk_size_for_budget(60 * gib, fixed, per_view) == chunk
 
 
+@pytest.mark.parametrize("exact", [True, False])
+def test_a_view_costs_at_least_its_float_input(exact):
+    # a meter that sees nothing (peak RSS that did not move: the pages were reused) must not make a view free
+    meter = FakeMeter(exact, 0, 0)
+    views = torch.zeros(2, 4, 32, 32, 3, dtype=torch.uint8)
+    fixed, per_view = probe_view_cost(lambda v: v, views, meter)
+    assert (fixed, per_view) == (0, 4 * 32 * 32 * 3 * 4)
+    assert chunk_size_for_budget(256 * 1024, fixed, per_view) == 4
+
+
 def test_only_the_cuda_allocator_is_exact(monkeypatch):
     assert not MemoryMeter("cpu").exact
     monkeypatch.setattr(torch.cuda, "synchronize", lambda device=None: None)
