@@ -129,6 +129,7 @@ def child(args) -> None:
     from zoo.data.datasets import VideoSample
     from zoo.data.views import ViewSpec
     from zoo.evaluate import TorchPredictor, evaluate
+    from zoo.options import RunOptions
 
     size = SIZES[args.size]
     torch.set_num_threads(args.threads)
@@ -143,9 +144,8 @@ def child(args) -> None:
     tracker = CudaPeaks(device) if device.type == "cuda" else PeakSampler(_rss)
     t0 = time.perf_counter()
     with tracker:
-        metrics = evaluate(predictor, samples, classes, spec, large=args.path == "large",
-                           max_memory=args.max_memory, videos_per_batch=1, workers=0, device=device,
-                           progress=False, log=lambda m: None)
+        metrics = evaluate(predictor, samples, classes, spec, large=args.path == "large", videos_per_batch=1,
+                           run=RunOptions.quiet(device=device, max_memory=args.max_memory))
     seconds = time.perf_counter() - t0
     peak = tracker.peak if device.type == "cuda" else {"rss": tracker.peak}
     result = {"path": args.path, "seconds": seconds, "views": metrics["num_clips"], "peak": peak,

@@ -86,15 +86,16 @@ def ours(model, videos, args) -> dict:
     from zoo.data.views import ViewSpec
     from zoo.extract import VideoJob, WindowSpec, extract_windows
     from zoo.extract.tap_predictor import layer_predictor
+    from zoo.options import RunOptions
 
-    predictor, tap = layer_predictor(model, ["pool5"], MEAN, STD, device=args.device)
+    run = RunOptions.quiet(device=args.device, workers=args.workers)
+    predictor, tap = layer_predictor(model, ["pool5"], MEAN, STD, run=run)
     spec = WindowSpec(ViewSpec(clip_len=args.window, num_clips=1, resize=128, crop_size=112), stride=args.stride,
                       pad_last=False)
     jobs = [VideoJob(i, str(p), str(p)) for i, p in enumerate(videos)]
     kept = []
     stats = extract_windows(predictor, lambda: tap.layout, jobs, spec, lambda r: kept.append(r.num_windows),
-                            batch_windows=args.batch_windows, workers=args.workers, device=args.device,
-                            progress=False, log=lambda m: None)
+                            batch_windows=args.batch_windows, run=run)
     tap.remove()
     out = stats.as_dict()
     out["seconds"] = out["total_s"]

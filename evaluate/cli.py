@@ -128,7 +128,9 @@ def _run(parser: argparse.ArgumentParser, args) -> int:
     from zoo.distributed import init_distributed
     from zoo.evaluate.predictors import OnnxPredictor, TorchPredictor
     from zoo.evaluate.report import summary_table
+    from zoo.evaluate.records import RunOutput
     from zoo.evaluate.runner import evaluate
+    from zoo.options import RunOptions
 
     if not (args.checkpoint or args.weights):
         parser.error("one of the arguments --checkpoint --weights is required (or --folds)")
@@ -178,11 +180,11 @@ def _run(parser: argparse.ArgumentParser, args) -> int:
                                        train_crop_size=setup.head_crop_size)
         log = ((lambda message: tqdm.write(cli.printable(message), file=sys.stderr)) if rank == 0
                else (lambda message: None))
-        metrics = evaluate(predictor, samples, classes, setup.spec, aggregate=setup.aggregation,
-                           large=args.large, videos_per_batch=args.batch_videos, max_memory=args.max_memory,
-                           workers=args.workers, device=predictor.memory_device, output=args.output, resume=args.resume,
-                           settings=settings, scores_format=args.scores_format,
-                           progress=not args.quiet, log=log)
+        run = RunOptions(device=predictor.memory_device, workers=args.workers, max_memory=args.max_memory,
+                         progress=not args.quiet, log=log)
+        output = RunOutput(args.output, resume=args.resume, settings=settings, scores_format=args.scores_format)
+        metrics = evaluate(predictor, samples, classes, setup.spec, aggregate=setup.aggregation, large=args.large,
+                           videos_per_batch=args.batch_videos, run=run, output=output)
         if metrics is not None and args.output:
             from zoo.evaluate.reproduction import describe_reproduction
             from zoo.evaluate.run_report import finish_run_report

@@ -13,15 +13,39 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
 from zoo._io import atomic_write_text
 from zoo.errors import UsageError
+from zoo.evaluate.report import SCORE_FORMATS
 from zoo.guards import check_regular_output
 
 RUN_FILE = "run.json"
 MERGED_RECORDS = "records.jsonl"
+
+
+@dataclass(frozen=True)
+class RunOutput:
+    """What an evaluation writes, and where: ``folder`` (``None``: nothing is written) gets the records,
+    ``metrics.json`` and ``scores.<scores_format>``, rewritten at least every ``save_every`` seconds;
+    ``resume`` skips the videos already recorded there; ``settings`` describe the run (stored in ``run.json``,
+    which a resumed run must match, and in the metrics)."""
+
+    folder: Path | None = None
+    resume: bool = False
+    settings: dict | None = None
+    scores_format: str = "npz"
+    save_every: float = 60.0
+
+    def __post_init__(self):
+        if self.folder is not None:
+            object.__setattr__(self, "folder", Path(self.folder))
+        if self.scores_format not in SCORE_FORMATS:
+            raise ValueError(f"scores_format must be one of {SCORE_FORMATS}, got {self.scores_format!r}")
+        if not self.save_every >= 0:
+            raise ValueError(f"save_every must be >= 0 seconds, got {self.save_every!r}")
 
 
 class ResumeMismatchError(UsageError):

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import time
 from collections import Counter
-from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
@@ -22,9 +21,10 @@ from zoo.evaluate.memory import (ChunkRunner, MemoryMeter, ViewsOutOfMemory, chu
                                  default_budget, format_size, is_oom, probe_view_cost,
                                  release_memory)
 from zoo.evaluate.metrics import compute_metrics, topk_hits
-from zoo.evaluate.records import (RecordLog, check_paths_match, check_run_settings, load_records,
+from zoo.evaluate.records import (RecordLog, RunOutput, check_paths_match, check_run_settings, load_records,
                                   write_merged_records)
 from zoo.evaluate.report import plot_confusion, write_metrics, write_scores
+from zoo.options import RunOptions, fold_keywords
 
 Predictor = Callable[[torch.Tensor], torch.Tensor]
 
@@ -165,37 +165,36 @@ class BudgetRunner:
         return report
 
 
-def _write_report(output: Path, records: Sequence[dict], classes: Sequence[str], metrics: dict,
-                  aggregate: str, scores_format: str, final: bool) -> None:
-    write_scores(output, group_videos(records, aggregate), classes, scores_format)
-    write_metrics(output, metrics)
+def _write_report(output: RunOutput, records: Sequence[dict], classes: Sequence[str], metrics: dict,
+                  aggregate: str, final: bool) -> None:
+    write_scores(output.folder, group_videos(records, aggregate), classes, output.scores_format)
+    write_metrics(output.folder, metrics)
     if final:
-        plot_confusion(output / "confusion_matrix.png", metrics["confusion_matrix"], classes)
+        plot_confusion(output.folder / "confusion_matrix.png", metrics["confusion_matrix"], classes)
 
 
-def evaluate(predictor: Predictor, samples: Sequence, classes: Sequence[str], spec, *,
-             aggregate: str = "mean_softmax", large: bool = False, videos_per_batch: int = 4,
-             max_memory: int | None = None, workers: int = 0, device: str | torch.device = "cpu",
-             output: str | os.PathLike | None = None, resume: bool = False, settings: dict | None = None,
-             scores_format: str = "npz", progress: bool = True, save_every: float = 60.0,
-             log: Callable[[str], None] = print) -> dict | None:
-    """Evaluate ``predictor`` (uint8 views -> logits) on ``samples`` (``zoo.data.datasets.VideoSample``).
+def evaluation_options(run: RunOptions | None, output: RunOutput | str | os.PathLike | None,
+                       keywords: dict) -> tuple[RunOptions, RunOutput]:
+    """The :func:`evaluate` records from its arguments: ``output`` may be just the folder, and the flat keywords
+    of its earlier signature (``device``, ``workers``, ``max_memory``, ``progress``, ``log``, ``resume``,
+    ``settings``, ``scores_format``, ``save_every``) set the field of that name."""
+    if not isinstance(output, RunOutput):
+        output = RunOutput(output)
+    run = run if run is not None else RunOptions(device="cpu")
+    run, output = fold_keywords("evaluate", keywords, run, output)
+    return run, output
 
-    ``spec`` is a ``zoo.data.views.ViewSpec``. With ``output`` every finished video is appended to
-    ``output/records-<rank>.jsonl`` and ``metrics.json`` / ``scores.*`` are rewritten at least every
-    ``save_every`` seconds; ``resume=True`` skips the videos already recorded there. Under ``torchrun``
-    the remaining videos are sharded across ranks. Returns the metrics dict on rank 0, ``None`` elsewhere.
-    """
-    aggregate = canonical_aggregation(aggregate)
-    rank, world = rank_and_world()
-    device = torch.device(device)
-    output = Path(output) if output is not None else None
+
+def _videos_done(output: RunOutput, samples: Sequence, rank: int) -> tuple[dict[int, dict], set[int]]:
+    """The records already in ``output`` (``resume``; read and checked on rank 0, empty elsewhere) and their
+    indices (on every rank); rank 0 writes the run's settings or refuses settings that differ from the
+    stopped run's."""
     done: dict[int, dict] = {}
     error = None
-    if rank == 0 and output is not None:
+    if rank == 0 and output.folder is not None:
         try:
-            check_run_settings(output, dict(settings or {}, num_videos=len(samples)), resume)
-            done = load_records(output) if resume else {}
+            check_run_settings(output.folder, dict(output.settings or {}, num_videos=len(samples)), output.resume)
+            done = load_records(output.folder) if output.resume else {}
             check_paths_match(done, samples)
         except ValueError as exc:
             error = exc
@@ -204,41 +203,48 @@ def evaluate(predictor: Predictor, samples: Sequence, classes: Sequence[str], sp
         raise error
     if status[0] is not None:
         raise RuntimeError(f"rank 0 could not start the run: {status[0]}")
-    done_indices = set(status[1])
+    return done, set(status[1])
+
+
+def evaluate(predictor: Predictor, samples: Sequence, classes: Sequence[str], spec, *,
+             aggregate: str = "mean_softmax", large: bool = False, videos_per_batch: int = 4,
+             run: RunOptions | None = None, output: RunOutput | str | os.PathLike | None = None,
+             **keywords) -> dict | None:
+    """Evaluate ``predictor`` (uint8 views -> logits) on ``samples`` (``zoo.data.datasets.VideoSample``).
+
+    ``spec`` is a ``zoo.data.views.ViewSpec``. ``videos_per_batch`` videos go through the model per call, or
+    with ``large`` one video in chunks sized to ``run.max_memory``. ``run`` (:class:`~zoo.options.RunOptions`):
+    device (default: the CPU), decoding workers, memory budget, progress bar and log. ``output``
+    (:class:`~zoo.evaluate.records.RunOutput`, or just its folder): every finished video is appended to
+    ``folder/records-<rank>.jsonl`` and ``metrics.json`` / ``scores.*`` are rewritten at least every
+    ``save_every`` seconds; ``resume=True`` skips the videos already recorded there. The keywords of the
+    earlier signature (``device=``, ``workers=``, ``max_memory=``, ``resume=``, ``settings=`` ...) still work
+    (:func:`evaluation_options`). Under ``torchrun`` the remaining videos are sharded across ranks. Returns
+    the metrics dict on rank 0, ``None`` elsewhere.
+    """
+    run, output = evaluation_options(run, output, keywords)
+    aggregate = canonical_aggregation(aggregate)
+    rank, world = rank_and_world()
+    device = torch.device(run.device if run.device is not None else "cpu")
+    log = run.log
+    done, done_indices = _videos_done(output, samples, rank)
     todo = [i for i in range(len(samples)) if i not in done_indices]
     mine = shard(todo, rank, world)
     if rank == 0 and done_indices:
         log(f"--resume: {len(done_indices)} videos already done, {len(todo)} to go")
 
-    loader = views_loader(VideoViewsDataset(samples, spec, mine), 1 if large else videos_per_batch, workers,
+    loader = views_loader(VideoViewsDataset(samples, spec, mine), 1 if large else videos_per_batch, run.workers,
                           pin_memory=device.type == "cuda")
-    runner = BudgetRunner(predictor, device, large, max_memory, log)
-    record_log = RecordLog(output, rank) if output is not None else None
+    runner = BudgetRunner(predictor, device, large, run.max_memory, log)
+    record_log = RecordLog(output.folder, rank) if output.folder is not None else None
     new_records: list[dict] = []
-    bar = progress_bar(total=len(mine), unit="video", enabled=progress and rank == 0)
+    bar = progress_bar(total=len(mine), unit="video", enabled=run.progress and rank == 0)
     start = last_save = time.monotonic()
     num_views = 0
     try:
         for batch in loader:
-            good = [item for item in batch if item.views is not None]
-            batch_records = [skipped_record(item, item.error, rank, spec.short_videos)
-                             for item in batch if item.views is None]
-            if good:
-                views = torch.cat([item.views for item in good]) if len(good) > 1 else good[0].views
-                try:
-                    logits = runner(views)
-                except ViewsOutOfMemory as exc:
-                    batch_records += [skipped_record(item, f"out_of_memory: {exc}", rank) for item in good]
-                else:
-                    offset = 0
-                    for item in good:
-                        count = item.views.shape[0]
-                        batch_records.append(video_record(item, logits[offset:offset + count], aggregate, rank))
-                        offset += count
-                    num_views += views.shape[0]
-                del views
-            for item in good:
-                report_warnings(item.path, item.warnings)
+            batch_records, views = _score_batch(batch, runner, aggregate, rank, spec.short_videos)
+            num_views += views
             for record in batch_records:
                 if record_log is not None:
                     record_log.append(record)
@@ -249,10 +255,10 @@ def evaluate(predictor: Predictor, samples: Sequence, classes: Sequence[str], sp
             elapsed = max(time.monotonic() - start, 1e-9)
             bar.set_postfix_str(f"{num_views / elapsed:.1f} views/s", refresh=False)
             bar.update(len(batch))
-            if output is not None and world == 1 and time.monotonic() - last_save >= save_every:
+            if output.folder is not None and world == 1 and time.monotonic() - last_save >= output.save_every:
                 records = list(done.values()) + new_records
                 _write_report(output, records, classes, summarize(records, classes, aggregate), aggregate,
-                              scores_format, final=False)
+                              final=False)
                 last_save = time.monotonic()
     finally:
         bar.close()
@@ -264,16 +270,39 @@ def evaluate(predictor: Predictor, samples: Sequence, classes: Sequence[str], sp
         return None
     records = list(done.values()) + gathered
     metrics = summarize(records, classes, aggregate)
-    metrics["aggregate"] = aggregate
-    metrics["short_videos"] = spec.short_videos
-    metrics["world_size"] = world
-    metrics["elapsed_s"] = time.monotonic() - start         # this run (since its start or its --resume)
+    metrics.update(aggregate=aggregate, short_videos=spec.short_videos, world_size=world,
+                   elapsed_s=time.monotonic() - start)              # this run (since its start or its --resume)
     metrics["views_per_second"] = num_views / max(metrics["elapsed_s"], 1e-9)
     if large:
         metrics["memory"] = runner.memory_report()
-    if settings:
-        metrics["settings"] = settings
-    if output is not None:
-        _write_report(output, records, classes, metrics, aggregate, scores_format, final=True)
-        write_merged_records(output, records)
+    if output.settings:
+        metrics["settings"] = output.settings
+    if output.folder is not None:
+        _write_report(output, records, classes, metrics, aggregate, final=True)
+        write_merged_records(output.folder, records)
     return metrics
+
+
+def _score_batch(batch: Sequence[VideoViews], runner: BudgetRunner, aggregate: str, rank: int,
+                 short_videos: str) -> tuple[list[dict], int]:
+    """The records of one batch of videos (their views through ``runner`` in one call) and the views scored."""
+    good = [item for item in batch if item.views is not None]
+    records = [skipped_record(item, item.error, rank, short_videos) for item in batch if item.views is None]
+    scored = 0
+    if good:
+        views = torch.cat([item.views for item in good]) if len(good) > 1 else good[0].views
+        try:
+            logits = runner(views)
+        except ViewsOutOfMemory as exc:
+            records += [skipped_record(item, f"out_of_memory: {exc}", rank) for item in good]
+        else:
+            offset = 0
+            for item in good:
+                count = item.views.shape[0]
+                records.append(video_record(item, logits[offset:offset + count], aggregate, rank))
+                offset += count
+            scored = views.shape[0]
+        del views
+    for item in good:
+        report_warnings(item.path, item.warnings)
+    return records, scored

@@ -6,6 +6,7 @@ from zoo.data.datasets import discover
 from zoo.evaluate import evaluate
 from zoo.extract.windows_dataset import VideoJob
 from zoo.extract.engine import extract_windows
+from zoo.options import RunOptions
 from zoo.extract.windows import WindowSpec
 from test_onnx_devices import SPEC
 
@@ -48,5 +49,5 @@ def test_extraction_windows_are_pinned_for_cuda_only(known_dataset, monkeypatch)
     for device, expected in (("cuda:0", True), ("cpu", False)):
         seen = []
         extract_windows(logits_of(seen, pinned), lambda: [("logits", (3,))], [VideoJob(0, str(samples[0].path), "v")], spec,
-                        lambda video: None, batch_windows=4, device=device, progress=False, log=lambda m: None)
+                        lambda video: None, batch_windows=4, run=RunOptions.quiet(device=device))
         assert seen and all(s == expected for s in seen), device

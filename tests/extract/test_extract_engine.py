@@ -6,15 +6,16 @@ import zoo
 from zoo.data.views import ViewSpec
 from zoo.extract import LayerTap, VideoJob, WindowSpec, extract_windows
 from zoo.evaluate.predictors import TorchPredictor
+from zoo.options import RunOptions
 
 
-def run(model, jobs, **options):
+def run(model, jobs, workers=0, **options):
     tap = LayerTap(model, ["pool5", "layer2"])
     predictor = TorchPredictor(tap, model.zoo_meta["mean"], model.zoo_meta["std"])
     spec = WindowSpec(ViewSpec(clip_len=4, num_clips=1, resize=32, crop_size=32), stride=6)
     results = {}
     stats = extract_windows(predictor, lambda: tap.layout, jobs, spec, lambda r: results.__setitem__(r.job.index, r),
-                            progress=False, log=lambda m: None, **options)
+                            run=RunOptions.quiet(workers=workers), **options)
     tap.remove()
     return results, stats
 

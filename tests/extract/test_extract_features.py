@@ -164,9 +164,9 @@ def test_a_cuda_model_runs_on_its_own_device_and_stays_there(model, video, monke
     asked, moves = [], []
     real_layer_predictor = api.layer_predictor
 
-    def layer_predictor(*args, device, **kwargs):
-        asked.append(torch.device(device))
-        return real_layer_predictor(*args, device="cpu", **kwargs)
+    def layer_predictor(*args, run, **kwargs):
+        asked.append(torch.device(run.device))
+        return real_layer_predictor(*args, run=run.on("cpu"), **kwargs)
 
     def to(*args, **kwargs):
         moves.append(args[0] if args else kwargs.get("device"))
@@ -196,3 +196,15 @@ def test_model_device_is_the_device_of_its_tensors():
     assert model_device(model) == torch.device("cpu")
     assert model_device(model.to("meta")) == torch.device("meta")
     assert model_device(torch.nn.ReLU()) == torch.device("cpu")
+
+
+def test_the_records_give_what_the_keywords_give(model, video):
+    from zoo.extract.options import WindowRequest
+    from zoo.options import RunOptions
+
+    flat = extract_features(model, video, "pool5", device="cpu", **WIN)
+    records = extract_features(model, video, "pool5", windows=WindowRequest(**WIN), run=RunOptions.quiet(device="cpu"))
+    np.testing.assert_array_equal(flat["pool5"], records["pool5"])
+    np.testing.assert_array_equal(flat.start, records.start)
+    with pytest.raises(TypeError, match="unexpected keyword argument 'windw'"):
+        extract_features(model, video, "pool5", windw=4)

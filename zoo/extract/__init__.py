@@ -13,9 +13,9 @@ __getattr__, __dir__ = lazy_exports(__name__, {
     **dict.fromkeys(("Features", "extract_features"), "zoo.extract.api"),
     "VideoJob": "zoo.extract.windows_dataset",
     **dict.fromkeys(("ExtractStats", "VideoFeatures", "extract_windows"), "zoo.extract.engine"),
-    "REDUCTIONS": "zoo.extract.options",
+    **dict.fromkeys(("REDUCTIONS", "WindowRequest"), "zoo.extract.options"),
     **dict.fromkeys(("LayerTap", "resolve_layer", "split_outputs"), "zoo.extract.taps"),
     **dict.fromkeys(("WindowPlan", "WindowSpec", "plan_windows"), "zoo.extract.windows")})
 
 __all__ = ["extract_features", "Features", "extract_windows", "VideoJob", "VideoFeatures", "ExtractStats",
-           "REDUCTIONS", "LayerTap", "resolve_layer", "split_outputs", "WindowSpec", "WindowPlan", "plan_windows"]
+           "REDUCTIONS", "WindowRequest", "LayerTap", "resolve_layer", "split_outputs", "WindowSpec", "WindowPlan", "plan_windows"]

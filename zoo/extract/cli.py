@@ -14,8 +14,9 @@ from zoo import cli
 from zoo._io import sha256_of
 from zoo.evaluate.cli import memory_size
 from zoo.guards import check_video_files
-from zoo.extract.options import BACKENDS, FORMATS, POOL_SPATIAL, REDUCTIONS
+from zoo.extract.options import BACKENDS, FORMATS, POOL_SPATIAL, REDUCTIONS, WindowRequest
 from zoo.hub.errors import HubError
+from zoo.options import RunOptions
 from zoo.protocol import add_pixel_rule_arguments, resize_type
 from zoo.weights import SHORT_VIDEO_RULES
 
@@ -122,6 +123,16 @@ def collect_jobs(args, classes) -> list:
     return jobs[:args.limit] if args.limit is not None else jobs
 
 
+def window_request(args) -> WindowRequest:
+    """The windows the command line asks for (its ``--window`` ... ``--upright``; ``--drop-last`` is
+    ``pad_last=False``)."""
+    given = {name: getattr(args, name) for name in ("window", "sampling_rate", "stride", "stride_sec", "frame_rate",
+                                                    "clips", "crops", "convolutional", "short_videos", "resize",
+                                                    "crop_size", "full_frame", "resize_filter", "crop_rule",
+                                                    "colour_rule", "upright")}
+    return WindowRequest(**given, pad_last=not args.drop_last)
+
+
 def _run(args) -> int:
     # torch and the engine are imported here, when a command runs: --help stays fast
     from zoo.distributed import init_distributed, shutdown
@@ -140,13 +151,7 @@ def _run(args) -> int:
             ckpt, entry = checkpoint_source(args.checkpoint, args.weights)
             meta = zoo.read_checkpoint_meta(ckpt)
             layers = parse_layers(args.layers)
-            spec, setup = window_spec_from(
-                meta, entry=entry, window=args.window, sampling_rate=args.sampling_rate, stride=args.stride,
-                stride_sec=args.stride_sec, frame_rate=args.frame_rate, clips=args.clips, crops=args.crops,
-                resize=args.resize, crop_size=args.crop_size, full_frame=args.full_frame,
-                pad_last=not args.drop_last, convolutional=args.convolutional, short_videos=args.short_videos,
-                resize_filter=args.resize_filter, crop_rule=args.crop_rule, colour_rule=args.colour_rule,
-                upright=args.upright)
+            spec, setup = window_spec_from(meta, window_request(args), entry)
             check_classes(setup, int(meta["num_classes"]), str(ckpt))
             jobs = collect_jobs(args, setup.classes)
             model = protocol_model(zoo.load_checkpoint(ckpt, device=str(env.device) if args.backend == "torch"
@@ -158,16 +163,15 @@ def _run(args) -> int:
                     "backend": args.backend, "amp": args.amp, "checkpoint_sha256": sha256_of(ckpt),
                     "mean": setup.mean, "std": setup.std, "convolutional_head": setup.head_crop_size if spec.views else None,
                     **spec.settings()}
+        run = RunOptions(device=env.device, workers=args.workers, max_memory=args.max_memory, amp=args.amp,
+                         backend=args.backend, progress=not args.quiet, log=log)
         with contextlib.ExitStack() as stack:
             predictor, tap = layer_predictor(model, layers, setup.mean, setup.std, pool_spatial=args.pool_spatial,
-                                             device=env.device, amp=args.amp, backend=args.backend,
-                                             input_shape=input_shape(spec), stack=stack, max_memory=args.max_memory)
+                                             run=run, input_shape=input_shape(spec), stack=stack)
             # a changed-settings refusal (ResumeMismatchError) is a UsageError: exit 2 through cli.run_tool
             result = extract_to_folder(predictor, lambda: tap.layout, jobs, spec, args.output, settings,
                                        layers=layers, fmt=fmt, resume=args.resume, reduce=args.reduce,
-                                       batch_windows=args.batch_windows, workers=args.workers,
-                                       device=predictor.memory_device,
-                                       max_memory=args.max_memory, progress=not args.quiet, log=log)
+                                       batch_windows=args.batch_windows, run=run.on(predictor.memory_device))
     finally:
         shutdown()
     if result is None:      # ranks other than 0

@@ -2,6 +2,7 @@
 refused), sharded over ``torchrun`` ranks (each writes its own videos' files; rank 0 writes the index)."""
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 from typing import Callable, Sequence
@@ -14,21 +15,23 @@ from zoo.extract.windows_dataset import VideoJob
 from zoo.extract.engine import ExtractStats, VideoFeatures, extract_windows
 from zoo.extract.output import FeatureWriter, check_output_folder, output_stems, write_index
 from zoo.extract.windows import WindowSpec
+from zoo.options import RunOptions
 
 
 def extract_to_folder(predictor: Callable[[torch.Tensor], torch.Tensor], layout: Callable[[], list],
                       jobs: Sequence[VideoJob], spec: WindowSpec, output: str | os.PathLike, settings: dict, *,
                       layers: Sequence[str], fmt: str = ".safetensors", resume: bool = False,
-                      log: Callable[[str], None] = print, **engine_options) -> dict | None:
+                      run: RunOptions = RunOptions(), **engine_options) -> dict | None:
     """Extract ``jobs`` into ``output``; returns ``{"records", "stats"}`` on rank 0 (``None`` elsewhere).
 
     ``settings`` describe the run (layers, protocol, checkpoint hash, ...): they are stored in
     ``output/run.json`` and in every file, and a run over an ``output`` made with other settings is refused.
     A re-run (``resume`` or not) skips every video whose file is present and verified; ``resume=True``
-    additionally requires that ``output`` holds a run. ``engine_options`` go to
-    :func:`~zoo.extract.engine.extract_windows`.
+    additionally requires that ``output`` holds a run. ``run`` and ``engine_options`` go to
+    :func:`~zoo.extract.engine.extract_windows` (the progress bar on rank 0 only).
     """
     rank, world = rank_and_world()
+    log = run.log
     output = Path(output)
     writer = FeatureWriter(output, fmt, settings)
     stems = output_stems(jobs)
@@ -61,8 +64,8 @@ def extract_to_folder(predictor: Callable[[torch.Tensor], torch.Tensor], layout:
     def sink(result: VideoFeatures) -> None:
         records.append(writer.write(result, stems[result.job.index]))
 
-    stats = extract_windows(predictor, layout, mine, spec, sink, log=log,
-                            progress=engine_options.pop("progress", True) and rank == 0, **engine_options)
+    stats = extract_windows(predictor, layout, mine, spec, sink,
+                            run=dataclasses.replace(run, progress=run.progress and rank == 0), **engine_options)
     gathered = gather_to_rank0(records)
     all_stats = gather_to_rank0([stats.as_dict()])
     if rank != 0:

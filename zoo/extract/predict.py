@@ -13,6 +13,7 @@ import zoo
 from zoo import cli
 from zoo.guards import check_video_files, check_writable, refuse_same_file
 from zoo.hub.errors import HubError
+from zoo.options import RunOptions
 from zoo.protocol import (add_protocol_arguments, check_classes, check_head, checkpoint_source, protocol_overrides,
                           resolve_settings)
 
@@ -156,13 +157,13 @@ def _run(args) -> int:
                 print(f"  {rank}. {cli.printable(name)}  {score:.4f}")
 
     # the extraction engine of zoo-extract: every video's test views, one forward pass per batch of windows
+    run = RunOptions.quiet(device=device, amp=args.amp)
     predictor, tap = layer_predictor(model, ["pool5", "logits"] if args.features else ["logits"], setup.mean,
-                                     setup.std, device=device, amp=args.amp)
+                                     setup.std, run=run)
     if args.report:   # keep the middle frame of every view the model scores, for the page's views strip
         predictor = recorder = MiddleFrameRecorder(predictor)
     jobs = [VideoJob(i, video, video) for i, video in enumerate(args.videos)]
-    extract_windows(predictor, lambda: tap.layout, jobs, spec, report,
-                    device=predictor.device, progress=False, log=lambda message: None)
+    extract_windows(predictor, lambda: tap.layout, jobs, spec, report, run=run.on(predictor.device))
     if args.features and features:
         out = save_features(args.features, [features.get(i) for i in range(len(args.videos))], list(args.videos))
         print(f"features ({args.feature_level} level) -> {out}", file=sys.stderr)

@@ -13,28 +13,28 @@ from torch import nn
 from zoo.evaluate.predictors import OnnxPredictor, TorchPredictor
 from zoo.extract.taps import LayerTap
 from zoo.extract.options import BACKENDS
+from zoo.options import RunOptions
 
 
 
 def layer_predictor(model: nn.Module, layers: Sequence[str], mean: Sequence[float], std: Sequence[float], *,
-                    pool_spatial: str | None = None, device: str | torch.device = "cpu", amp: str | None = None,
-                    backend: str = "torch", input_shape: tuple[int, int, int] | None = None,
-                    stack: contextlib.ExitStack | None = None, max_memory: int | None = None):
+                    pool_spatial: str | None = None, run: RunOptions = RunOptions(),
+                    input_shape: tuple[int, int, int] | None = None, stack: contextlib.ExitStack | None = None):
     """``(predictor, tap)``: ``predictor(uint8 windows) -> (N, D)`` outputs of ``layers``; ``tap.layout`` the
-    per-layer shapes once it has run.
+    per-layer shapes once it has run. ``run`` (:class:`~zoo.options.RunOptions`): its ``device`` (default: the
+    CPU), ``amp``, ``backend`` and ``max_memory``.
 
     ``backend="onnx"`` exports the tap (input ``(T, H, W)`` = ``input_shape``, dynamic batch) into a temporary
     folder kept open by ``stack`` and runs it with onnxruntime (CUDA provider when ``device`` is CUDA, its arena
     capped by :func:`~zoo.evaluate.memory.arena_limit` from ``max_memory``). The predictor's ``memory_device``
     is the device a memory budget measures.
     """
+    backend, device = run.backend, run.device if run.device is not None else "cpu"
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
     if backend == "torch":
         tap = LayerTap(model, layers, pool_spatial)
-        return TorchPredictor(tap, mean, std, device=device, amp=amp), tap
-    if amp is not None:
-        raise ValueError("--amp applies to the torch backend only")
+        return TorchPredictor(tap, mean, std, device=device, amp=run.amp), tap
     if input_shape is None or None in input_shape:
         raise ValueError("the onnx backend needs a fixed input size: give a crop size")
     from zoo.convert.onnx_export import export_module
@@ -52,7 +52,7 @@ def layer_predictor(model: nn.Module, layers: Sequence[str], mean: Sequence[floa
     from zoo.evaluate.memory import arena_limit
     from zoo.onnxrt import model_bytes
 
-    limit = arena_limit(device, max_memory, model_bytes(path))
+    limit = arena_limit(device, run.max_memory, model_bytes(path))
     return OnnxPredictor(path, mean, std, device=device, gpu_mem_limit=limit), tap
 
 

@@ -344,13 +344,13 @@ class Trainer:
             return None
         from zoo.evaluate.predictors import TorchPredictor
         from zoo.evaluate.runner import evaluate
+        from zoo.options import RunOptions
 
         spec = self.val_spec()
         predictor = TorchPredictor(self.model, self.mean, self.std, self.device)
+        run = RunOptions(device=self.device, workers=self.workers, progress=self.config.progress, log=self._log)
         metrics = evaluate(predictor, self.val_samples, self.classes, spec,
-                           videos_per_batch=max(1, self.config.batch_size // spec.num_views),
-                           workers=self.workers, device=self.device, progress=self.config.progress,
-                           log=self._log)
+                           videos_per_batch=max(1, self.config.batch_size // spec.num_views), run=run)
         metrics = broadcast_from_rank0(metrics)
         set_train_mode(self.model, self.config.freeze_bn)
         return metrics
