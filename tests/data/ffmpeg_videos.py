@@ -1,5 +1,6 @@
 """Videos made the way users make them, with the ffmpeg CLI (not with the library under test), and the frames
-the ffmpeg CLI presents for them (``-vsync passthrough``, rgb24) as the reference.
+the ffmpeg CLI presents for them (``-vsync passthrough``, rgb24) as the reference. Where no encoder here writes
+a kind of packet (TechSmith's "no change" packets), the packets are made by hand and muxed with PyAV.
 
 The ffmpeg CLI is a test requirement: ``.ci/run`` installs Debian's package when it is missing, so its absence
 is a failure here, never a skip.
@@ -7,12 +8,15 @@ is a failure here, never a skip.
 from __future__ import annotations
 
 import bisect
+import fractions
 import random
 import shutil
 import struct
 import subprocess
+import zlib
 from pathlib import Path
 
+import av
 import numpy as np
 import pytest
 
@@ -175,7 +179,57 @@ CLASSES = {
     "raw_m2v": "raw MPEG-2 elementary stream (.m2v)",
     "size_change": "MPEG-TS whose second half is 192x144 after 160x120 (two streams concatenated)",
     "shared_timestamps": "H.264 MKV with B-frames whose last 3 packets share one timestamp (setts)",
+    "no_change_end": "TechSmith screen capture (TSCC AVI) whose last 25 packets are 2-byte 'no change' packets, "
+                     "which give no picture (hand-made packets muxed with PyAV)",
+    "no_change_qtrle": "QuickTime Animation whose last second is a still picture: 7-byte 'no change' packets "
+                       "that give a copy of the picture",
 }
+
+
+def tscc_picture(rgb: np.ndarray) -> bytes:
+    """A TechSmith Camtasia (TSCC, 24 bits) packet holding the whole picture ``rgb`` (``(H, W, 3)`` uint8): zlib
+    over Windows-RLE codes, bottom row first, each row as literal runs (``00 n`` and n BGR pixels), ``00 00``
+    ending a row and ``00 01`` the picture."""
+    codes = bytearray()
+    for row in rgb[::-1]:
+        bgr = row[:, ::-1].tobytes()
+        for x in range(0, len(row), 255):
+            n = min(255, len(row) - x)
+            assert n >= 3, "a literal run holds 3 pixels or more"
+            codes += bytes([0, n]) + bgr[3 * x:3 * (x + n)]
+        codes += b"\x00\x00"
+    codes[-2:] = b"\x00\x01"
+    return zlib.compress(bytes(codes))
+
+
+#: a TSCC "no change" packet: 2 bytes that are no zlib stream, which ffmpeg's decoder takes for an empty
+#: picture and answers with no picture at all
+TSCC_NO_CHANGE = b"\x00\x00"
+
+
+def write_tscc_avi(path: Path, packets: int, no_change, size: tuple[int, int] = (64, 48), rate: int = 25,
+                   keyframe_every: int = 10) -> Path:
+    """An AVI screen capture in TSCC at ``rate`` fps: packet ``i`` is the 2-byte "no change" packet for ``i`` in
+    ``no_change``, else a whole picture of a pattern that moves every frame (every ``keyframe_every``-th marked
+    a keyframe). No encoder here writes TSCC: the packets are made by hand and muxed with PyAV, one per frame
+    time (pts = dts = i, duration 1), so the container counts ``packets`` frames."""
+    width, height = size
+    yy, xx = np.mgrid[0:height, 0:width]
+    with av.open(str(path), "w") as container:
+        stream = container.add_mux_stream("tscc", rate=rate, width=width, height=height)
+        stream.time_base = fractions.Fraction(1, rate)
+        for i in range(packets):
+            if i in no_change:
+                data = TSCC_NO_CHANGE
+            else:
+                data = tscc_picture(np.stack([(xx * 4 + i * 9) % 256, (yy * 5 + i * 13) % 256,
+                                              ((xx + yy) * 2 + i * 31) % 256], -1).astype(np.uint8))
+            packet = av.Packet(data)
+            packet.pts = packet.dts = i
+            packet.duration, packet.time_base, packet.stream = 1, stream.time_base, stream
+            packet.is_keyframe = i % keyframe_every == 0 and i not in no_change
+            container.mux(packet)
+    return path
 
 
 def set_display_matrix(src: Path, dst: Path, a: int, b: int, c: int, d: int) -> Path:
@@ -200,7 +254,8 @@ def make_class_videos(root: Path) -> dict[str, Path]:
     v = {name: root / f"{name}{ext}" for name, ext in (
         ("bframes_avi", ".avi"), ("packed_avi", ".avi"), ("pts_equal_dts", ".mp4"), ("transposed", ".mp4"),
         ("audio_longer", ".mp4"), ("cut_download", ".mp4"), ("ts_mid_gop", ".ts"), ("raw_h264", ".264"),
-        ("raw_m2v", ".m2v"), ("size_change", ".ts"), ("shared_timestamps", ".mkv"))}
+        ("raw_m2v", ".m2v"), ("size_change", ".ts"), ("shared_timestamps", ".mkv"), ("no_change_end", ".avi"),
+        ("no_change_qtrle", ".mov"))}
     _ffmpeg(*_testsrc("160x120", 25, 4), "-c:v", "mpeg4", "-bf", "2", "-q:v", "4", str(v["bframes_avi"]))
     _ffmpeg(*_testsrc("160x120", 25, 4), "-c:v", "libxvid", "-bf", "2", "-q:v", "4", str(v["packed_avi"]))
     h264 = ["-c:v", "libx264", "-bf", "3", "-pix_fmt", "yuv420p"]
@@ -226,6 +281,9 @@ def make_class_videos(root: Path) -> dict[str, Path]:
     _ffmpeg(*_testsrc("160x120", 25, 2), *h264, str(first))
     _ffmpeg(*_testsrc("192x144", 25, 2), *h264, "-output_ts_offset", "2", str(second))
     v["size_change"].write_bytes(first.read_bytes() + second.read_bytes())
+    write_tscc_avi(v["no_change_end"], 55, range(30, 55))
+    _ffmpeg(*_testsrc("64x48", 25, 1), "-vf", "tpad=stop_mode=clone:stop_duration=1", "-c:v", "qtrle",
+            str(v["no_change_qtrle"]))
     for scratch in (source, whole, ts, first):
         scratch.unlink()
     return v

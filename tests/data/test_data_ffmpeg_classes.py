@@ -1,10 +1,14 @@
 """Every frame of one video per class that once came out differently from the ffmpeg CLI -- B-frames whose
 timestamps lie, mirrored display matrices, audio longer than the video, partial downloads, undecodable
-lead-ins, raw elementary streams, mid-stream size changes -- against ``ffmpeg -vsync passthrough -f rawvideo
--pix_fmt rgb24``: the same number of frames, in the same order, with the same pixels."""
+lead-ins, raw elementary streams, mid-stream size changes, "no change" packets at the end -- against ``ffmpeg
+-vsync passthrough -f rawvideo -pix_fmt rgb24``: the same number of frames, in the same order, with the same
+pixels."""
 from __future__ import annotations
 
 import warnings
+
+import json
+import subprocess
 
 import numpy as np
 import pytest
@@ -14,7 +18,8 @@ from zoo.data.errors import VideoWarning, warning_kind
 from zoo.data.probe import probe_video
 from zoo.data.views import ViewSpec, decode_views, view_clip_indices
 
-from ffmpeg_videos import CLASSES, ffmpeg_pictures, set_display_matrix
+from ffmpeg_videos import (CLASSES, ffmpeg_frames, ffmpeg_pictures, packets, require_ffmpeg, set_display_matrix,
+                           shown_at, write_tscc_avi)
 
 #: the frames of these videos cannot be listed from packet timestamps: they are decoded once when probed
 DECODER_ORDER = {"bframes_avi", "packed_avi", "pts_equal_dts", "ts_mid_gop", "raw_h264", "raw_m2v", "size_change",
@@ -120,3 +125,46 @@ def test_mid_gop_lead_in_is_not_counted(classes):
     spec = ViewSpec(clip_len=4, num_clips=2, resize=None, crop_size=None)
     views = decode_views(classes["ts_mid_gop"], spec, info).numpy()
     np.testing.assert_array_equal(views[0], reference[:4])
+
+
+def test_no_change_packets_at_the_end_are_not_frames(classes):
+    """The class "no change packets at the end": a TSCC screen capture whose last second is 25 packets of 2
+    bytes. ffmpeg's TSCC decoder gives no picture for them, so ffmpeg presents the 30 pictures and no frame
+    after them -- under ``-vsync passthrough`` and ``-vsync cfr`` alike: the last picture is not repeated up to
+    the container's end -- although the container counts 55 frames over 2.2 s. So does the project (every
+    frame is compared in test_every_frame_is_ffmpegs), and the video is complete: no ``truncated`` or
+    ``frame_count`` warning, views reach its last picture."""
+    path = classes["no_change_end"]
+    sizes = [size for _, size, _ in packets(path)]
+    assert len(sizes) == 55 and sizes[30:] == [2] * 25 and min(sizes[:30]) > 1000
+    _, ffprobe = require_ffmpeg()
+    declared = json.loads(subprocess.run([ffprobe, "-v", "error", "-select_streams", "v:0", "-show_entries",
+                                          "stream=nb_frames,duration", "-of", "json", str(path)],
+                                         check=True, capture_output=True, text=True).stdout)["streams"][0]
+    assert (int(declared["nb_frames"]), float(declared["duration"])) == (55, 2.2)
+    reference = ffmpeg_pictures(path)
+    assert len(reference) == 30
+    np.testing.assert_array_equal(ffmpeg_pictures(path, "-vsync", "cfr"), reference)
+    info = probe_video(path)
+    assert info.num_frames == 30 and info.warnings == []
+    assert info.frame_times[-1] == pytest.approx(29 / 25)
+    spec = ViewSpec(clip_len=8, num_clips=4, resize=None, crop_size=None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", VideoWarning)
+        views = decode_views(path, spec, info).numpy()
+    np.testing.assert_array_equal(views[-1], reference[22:30])
+
+
+def test_no_change_packets_in_the_middle_repeat_the_picture(tmp_path):
+    """"No change" packets in the middle keep their frame times and show the previous picture, as a player
+    (and ``-vsync cfr``) shows them, like the other holes ffmpeg's passthrough output leaves (dropped AVI frames,
+    damaged packets; a ``decode_errors`` warning counts them); those at the end add nothing."""
+    path = write_tscc_avi(tmp_path / "middle_and_end.avi", 55, {10, 11, 12, *range(30, 55)})
+    reference, times = ffmpeg_frames(path)
+    info = probe_video(path)
+    assert len(reference) == 27 and info.num_frames == 30 and info.warnings == []
+    with pytest.warns(VideoWarning, match="3 requested frame"):
+        frames = decode_frames(path, range(info.num_frames), info)
+    for i in range(info.num_frames):
+        np.testing.assert_array_equal(frames[i], reference[shown_at(times, info.frame_times[i])], err_msg=f"{i}")
+    np.testing.assert_array_equal(frames[10:13], frames[[9, 9, 9]])

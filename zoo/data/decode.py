@@ -263,8 +263,9 @@ def _decode_pass(container, stream, times, needed, found, convert, report: Decod
             return
         if t > last_t + 2.0:
             return  # far past the last needed frame: the missing ones are not in this stream
-    if prev is not None and report.last_pts is not None:  # packets at the end without a picture (damaged, or
-        end = float(report.last_pts * tb) + tol  # "no change"): the last picture stays; nothing past the file
+    if prev is not None and report.last_pts is not None:  # damaged packets at the end: the last picture stays;
+        end = float(report.last_pts * tb) + tol  # nothing past the file ("no change" packets at the end that
+        # give no picture are not frames at all: probe_video leaves them out, as ffmpeg shows none)
         for j in (j for j in pending[k:] if times[j] <= end):
             found.add(j)
             report.filled.add(j)

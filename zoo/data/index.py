@@ -25,7 +25,8 @@ from zoo.data.decode import check_decoding
 from zoo.data.probe import VideoInfo, probe_video
 
 IndexEntry = Union[VideoInfo, VideoError]
-CACHE_VERSION = 3  # 2: display rotation, repeated frames and warnings; 3: frame order, mirror, truncated
+CACHE_VERSION = 4  # 2: display rotation, repeated frames and warnings; 3: frame order, mirror, truncated;
+# 4: "no change" packets at the end that give no picture are not frames
 
 
 def default_cache_dir() -> Path:
