@@ -128,9 +128,11 @@ def test_resample_down_and_exact_fractional_rate(raw, tmp_path):
     result = transcode_segment(root / "land25.mp4", tmp_path / "a.mp4", 0.5, 2.5, fps=15, short_side=SHORT)
     assert result.num_frames == 30
     _check_clip(tmp_path / "a.mp4", times["land25"], 0.5, 2, fps=15)
-    result = transcode_segment(root / "land25.mp4", tmp_path / "b.mp4", 0, 1, fps=29.97, short_side=SHORT)
+    result = transcode_segment(root / "land25.mp4", tmp_path / "b.mp4", 0, 1, TrimOptions(fps=29.97, short_side=SHORT))
     _check_clip(tmp_path / "b.mp4", times["land25"], 0, 1, fps=29.97)
     assert result.num_frames == 30  # ceil(1 s * 29.97)
+    with pytest.raises(TypeError, match="unexpected keyword argument 'short'"):
+        transcode_segment(root / "land25.mp4", tmp_path / "c.mp4", 0, 1, short=SHORT)
 
 
 def test_audio_dropped_unless_kept(tmp_path):

@@ -18,4 +18,5 @@ __getattr__, __dir__ = lazy_exports(__name__, {
     **dict.fromkeys(("WindowPlan", "WindowSpec", "plan_windows"), "zoo.extract.windows")})
 
 __all__ = ["extract_features", "Features", "extract_windows", "VideoJob", "VideoFeatures", "ExtractStats",
-           "REDUCTIONS", "WindowRequest", "LayerTap", "resolve_layer", "split_outputs", "WindowSpec", "WindowPlan", "plan_windows"]
+           "REDUCTIONS", "WindowRequest", "LayerTap", "resolve_layer", "split_outputs", "WindowSpec", "WindowPlan",
+           "plan_windows"]

@@ -18,6 +18,7 @@ import av
 from av.video.reformatter import VideoReformatter
 
 from zoo.errors import WRITE_ERRNOS
+from zoo.options import fold_keywords
 from zoo.data.encode import VideoWriter
 from zoo.data.errors import VideoError
 from zoo.data.orientation import display_size, rotate_frame
@@ -33,6 +34,44 @@ class SegmentError(Exception):
     def __init__(self, path, reason: str, message: str = ""):
         self.path, self.reason, self.message = str(path), reason, message
         super().__init__(f"{path}: {reason}" + (f" ({message})" if message else ""))
+
+
+@dataclass(frozen=True)
+class TrimOptions:
+    """How a segment is encoded (``zoo-prepare trim`` gives every segment the same): ``fps`` frames per second,
+    the short side scaled to ``short_side`` pixels with libswscale's ``interpolation``, ``codec`` at quality
+    ``crf`` (h264, hevc) or ``qscale`` (mpeg4), the audio kept or not, ``threads`` for decoding and encoding
+    (0: automatic); a segment with less than ``min_duration`` seconds of video is refused."""
+
+    fps: float = 30.0
+    short_side: int = 320
+    codec: str = "h264"
+    crf: int | None = 18
+    qscale: int | None = None
+    keep_audio: bool = False
+    min_duration: float = 1.0
+    threads: int = 0
+    interpolation: str = "BICUBIC"
+
+
+@dataclass(frozen=True)
+class _Span:
+    """The ``[start, end)`` seconds of a segment on the source's timeline (``origin``: the container's start
+    time) and its output frame rate."""
+
+    start: Fraction
+    end: Fraction
+    fps: Fraction
+    origin: Fraction
+
+    @property
+    def wanted(self) -> int:
+        """Output frames of the whole segment."""
+        return math.ceil((self.end - self.start) * self.fps)
+
+    def target(self, k: int) -> Fraction:
+        """The time output frame ``k`` shows."""
+        return self.start + k / self.fps
 
 
 @dataclass
@@ -103,15 +142,16 @@ def _frame_time(frame, time_base: Fraction, origin: Fraction) -> Fraction | None
     return None if pts is None else pts * time_base - origin
 
 
-def transcode_segment(src: str | os.PathLike, dst: str | os.PathLike, start: float, end: float, fps: float = 30,
-                      short_side: int = 320, codec: str = "h264", crf: int | None = 18,
-                      qscale: int | None = None, keep_audio: bool = False, min_duration: float = 1.0,
-                      threads: int = 0, interpolation: str = "BICUBIC") -> SegmentResult:
-    """Write ``[start, end)`` seconds of ``src`` to ``dst`` (atomic) at ``fps`` with the short side scaled.
+def transcode_segment(src: str | os.PathLike, dst: str | os.PathLike, start: float, end: float,
+                      options: TrimOptions | None = None, **keywords) -> SegmentResult:
+    """Write ``[start, end)`` seconds of ``src`` to ``dst`` (atomic) as ``options`` say (:class:`TrimOptions`;
+    its fields may also be given as keywords: ``fps=25, short_side=128``).
 
     Raises :class:`SegmentError` (missing source, undecodable, segment outside the video, too short:
     fewer than ``min_duration`` seconds available). The output is never left half-written.
     """
+    (options,) = fold_keywords("transcode_segment", keywords, options or TrimOptions())
+    fps = options.fps
     src, dst = Path(src), Path(dst)
     start_t, end_t = Fraction(start).limit_denominator(1000), Fraction(end).limit_denominator(1000)
     fps_q = Fraction(fps).limit_denominator(1001)
@@ -119,7 +159,6 @@ def transcode_segment(src: str | os.PathLike, dst: str | os.PathLike, start: flo
         raise SegmentError(src, "invalid_segment", f"start={start} end={end} fps={fps}")
     if not src.is_file():
         raise SegmentError(src, "missing_source", "file not found")
-    wanted = math.ceil((end_t - start_t) * fps_q)
     try:
         rotation, mirror = display_orientation(src)
         container = av.open(str(src))
@@ -132,64 +171,85 @@ def transcode_segment(src: str | os.PathLike, dst: str | os.PathLike, start: flo
             raise SegmentError(src, "undecodable", "no video stream")
         vstream = container.streams.video[0]
         vstream.thread_type = "AUTO"
-        vstream.thread_count = threads
-        astream = container.streams.audio[0] if keep_audio and container.streams.audio else None
-        origin = Fraction(container.start_time or 0, av.time_base)
+        vstream.thread_count = options.threads
+        astream = container.streams.audio[0] if options.keep_audio and container.streams.audio else None
+        span = _Span(start_t, end_t, fps_q, Fraction(container.start_time or 0, av.time_base))
         if container.duration is not None and start_t >= Fraction(container.duration, av.time_base):
             raise SegmentError(src, "outside_video",
                                f"starts at {float(start_t)} s, video lasts {container.duration / av.time_base:.3f} s")
         tb = vstream.time_base
         if start_t > 0:  # land on the keyframe at or before start
-            container.seek(int((start_t + origin) / tb), stream=vstream, backward=True)
+            container.seek(int((start_t + span.origin) / tb), stream=vstream, backward=True)
         width, height = output_size(*display_size(vstream.codec_context.width, vstream.codec_context.height,
-                                                  rotation), short_side)
+                                                  rotation), options.short_side)
+        output = _Output(dst, span.fps, (width, height), options, astream)
         try:
-            written = _copy_frames(container, vstream, astream, start_t, end_t, fps_q, wanted, origin,
-                                   (width, height), (rotation, mirror), interpolation, dst, codec, crf, qscale, threads,
-                                   min_duration)
+            written = _copy_frames(container, vstream, astream, span, (rotation, mirror), output)
         except av.error.FFmpegError as err:
             if isinstance(err, OSError) and err.errno in WRITE_ERRNOS:
                 raise   # the output cannot be written: not the video's fault
             raise SegmentError(src, "undecodable", str(err)) from None
     duration = written / fps_q
     return SegmentResult(num_frames=written, width=width, height=height, duration=float(duration),
-                         truncated=written < wanted)
+                         truncated=written < span.wanted)
 
 
-def _copy_frames(container, vstream, astream, start_t, end_t, fps_q, wanted, origin, size, orientation,
-                 interpolation, dst, codec, crf, qscale, threads, min_duration):
-    """Decode from the current position and encode the selected frames (upright: ``orientation``, the
-    ``(rotation, mirror)`` of :func:`zoo.data.probe.display_orientation`, applied); returns the number
-    written."""
+class _Output:
+    """The segment's file, opened at its first video frame (audio decoded before it is kept until then)."""
+
+    def __init__(self, dst, fps: Fraction, size: tuple[int, int], options: TrimOptions, astream):
+        self.dst, self.fps, self.size, self.options, self.astream = dst, fps, size, options, astream
+        self.writer: _SegmentWriter | None = None
+        self.frames = 0
+        self._audio: list = []
+
+    def audio(self, frame) -> None:
+        if self.writer is None:
+            self._audio.append(frame)
+        else:
+            self.writer.write_audio(frame)
+
+    def frame(self, scaled) -> None:
+        """Write the next output frame (already scaled and turned upright)."""
+        if self.writer is None:
+            self.writer = self._open().__enter__()
+            for frame in self._audio:
+                self.writer.write_audio(frame)
+            self._audio.clear()
+        self.writer.write_frame(scaled, self.frames)
+        self.frames += 1
+
+    def close(self, err: BaseException | None = None) -> None:
+        """Finish the file, or (``err``) remove what was written."""
+        if self.writer is not None:
+            self.writer.__exit__(type(err) if err else None, err, err.__traceback__ if err else None)
+
+    def _open(self) -> _SegmentWriter:
+        astream, options = self.astream, self.options
+        audio_rate = astream.codec_context.sample_rate if astream is not None else None
+        layout = "stereo"
+        if astream is not None and astream.codec_context.layout is not None:
+            layout = "mono" if astream.codec_context.layout.nb_channels == 1 else "stereo"
+        return _SegmentWriter(self.dst, self.fps, *self.size, codec=options.codec, crf=options.crf,
+                              qscale=options.qscale, threads=options.threads, audio_rate=audio_rate,
+                              audio_layout=layout)
+
+
+def _copy_frames(container, vstream, astream, span: _Span, orientation: tuple[int, bool], output: _Output) -> int:
+    """Decode from the current position and write the selected frames of ``span`` to ``output`` (upright:
+    ``orientation``, the ``(rotation, mirror)`` of :func:`zoo.data.probe.display_orientation`, applied);
+    returns the number written."""
     rotation, mirror = orientation
     src = container.name
-    width, height = size
+    width, height = output.size
     stored_w, stored_h = display_size(width, height, rotation)  # the scaled size before the turn
-    min_frames = max(1, math.ceil(Fraction(min_duration).limit_denominator(1000) * fps_q))
-    state = {"writer": None, "k": 0}
-    audio_buffer = []
-
-    def writer():
-        if state["writer"] is None:
-            w = _open_writer(dst, fps_q, width, height, codec, crf, qscale, threads, astream)
-            state["writer"] = w.__enter__()
-            for frame in audio_buffer:
-                w.write_audio(frame)
-            audio_buffer.clear()
-        return state["writer"]
-
-    def emit(frame_scaled):
-        writer().write_frame(frame_scaled, state["k"])
-        state["k"] += 1
-
-    def target(i):
-        return start_t + i / fps_q
-
+    min_frames = max(1, math.ceil(Fraction(output.options.min_duration).limit_denominator(1000) * span.fps))
+    wanted = span.wanted
     reformatter = VideoReformatter()  # one instance keeps its libswscale context between frames
 
     def scale(frame):
         scaled = reformatter.reformat(frame, width=stored_w, height=stored_h, format="yuv420p",
-                                      interpolation=interpolation)
+                                      interpolation=output.options.interpolation)
         return rotate_frame(scaled, rotation, mirror)
 
     prev = prev_scaled = last_time = None
@@ -202,28 +262,25 @@ def _copy_frames(container, vstream, astream, start_t, end_t, fps_q, wanted, ori
                 continue
             for frame in packet.decode():
                 if packet.stream is not vstream:
-                    audio_t = _frame_time(frame, astream.time_base, origin)
-                    if audio_t is not None and start_t <= audio_t < end_t:
-                        if state["writer"] is None:
-                            audio_buffer.append(frame)
-                        else:
-                            state["writer"].write_audio(frame)
-                    audio_done = audio_t is not None and audio_t >= end_t
+                    audio_t = _frame_time(frame, astream.time_base, span.origin)
+                    if audio_t is not None and span.start <= audio_t < span.end:
+                        output.audio(frame)
+                    audio_done = audio_t is not None and audio_t >= span.end
                     continue
-                t = _frame_time(frame, vstream.time_base, origin)
+                t = _frame_time(frame, vstream.time_base, span.origin)
                 if t is None:  # no timestamp: assume the previous frame interval
                     t = last_time + last_step if last_time is not None else Fraction(0)
                 if last_time is not None and t > last_time:
                     last_step = t - last_time
                 last_time = t if last_time is None else max(last_time, t)
                 # every target before t shows the latest frame at or before it (or the first frame)
-                while state["k"] < wanted and target(state["k"]) < t:
+                while output.frames < wanted and span.target(output.frames) < t:
                     if prev is None:
                         prev = frame
                     if prev_scaled is None:
                         prev_scaled = scale(prev)
-                    emit(prev_scaled)
-                if state["k"] >= wanted:
+                    output.frame(prev_scaled)
+                if output.frames >= wanted:
                     done = True
                     break
                 if prev is not frame:
@@ -231,28 +288,18 @@ def _copy_frames(container, vstream, astream, start_t, end_t, fps_q, wanted, ori
             if done and (astream is None or audio_done):
                 break
         video_end = last_time + last_step if last_time is not None else None
-        if video_end is None or video_end <= start_t:
+        if video_end is None or video_end <= span.start:
             raise SegmentError(src, "outside_video", "no frame at or after the segment start"
                                + ("" if video_end is None else f" (video ends at {float(video_end):.3f} s)"))
-        while state["k"] < wanted and target(state["k"]) < video_end:  # the last frame holds until the end
+        while output.frames < wanted and span.target(output.frames) < video_end:  # the last frame holds to the end
             if prev_scaled is None:
                 prev_scaled = scale(prev)
-            emit(prev_scaled)
-        if state["k"] < min_frames:
-            raise SegmentError(src, "too_short", f"{state['k']} frame(s) ({float(state['k'] / fps_q):.2f} s) "
-                                                 f"available, need {float(min_duration)} s")
+            output.frame(prev_scaled)
+        if output.frames < min_frames:
+            raise SegmentError(src, "too_short", f"{output.frames} frame(s) ({float(output.frames / span.fps):.2f} s) "
+                                                 f"available, need {float(output.options.min_duration)} s")
     except BaseException as err:
-        if state["writer"] is not None:
-            state["writer"].__exit__(type(err), err, err.__traceback__)
+        output.close(err)
         raise
-    state["writer"].__exit__(None, None, None)
-    return state["k"]
-
-
-def _open_writer(dst, fps_q, width, height, codec, crf, qscale, threads, astream):
-    audio_rate = astream.codec_context.sample_rate if astream is not None else None
-    layout = "stereo"
-    if astream is not None and astream.codec_context.layout is not None:
-        layout = "mono" if astream.codec_context.layout.nb_channels == 1 else "stereo"
-    return _SegmentWriter(dst, fps_q, width, height, codec=codec, crf=crf, qscale=qscale, threads=threads,
-                          audio_rate=audio_rate, audio_layout=layout)
+    output.close()
+    return output.frames

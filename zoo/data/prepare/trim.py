@@ -11,7 +11,7 @@ import csv
 import io
 import os
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from zoo._io import atomic_write_text
@@ -21,27 +21,13 @@ from zoo.data.datasets import VIDEO_EXTENSIONS
 from zoo.data.prepare.kinetics import Segment
 from zoo.data.parallel import imap_unordered
 from zoo.guards import refuse_same_file, unique_outputs
-from zoo.data.prepare.segment import SegmentError, transcode_segment
+from zoo.data.prepare.segment import SegmentError, TrimOptions, transcode_segment
 
 #: report reason of a row whose output could not be written (disk full, read-only, permission): stops the run
 WRITE_ERROR = "write_error"
 
 REPORT_COLUMNS = ("line", "youtube_id", "label", "split", "time_start", "time_end", "status", "reason",
                   "message")
-
-
-@dataclass
-class TrimOptions:
-    """Encoding options shared by every segment (see :func:`zoo.data.prepare.segment.transcode_segment`)."""
-
-    fps: float = 30.0
-    short_side: int = 320
-    codec: str = "h264"
-    crf: int | None = 18
-    qscale: int | None = None
-    keep_audio: bool = False
-    min_duration: float = 1.0
-    threads: int = 0
 
 
 @dataclass
@@ -84,7 +70,7 @@ def _trim_one(task):
     # the atomic writer removes the temporaries of ``dst`` that a killed run left (old ones: a live run may
     # be writing the others); no other file is touched
     try:
-        result = transcode_segment(src, dst, seg.time_start, seg.time_end, **asdict(options))
+        result = transcode_segment(src, dst, seg.time_start, seg.time_end, options)
     except SegmentError as err:
         return seg, "failed", err.reason, err.message
     except Exception as err:  # a broken file must never stop the run
