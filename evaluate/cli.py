@@ -119,6 +119,26 @@ def _folds_summary(parser: argparse.ArgumentParser, args) -> int:
     return 0
 
 
+def build_predictor(args, ckpt: Path, setup, device: str, stack: contextlib.ExitStack):
+    """The model of ``ckpt`` as ``--backend`` runs it: PyTorch (``--amp``, the convolutional head when the
+    protocol has one) or onnxruntime on an export kept in a temporary folder that ``stack`` removes."""
+    from zoo.evaluate.predictors import OnnxPredictor, TorchPredictor
+
+    if args.backend == "onnx":
+        from zoo.convert import to_onnx
+        from zoo.evaluate.memory import arena_limit
+        from zoo.onnxrt import model_bytes
+
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="zoo-test-onnx-")))
+        onnx_path = to_onnx(ckpt, tmp / "model.onnx", clip_len=setup.spec.clip_len,
+                            crop_size=setup.spec.crop_size, dynamic="batch")
+        return OnnxPredictor(onnx_path, setup.mean, setup.std, device=device,
+                             gpu_mem_limit=arena_limit(device, args.max_memory, model_bytes(onnx_path)))
+    model = zoo.load_checkpoint(ckpt, device=device)
+    return TorchPredictor(model, setup.mean, setup.std, device=device, amp=args.amp,
+                          train_crop_size=setup.head_crop_size)
+
+
 def _run(parser: argparse.ArgumentParser, args) -> int:
     if args.folds:   # reads JSON only: no torch
         return _folds_summary(parser, args)
@@ -126,7 +146,6 @@ def _run(parser: argparse.ArgumentParser, args) -> int:
 
     from zoo._io import sha256_of
     from zoo.distributed import init_distributed
-    from zoo.evaluate.predictors import OnnxPredictor, TorchPredictor
     from zoo.evaluate.report import summary_table
     from zoo.evaluate.records import RunOutput
     from zoo.evaluate.runner import evaluate
@@ -163,21 +182,7 @@ def _run(parser: argparse.ArgumentParser, args) -> int:
                     "weights": args.weights, "data_path": str(args.data_path),
                     "split": args.split, "aggregate": setup.aggregation, "backend": args.backend, "amp": args.amp,
                     "num_classes": len(classes), **setup.settings()}
-        if args.backend == "onnx":
-            from zoo.convert import to_onnx
-
-            tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="zoo-test-onnx-")))
-            onnx_path = to_onnx(ckpt, tmp / "model.onnx", clip_len=setup.spec.clip_len,
-                                crop_size=setup.spec.crop_size, dynamic="batch")
-            from zoo.evaluate.memory import arena_limit
-            from zoo.onnxrt import model_bytes
-
-            predictor = OnnxPredictor(onnx_path, setup.mean, setup.std, device=device,
-                                      gpu_mem_limit=arena_limit(device, args.max_memory, model_bytes(onnx_path)))
-        else:
-            model = zoo.load_checkpoint(ckpt, device=device)
-            predictor = TorchPredictor(model, setup.mean, setup.std, device=device, amp=args.amp,
-                                       train_crop_size=setup.head_crop_size)
+        predictor = build_predictor(args, ckpt, setup, device, stack)
         log = ((lambda message: tqdm.write(cli.printable(message), file=sys.stderr)) if rank == 0
                else (lambda message: None))
         run = RunOptions(device=predictor.memory_device, workers=args.workers, max_memory=args.max_memory,

@@ -139,6 +139,7 @@ def _run(args) -> int:
     from zoo.protocol import check_classes, checkpoint_source
     from zoo.extract.api import input_shape, protocol_model, window_spec_from
     from zoo.extract.folder import extract_to_folder
+    from zoo.extract.output import FeatureWriter
     from zoo.extract.taps import parse_layers, resolve_layer
     from zoo.extract.tap_predictor import layer_predictor
 
@@ -169,8 +170,8 @@ def _run(args) -> int:
             predictor, tap = layer_predictor(model, layers, setup.mean, setup.std, pool_spatial=args.pool_spatial,
                                              run=run, input_shape=input_shape(spec), stack=stack)
             # a changed-settings refusal (ResumeMismatchError) is a UsageError: exit 2 through cli.run_tool
-            result = extract_to_folder(predictor, lambda: tap.layout, jobs, spec, args.output, settings,
-                                       layers=layers, fmt=fmt, resume=args.resume, reduce=args.reduce,
+            writer = FeatureWriter(args.output, fmt, settings)
+            result = extract_to_folder(predictor, lambda: tap.layout, jobs, spec, writer, layers=layers, resume=args.resume, reduce=args.reduce,
                                        batch_windows=args.batch_windows, run=run.on(predictor.memory_device))
     finally:
         shutdown()

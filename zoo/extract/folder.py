@@ -3,8 +3,6 @@ refused), sharded over ``torchrun`` ranks (each writes its own videos' files; ra
 from __future__ import annotations
 
 import dataclasses
-import os
-from pathlib import Path
 from typing import Callable, Sequence
 
 import torch
@@ -19,21 +17,19 @@ from zoo.options import RunOptions
 
 
 def extract_to_folder(predictor: Callable[[torch.Tensor], torch.Tensor], layout: Callable[[], list],
-                      jobs: Sequence[VideoJob], spec: WindowSpec, output: str | os.PathLike, settings: dict, *,
-                      layers: Sequence[str], fmt: str = ".safetensors", resume: bool = False,
-                      run: RunOptions = RunOptions(), **engine_options) -> dict | None:
-    """Extract ``jobs`` into ``output``; returns ``{"records", "stats"}`` on rank 0 (``None`` elsewhere).
+                      jobs: Sequence[VideoJob], spec: WindowSpec, writer: FeatureWriter, *, layers: Sequence[str],
+                      resume: bool = False, run: RunOptions = RunOptions(), **engine_options) -> dict | None:
+    """Extract ``jobs`` into ``writer``'s folder; returns ``{"records", "stats"}`` on rank 0 (``None`` elsewhere).
 
-    ``settings`` describe the run (layers, protocol, checkpoint hash, ...): they are stored in
-    ``output/run.json`` and in every file, and a run over an ``output`` made with other settings is refused.
+    The writer's ``settings`` describe the run (layers, protocol, checkpoint hash, ...): they are stored in
+    ``run.json`` and in every file, and a run over a folder made with other settings is refused.
     A re-run (``resume`` or not) skips every video whose file is present and verified; ``resume=True``
-    additionally requires that ``output`` holds a run. ``run`` and ``engine_options`` go to
+    additionally requires that the folder holds a run. ``run`` and ``engine_options`` go to
     :func:`~zoo.extract.engine.extract_windows` (the progress bar on rank 0 only).
     """
     rank, world = rank_and_world()
     log = run.log
-    output = Path(output)
-    writer = FeatureWriter(output, fmt, settings)
+    output, settings = writer.root, writer.settings
     stems = output_stems(jobs)
     error = None
     if rank == 0:

@@ -83,6 +83,38 @@ def save_features(path: str | Path, features: list[np.ndarray | None], videos: l
     return path
 
 
+def check_inputs_and_outputs(args, ckpt) -> None:
+    """The videos are files, and ``--features`` / ``--report`` can be written without touching an input."""
+    if args.features:
+        if Path(args.features).suffix not in FEATURE_FORMATS:
+            raise ValueError(f"--features {args.features}: use a .npy or .safetensors file name")
+        refuse_same_file(args.features, [ckpt, *args.videos], flag="--features")
+        check_writable(args.features, flag="--features")
+    folders = [v for v in args.videos if Path(v).is_dir()]
+    if folders:
+        raise IsADirectoryError(f"{', '.join(folders)}: a folder, not a video file (give the files, e.g. "
+                                "DIR/*.mp4)")
+    check_video_files(args.videos)
+    if args.report:
+        if len(args.videos) != 1:
+            raise ValueError(f"--report writes one video's page: give one VIDEO, not {len(args.videos)}")
+        refuse_same_file(args.report, [ckpt, *args.videos], flag="--report")
+        check_writable(args.report, flag="--report")
+
+
+def window_spec(args, setup):
+    """The test views of ``setup``, or with ``--stride``/``--stride-sec`` sliding windows of one centre crop,
+    as the extraction engine of zoo-extract takes them."""
+    from zoo.extract.windows import WindowSpec
+
+    if args.stride is None and args.stride_sec is None:
+        return WindowSpec(setup.spec, views=True)
+    if args.crops not in (None, 1) or args.clips is not None:
+        raise ValueError("--stride/--stride-sec score every window of the video, one centre crop each: drop "
+                         "--clips and --crops")
+    return WindowSpec(replace(setup.spec, num_clips=1, num_crops=1), stride=args.stride, stride_sec=args.stride_sec)
+
+
 def _run(args) -> int:
     import numpy as np
     import torch
@@ -92,7 +124,6 @@ def _run(args) -> int:
     from zoo.extract.windows_dataset import VideoJob
     from zoo.extract.engine import extract_windows
     from zoo.extract.tap_predictor import layer_predictor
-    from zoo.extract.windows import WindowSpec
     from zoo.report.video_page import MiddleFrameRecorder, write_video_page
 
     device = cli.resolve_device(args.device)
@@ -103,28 +134,9 @@ def _run(args) -> int:
         num_classes = int(meta["num_classes"])
         check_classes(setup, num_classes, str(ckpt))
         check_head(setup, meta)
-        if args.features:
-            if Path(args.features).suffix not in FEATURE_FORMATS:
-                raise ValueError(f"--features {args.features}: use a .npy or .safetensors file name")
-            refuse_same_file(args.features, [ckpt, *args.videos], flag="--features")
-            check_writable(args.features, flag="--features")
-        folders = [v for v in args.videos if Path(v).is_dir()]
-        if folders:
-            raise IsADirectoryError(f"{', '.join(folders)}: a folder, not a video file (give the files, e.g. "
-                                    "DIR/*.mp4)")
-        check_video_files(args.videos)
-        if args.report:
-            if len(args.videos) != 1:
-                raise ValueError(f"--report writes one video's page: give one VIDEO, not {len(args.videos)}")
-            refuse_same_file(args.report, [ckpt, *args.videos], flag="--report")
-            check_writable(args.report, flag="--report")
-        sliding = args.stride is not None or args.stride_sec is not None
-        if sliding and (args.crops not in (None, 1) or args.clips is not None):
-            raise ValueError("--stride/--stride-sec score every window of the video, one centre crop each: drop "
-                             "--clips and --crops")
-        # the test views (or sliding windows), through the extraction engine of zoo-extract
-        spec = (WindowSpec(replace(setup.spec, num_clips=1, num_crops=1), stride=args.stride,
-                           stride_sec=args.stride_sec) if sliding else WindowSpec(setup.spec, views=True))
+        check_inputs_and_outputs(args, ckpt)
+        spec = window_spec(args, setup)
+        sliding = not spec.views
     classes = setup.classes or [f"class_{i}" for i in range(num_classes)]
     model = protocol_model(zoo.load_checkpoint(ckpt, device=device), spec, setup)
     features: dict[int, np.ndarray] = {}

@@ -48,9 +48,8 @@ def _lr_mult(text: str) -> tuple[str, float]:
     return key, float(value)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = cli.make_parser("zoo-train", __doc__)
-    g = p.add_argument_group("data")
+def _add_dataset_options(g) -> None:
+    """Where the videos are: the dataset, its splits and folds, the metadata cache."""
     g.add_argument("--data-path", default=None,
                    help="dataset root (ROOT/{train,val}/{class}/{video}), or a VMZ list / Kinetics CSV file; "
                         "default: the built-in synthetic motion dataset (generated in the cache dir)")
@@ -67,6 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "changed files are re-read; unusable videos are left out before training")
     g.add_argument("--cache-dir", default=None, help="metadata cache folder (default: $ZOO_CACHE_DIR or the "
                                                      "user cache dir)")
+
+def _add_clip_options(g) -> None:
+    """What a training or validation clip is: length, rates, sizes, crops, flips, colours."""
     g.add_argument("--clip-len", type=cli.clip_len, default=16, help="frames per clip")
     g.add_argument("--sampling-rate", type=cli.sampling_rate, default=1, help="take every N-th frame (after --frame-rate)")
     g.add_argument("--frame-rate", type=cli.frame_rate_or_zero, default=15.0,
@@ -88,10 +90,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--val-crop-size", type=cli.side, default=112, help="validation crop (pixels)")
     g.add_argument("--val-clips-per-video", type=cli.clip_count, default=5, help="uniform clips per validation video")
     g.add_argument("--val-crops", type=positive_int, choices=(1, 3), default=1, help="spatial crops per validation clip")
-    g.add_argument("-j", "--workers", type=cli.workers, default=None,
-                   help="data-loading workers per process (default: min(10, CPUs per process))")
 
-    g = p.add_argument_group("model")
+def _add_model_options(g) -> None:
+    """The model: builder, starting weights, head, frozen BatchNorm, per-layer learning rates."""
     cli.add_model(g, help="builder name (default: r2plus1d_18, or the --weights/--checkpoint model)")
     src = g.add_mutually_exclusive_group()
     src.add_argument("--weights", default=None, help="start from released weights (a `zoo-hub list` name) or a pushed model (hf-hub:ORG/REPO[@REVISION])")
@@ -109,12 +110,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="multiply the lr of parameters whose name starts with PREFIX (e.g. stem=0 layer4=0.1 "
                         "fc=10; 0 freezes them); repeatable, the longest matching prefix wins")
 
-    g = p.add_argument_group("recipe")
-    g.add_argument("--recipe", choices=RECIPES, default=None,
-                   help="finetune: transfer settings (clip and sizes from the weights, new head, frozen BN, backbone "
-                        "lr 10x below the head's, 8 epochs), printed at the start; every option given here wins")
-
-    g = p.add_argument_group("optimisation")
+def _add_optimisation_options(g) -> None:
+    """The optimiser, the learning-rate schedule, mixed precision."""
     g.add_argument("-b", "--batch-size", type=cli.batch_size, default=24, help="clips per process per step")
     g.add_argument("--accum-steps", type=cli.batch_size, default=1, help="gradient accumulation (micro-batches per step)")
     g.add_argument("--epochs", type=cli.epochs, default=45, help="training epochs")
@@ -136,7 +133,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="mixed precision: bf16, or fp16 with a GradScaler; bare --amp = fp16 on CUDA, bf16 on CPU")
     g.add_argument("--sync-bn", action="store_true", help="synchronise BatchNorm statistics across processes")
 
-    g = p.add_argument_group("run")
+def _add_run_options(g) -> None:
+    """Device, threads, seed, output, resuming, validation and checkpoint cadence, progress, timeouts."""
     g.add_argument("--device", default="auto", help="auto, cpu, cuda (cuda:LOCAL_RANK under torchrun)")
     g.add_argument("--threads", type=cli.positive_workers, default=None,
                    help="intra-op CPU threads of each process (default: torch's; torchrun sets OMP_NUM_THREADS=1)")
@@ -162,6 +160,21 @@ def build_parser() -> argparse.ArgumentParser:
                    default=86400.0,
                    help="how long the other processes wait for rank 0 to index the dataset (--cache-dataset), in "
                         "seconds; that wait is not bound by --dist-timeout")
+
+def build_parser() -> argparse.ArgumentParser:
+    p = cli.make_parser("zoo-train", __doc__)
+    data = p.add_argument_group("data")
+    _add_dataset_options(data)
+    _add_clip_options(data)
+    data.add_argument("-j", "--workers", type=cli.workers, default=None,
+                      help="data-loading workers per process (default: min(10, CPUs per process))")
+    _add_model_options(p.add_argument_group("model"))
+    g = p.add_argument_group("recipe")
+    g.add_argument("--recipe", choices=RECIPES, default=None,
+                   help="finetune: transfer settings (clip and sizes from the weights, new head, frozen BN, backbone "
+                        "lr 10x below the head's, 8 epochs), printed at the start; every option given here wins")
+    _add_optimisation_options(p.add_argument_group("optimisation"))
+    _add_run_options(p.add_argument_group("run"))
     return p
 
 

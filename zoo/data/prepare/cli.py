@@ -149,10 +149,8 @@ def _official(args) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = cli.make_parser("zoo-prepare", __doc__)
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
+def _add_trim(sub) -> None:
+    """``zoo-prepare trim``: the segments, the encoding, the run."""
     p = cli.add_subcommand(sub, "trim", help="cut Kinetics segments out of raw videos",
                        description="Cut each annotated [time_start, time_end) segment out of the raw video named "
                                    "by its YouTube id into OUT/{split}/{label}/{id}_{start:06d}_{end:06d}.mp4.")
@@ -178,6 +176,9 @@ def build_parser() -> argparse.ArgumentParser:
     cli.add_quiet(p)
     p.set_defaults(func=_trim)
 
+
+def _add_list_commands(sub) -> None:
+    """``lists``, ``link`` and ``from-lmdb``: between VMZ list files, LMDBs and the folder layout."""
     p = cli.add_subcommand(sub, "lists", help="VMZ list files + classes.txt + per-split CSVs from a prepared folder")
     p.add_argument("root", help="prepared dataset: ROOT/{split}/{class}/{video}")
     p.add_argument("--out", help="where to write the files (default: ROOT)")
@@ -203,6 +204,9 @@ def build_parser() -> argparse.ArgumentParser:
     cli.add_quiet(p)
     p.set_defaults(func=_from_lmdb)
 
+
+def _add_index(sub) -> None:
+    """``zoo-prepare index``: the metadata cache and its ``--check``."""
     p = cli.add_subcommand(sub, "index", help="build the metadata cache used by --cache-dataset")
     p.add_argument("data", help="dataset folder, list file or Kinetics CSV")
     p.add_argument("--split", help="only this split (default: every video under DATA)")
@@ -218,6 +222,9 @@ def build_parser() -> argparse.ArgumentParser:
     cli.add_quiet(p)
     p.set_defaults(func=_index)
 
+
+def _add_official_splits(sub) -> None:
+    """``ucf101`` and ``hmdb51``: official split files to per-fold list files."""
     for name, splits_help in (
             ("ucf101", "the extracted ucfTrainTestlist/ folder (classInd.txt, trainlist01.txt, testlist01.txt, ...)"),
             ("hmdb51", "the extracted testTrainMulti_7030_splits/ folder (<class>_test_split1.txt, ...)")):
@@ -234,6 +241,14 @@ def build_parser() -> argparse.ArgumentParser:
         cli.add_quiet(p)
         p.set_defaults(func=_official)
 
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = cli.make_parser("zoo-prepare", __doc__)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_trim(sub)
+    _add_list_commands(sub)
+    _add_index(sub)
+    _add_official_splits(sub)
     from zoo.data.synthetic import add_arguments
     p = add_arguments(cli.add_subcommand(sub, "synthetic", help="write the synthetic action dataset"))
     p.set_defaults(func=_synthetic)
