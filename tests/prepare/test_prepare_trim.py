@@ -133,6 +133,8 @@ def test_resample_down_and_exact_fractional_rate(raw, tmp_path):
     assert result.num_frames == 30  # ceil(1 s * 29.97)
     with pytest.raises(TypeError, match="unexpected keyword argument 'short'"):
         transcode_segment(root / "land25.mp4", tmp_path / "c.mp4", 0, 1, short=SHORT)
+    with pytest.raises(TypeError, match="options must be a TrimOptions"):
+        transcode_segment(root / "land25.mp4", tmp_path / "c.mp4", 0, 1, 25)      # fps was the 5th argument
 
 
 def test_audio_dropped_unless_kept(tmp_path):

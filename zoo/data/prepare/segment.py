@@ -150,6 +150,9 @@ def transcode_segment(src: str | os.PathLike, dst: str | os.PathLike, start: flo
     Raises :class:`SegmentError` (missing source, undecodable, segment outside the video, too short:
     fewer than ``min_duration`` seconds available). The output is never left half-written.
     """
+    if options is not None and not isinstance(options, TrimOptions):
+        raise TypeError(f"transcode_segment: options must be a TrimOptions, got {options!r} (give fps= and the "
+                        "other encoding options as keywords or in the record)")
     (options,) = fold_keywords("transcode_segment", keywords, options or TrimOptions())
     fps = options.fps
     src, dst = Path(src), Path(dst)
