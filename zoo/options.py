@@ -37,8 +37,8 @@ class RunOptions:
     def __post_init__(self):
         if isinstance(self.workers, bool) or not isinstance(self.workers, int) or self.workers < 0:
             raise ValueError(f"workers must be a whole number >= 0, got {self.workers!r}")
-        if self.max_memory is not None and (isinstance(self.max_memory, bool) or not isinstance(self.max_memory, int)
-                                            or self.max_memory < 1):
+        if self.max_memory is not None and (isinstance(self.max_memory, bool)
+                                            or not isinstance(self.max_memory, (int, float)) or not self.max_memory >= 1):
             raise ValueError(f"max_memory must be a number of bytes >= 1, got {self.max_memory!r}")
         if self.amp is not None and self.backend != "torch":
             raise ValueError("--amp applies to the torch backend only")

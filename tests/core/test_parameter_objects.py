@@ -18,7 +18,9 @@ def test_run_options_defaults_and_checks():
     quiet = RunOptions.quiet(workers=2)
     assert quiet.workers == 2 and not quiet.progress and quiet.log("dropped") is None
     assert RunOptions(device="cpu").on("cuda:1").device == "cuda:1"
-    for bad in ({"workers": -1}, {"workers": 1.5}, {"workers": True}, {"max_memory": 0}, {"max_memory": "8GiB"}):
+    assert RunOptions(max_memory=8e9).max_memory == 8e9                    # a float budget, as before
+    for bad in ({"workers": -1}, {"workers": 1.5}, {"workers": True}, {"max_memory": 0}, {"max_memory": "8GiB"},
+                {"max_memory": float("nan")}):
         with pytest.raises(ValueError, match=next(iter(bad))):
             RunOptions(**bad)
     with pytest.raises(ValueError, match="--amp applies to the torch backend only"):
