@@ -155,6 +155,17 @@ def test_no_change_packets_at_the_end_are_not_frames(classes):
     np.testing.assert_array_equal(views[-1], reference[22:30])
 
 
+def test_no_change_packets_that_give_a_picture_stay_frames(classes):
+    """QuickTime Animation writes 7-byte "no change" packets for a still picture, and the stream ends on one: the
+    end is decoded when probed, the decoder gives a copy of the picture for each, and they stay frames (every
+    frame is compared in test_every_frame_is_ffmpegs)."""
+    sizes = [size for _, size, _ in packets(classes["no_change_qtrle"])]
+    assert sizes[-1] == 7 and sizes.count(7) >= 20
+    info = probe_video(classes["no_change_qtrle"])
+    assert info.num_frames == len(sizes) == len(ffmpeg_pictures(classes["no_change_qtrle"])) == 50
+    assert info.warnings == []
+
+
 def test_no_change_packets_in_the_middle_repeat_the_picture(tmp_path):
     """"No change" packets in the middle keep their frame times and show the previous picture, as a player
     (and ``-vsync cfr``) shows them, like the other holes ffmpeg's passthrough output leaves (dropped AVI frames,
