@@ -63,11 +63,11 @@ def synthetic_metrics(records: list[dict], num_classes: int) -> dict:
     from zoo.protocol import resolve_settings
     from zoo.evaluate.reproduction import describe_reproduction
     from zoo.evaluate.runner import summarize
-    from zoo.weights import get_entry
+    from zoo.hub.lookup import get_weights
 
     classes = [f"class_{c:03d}" for c in range(num_classes)]
     metrics = summarize(records, classes, "mean_softmax")
-    entry = get_entry(KINETICS)
+    entry = get_weights(KINETICS)
     setup = resolve_settings({}, entry, {})
     metrics.update(aggregate="mean_softmax", short_videos="pad", world_size=1, elapsed_s=5400.0,
                    views_per_second=111.1, settings={"weights": KINETICS, "data_path": "/data/kinetics400",

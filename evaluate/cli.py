@@ -16,7 +16,7 @@ from zoo.guards import check_writable_dir
 from zoo.hub.errors import HubError
 from zoo.protocol import (add_protocol_arguments, check_classes, check_head, checkpoint_source, protocol_overrides,
                           resolve_settings)
-from zoo.weights import SHORT_VIDEO_RULES
+from zoo.records import SHORT_VIDEO_RULES
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -6,7 +6,7 @@ Public API::
     zoo.create_model(name, num_classes=..., weights=None, **options)
     zoo.save_checkpoint(model, path, **meta) / zoo.load_checkpoint(path or weights name)
     zoo.describe(model, input_shape)       # params, weights, multiply-adds
-    zoo.list_weights() / zoo.get_weights(name)
+    zoo.list_weights() / zoo.get_weights(name)   # weights names / the record of one (reads like its dict)
     zoo.extract_features(model, video, layers="pool5", window=16, stride=8)   # arrays + window times
 """
 from __future__ import annotations
@@ -19,19 +19,8 @@ from zoo._lazy import lazy_exports
 __getattr__, __dir__ = lazy_exports(__name__, {
     "WeightMismatchError": "zoo.checkpoint", "load_checkpoint": "zoo.factory",
     "read_checkpoint_meta": "zoo.checkpoint", "save_checkpoint": "zoo.checkpoint",
-    "list_models": "zoo.models.registry", "create_model": "zoo.factory", "describe": "zoo.models.describe"})
-
-
-def list_weights(*args, **kwargs) -> list[str]:
-    """Names of the released weights in ``weights.json`` (see :func:`zoo.weights.list_weights`)."""
-    from zoo.weights import list_weights as _list
-    return _list(*args, **kwargs)
-
-
-def get_weights(name: str) -> dict:
-    """The ``weights.json`` entry for ``name`` (see :func:`zoo.weights.get_weights`)."""
-    from zoo.weights import get_weights as _get
-    return _get(name)
+    "list_models": "zoo.models.registry", "create_model": "zoo.factory", "describe": "zoo.models.describe",
+    "list_weights": "zoo.weights", "get_weights": "zoo.hub.lookup"})
 
 
 def extract_features(model, video, layers="pool5", **options):

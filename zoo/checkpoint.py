@@ -1,7 +1,7 @@
 """Safetensors checkpoints whose metadata fully describes the model.
 
 The file's metadata has one key, ``"zoo"``, holding JSON: ``format_version``, ``arch``, ``num_classes``,
-``options`` (the builder options), the fields of a :class:`zoo.weights.Preprocessing` record (``clip_len``,
+``options`` (the builder options), the fields of a :class:`zoo.records.Preprocessing` record (``clip_len``,
 ``sampling_rate``, ``frame_rate``, ``resize``, ``crop_size``, ``mean``, ``std`` in 0-1 scale, ``classes``,
 ``label_set``; checked on writing, read back with :func:`read_preprocessing`) and ``provenance`` (``file``:
 the converted file's name, ``weights``: the registry name, ``sha256``, ``tool``...).
@@ -24,7 +24,7 @@ from torch import nn
 from zoo._io import atomic_path
 from zoo.guards import require_file
 from zoo.limits import MAX_CLASSES
-from zoo.weights import Preprocessing
+from zoo.records import Preprocessing
 
 META_KEY = "zoo"
 FORMAT_VERSION = 1

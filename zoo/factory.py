@@ -10,7 +10,7 @@ from torch import nn
 
 from zoo import checkpoint
 from zoo.checkpoint import check_checkpoint, load_weights, read_state_dict
-from zoo.hub.fetch import lookup_entry
+from zoo.hub.lookup import get_weights
 from zoo.hub.hf_repo import is_hf_name
 from zoo.models.registry import build_model, resolve_name
 
@@ -41,7 +41,7 @@ def create_model(name: str, num_classes: int | None = None, weights: str | os.Pa
     if is_hf_name(name):   # timm's spelling: the repo names both the model and its weights
         if weights is not None and weights != name:
             raise ValueError(f"create_model({name!r}) takes its weights from the repo; give no weights={weights!r}")
-        weights, name = name, lookup_entry(name)["arch"]
+        weights, name = name, get_weights(name).arch
     resolve_name(name)
     if weights is None:
         return build_model(name, 400 if num_classes is None else num_classes, **options)

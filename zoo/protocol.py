@@ -3,8 +3,8 @@ with command-line overrides, and the test-view options the tools share (zoo-test
 The evaluator, the extractor and their tools import it; it is cheap to import (no torch: fast ``--help``).
 
 Each setting is looked up in this order: the command line, the test protocol of the ``weights.json`` entry
-(:func:`zoo.weights.resolve_protocol`), the entry's preprocessing, the checkpoint metadata, then
-:data:`zoo.weights.DEFAULT_PROTOCOL` / :data:`zoo.weights.DEFAULT_PREPROCESSING` (VMZ ``test_net.py``: 10
+(:func:`zoo.hub.lookup.resolve_protocol`), the entry's preprocessing, the checkpoint metadata, then
+:data:`zoo.records.DEFAULT_PROTOCOL` / :data:`zoo.records.DEFAULT_PREPROCESSING` (VMZ ``test_net.py``: 10
 clips x 1 centre crop, 16 frames, 128x171 resize, 112 crop, mean of the softmaxes, Caffe2's resize filter,
 rounding and crop placement). A field a protocol leaves unknown stays unknown and takes the default.
 The convolutional head is on when the protocol says so (the CSN 10x3 protocol) or ``convolutional`` is given;
@@ -24,8 +24,8 @@ from zoo.aggregation import AGGREGATIONS, unalias_aggregation
 from zoo.errors import UsageError
 from zoo.fields import resize_value
 from zoo.guards import require_file
-from zoo.weights import (COLOUR_RULES, CROP_RULES, DEFAULT_PREPROCESSING, DEFAULT_PROTOCOL, RESIZE_FILTER_NAMES,
-                         Preprocessing, TestProtocol, WeightsEntry, resolve_protocol)
+from zoo.records import (COLOUR_RULES, CROP_RULES, DEFAULT_PREPROCESSING, DEFAULT_PROTOCOL, RESIZE_FILTER_NAMES,
+                         Preprocessing, TestProtocol, WeightsEntry)
 
 if TYPE_CHECKING:   # torch: imported when settings are resolved, not while a tool parses --help
     from zoo.data.views import ViewSpec
@@ -56,7 +56,7 @@ class EvalSettings:
 
     @property
     def aggregation(self) -> str:
-        """How view scores become a video score (one of :data:`zoo.weights.AGGREGATIONS`)."""
+        """How view scores become a video score (one of :data:`zoo.aggregation.AGGREGATIONS`)."""
         return self.protocol.aggregation
 
     @property
@@ -113,13 +113,14 @@ def resolve_settings(meta: dict, entry: "dict | WeightsEntry | None" = None,
     :func:`zoo.data.views.spec_problems`) are a :class:`~zoo.errors.UsageError` naming the flag and the source.
     """
     from zoo.data.views import ViewSpec, spec_problems
+    from zoo.hub.lookup import resolve_protocol
 
     overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
     unknown = set(overrides) - set(OVERRIDE_KEYS)
     if unknown:
         raise ValueError(f"unknown evaluation settings {sorted(unknown)}; expected some of {OVERRIDE_KEYS}")
     if entry is not None and not isinstance(entry, WeightsEntry):
-        entry = WeightsEntry.from_dict(entry.get("name", "<entry>"), entry)
+        entry = WeightsEntry.from_dict(entry)
     protocol = resolve_protocol(entry) if entry is not None else TestProtocol()
     layers = [("default", DEFAULT_PREPROCESSING),
               ("checkpoint", Preprocessing.from_dict(meta or {}, "checkpoint metadata")),
@@ -175,9 +176,10 @@ def checkpoint_source(checkpoint: str | None, weights: str | None) -> tuple[Path
     if (checkpoint is None) == (weights is None):
         raise ValueError("give exactly one of --checkpoint FILE or --weights NAME")
     if weights is not None:
-        from zoo.hub.fetch import fetch_checkpoint, lookup_record
+        from zoo.hub.fetch import fetch_checkpoint
+        from zoo.hub.lookup import get_weights
 
-        entry = lookup_record(weights)   # a registry, registered or hf-hub: name
+        entry = get_weights(weights)   # a registry, registered or hf-hub: name
         return Path(fetch_checkpoint(weights)), entry
     return require_file(checkpoint, "zoo checkpoint file (.safetensors)"), None
 

@@ -96,7 +96,7 @@ def test_short_videos_scored_wrong_stay_in_the_denominator(known_dataset, tiny_c
 
 def test_pixel_rules_from_checkpoint_protocol_and_command_line():
     from zoo.protocol import resolve_settings
-    from zoo.weights import get_entry
+    from zoo import get_weights
 
     rules = ("resize_filter", "crop_rule", "colour_rule")
     plain = resolve_settings({})
@@ -106,10 +106,10 @@ def test_pixel_rules_from_checkpoint_protocol_and_command_line():
     mine = resolve_settings(tv_meta)   # a checkpoint converted from torchvision's .pth, without --weights
     assert [getattr(mine.spec, k) for k in rules] == ["torch_bilinear", "torchvision", "bt601"]
     assert [mine.sources[k] for k in rules] == ["checkpoint"] * 3
-    vmz = resolve_settings(tv_meta, get_entry("r2plus1d_34.kinetics400_32f"))   # the protocol wins
+    vmz = resolve_settings(tv_meta, get_weights("r2plus1d_34.kinetics400_32f"))   # the protocol wins
     assert [getattr(vmz.spec, k) for k in rules] == ["swscale_fast_bilinear", "caffe2", "bt601"]
     assert vmz.sources["colour_rule"] == f"protocol {vmz.protocol.name}" and vmz.protocol.name.startswith("vmz_c2")
-    flags = resolve_settings(tv_meta, get_entry("r2plus1d_34.kinetics400_32f"),
+    flags = resolve_settings(tv_meta, get_weights("r2plus1d_34.kinetics400_32f"),
                              {"resize_filter": "swscale_bilinear", "crop_rule": "torchvision",
                               "colour_rule": "frame_tag"})
     assert [getattr(flags.spec, k) for k in rules] == ["swscale_bilinear", "torchvision", "frame_tag"]
@@ -144,23 +144,23 @@ def test_convolutional_flag_needs_a_large_enough_crop_and_the_torch_backend(tiny
 
 def test_each_protocol_record_sets_the_view_rules():
     from zoo.protocol import resolve_settings
-    from zoo.weights import get_entry
+    from zoo import get_weights
 
-    tv = resolve_settings({}, get_entry("r2plus1d_18.kinetics400_16f_tv"))
+    tv = resolve_settings({}, get_weights("r2plus1d_18.kinetics400_16f_tv"))
     assert (tv.spec.resize_filter, tv.spec.rounding, tv.spec.crop_rule) == \
         ("torch_bilinear", "half_to_even", "torchvision")
     assert (tv.spec.num_clips, tv.spec.resize, tv.spec.frame_rate, tv.aggregation) == (5, (128, 171), 15, "sum_softmax")
     assert not tv.convolutional and tv.head_crop_size is None
     assert (tv.spec.short_videos, tv.spec.clip_starts) == ("wrong", "uniform")
     assert tv.sources["short_videos"] == tv.sources["clip_starts"] == "protocol torchvision_ref_5clip_center112"
-    vmz = resolve_settings({}, get_entry("r2plus1d_34.kinetics400_32f"))
+    vmz = resolve_settings({}, get_weights("r2plus1d_34.kinetics400_32f"))
     assert (vmz.spec.short_videos, vmz.spec.clip_starts) == ("wrong", "caffe2")
-    csn = resolve_settings({}, get_entry("ip_csn_152.kinetics400"), {"short_videos": "skip"})
+    csn = resolve_settings({}, get_weights("ip_csn_152.kinetics400"), {"short_videos": "skip"})
     assert (csn.spec.resize_filter, csn.spec.rounding, csn.spec.crop_rule, csn.spec.clip_starts) == \
         ("swscale_fast_bilinear", "half_away_from_zero", "caffe2", "caffe2")
     assert csn.convolutional and csn.head_crop_size == 224 and csn.spec.crop_size == 256
     assert csn.spec.short_videos == "skip" and csn.sources["short_videos"] == "command line"
-    off = resolve_settings({}, get_entry("ip_csn_152.kinetics400"), {"convolutional": False})
+    off = resolve_settings({}, get_weights("ip_csn_152.kinetics400"), {"convolutional": False})
     assert not off.convolutional and off.head_crop_size is None
     plain = resolve_settings({"crop_size": 112})  # a checkpoint alone: VMZ test_net.py's rules
     assert (plain.spec.resize_filter, plain.spec.crop_rule, plain.convolutional) == \

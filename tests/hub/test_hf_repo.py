@@ -75,11 +75,12 @@ def test_torch_hub_load_with_an_hf_name(exported, hf_cache):
 
 
 def test_the_entry_comes_from_config_json(exported, hf_cache):
-    from zoo.hub.fetch import fetch_checkpoint, lookup_record
+    from zoo.hub.fetch import fetch_checkpoint
+    from zoo.hub.lookup import get_weights
 
     _, folder = exported
     snapshot = place_in_hf_cache(folder, hf_cache, "org/tiny")
-    entry = lookup_record(NAME)
+    entry = get_weights(NAME)
     assert (entry.arch, entry.num_classes, entry.preprocessing.clip_len, entry.preprocessing.crop_size) == \
         ("r3d_18", 3, 4, 32)
     assert entry.preprocessing.classes == ("c0", "c1", "c2") and entry.preprocessing.mean == (0.45,) * 3
@@ -141,3 +142,34 @@ def test_online_download_through_the_library_then_offline(exported, fake_hub, mo
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
     assert _same_outputs(zoo.load_checkpoint("hf-hub:org/online"), ckpt)
     assert len(fake_hub.requests) == seen
+
+
+def test_one_lookup_answers_hf_hub_registered_and_registry_names(exported, hf_cache):
+    """zoo.get_weights is the look-up every tool uses: a repo, a name registered at run time and a weights.json
+    entry each come back as a record that reads like the entry's dict."""
+    from zoo.hub import get_weights, register_weights, resolve_protocol, unregister_weights
+    from zoo.protocol import checkpoint_source
+    from zoo.records import WeightsEntry
+
+    _, folder = exported
+    place_in_hf_cache(folder, hf_cache, "org/tiny")
+    assert zoo.get_weights is get_weights
+    repo = zoo.get_weights(NAME)
+    config = json.loads((folder / "config.json").read_text())
+    assert isinstance(repo, WeightsEntry) and repo["name"] == NAME and repo["arch"] == config["architecture"]
+    assert checkpoint_source(None, NAME)[1] == repo
+    registered = {"arch": "r3d_18", "num_classes": 3, "clip_len": 4, "crop_size": 32,
+                  "metrics": [{"dataset": "k400", "top1": 1.0, "protocol": "vmz_c2_10clip_3crop256_conv"}]}
+    register_weights("r3d_18.tiny_registered", registered)
+    try:
+        entry = zoo.get_weights("r3d_18.tiny_registered")
+        assert dict(entry) == {"name": "r3d_18.tiny_registered", **registered}
+        assert resolve_protocol("r3d_18.tiny_registered").name == "vmz_c2_10clip_3crop256_conv"
+        assert "r3d_18.tiny_registered" in zoo.list_weights()
+        assert "r3d_18.tiny_registered" in zoo.list_weights(family="r3d", dataset=None)
+    finally:
+        unregister_weights("r3d_18.tiny_registered")
+    assert "r3d_18.tiny_registered" not in zoo.list_weights()
+    with pytest.raises(KeyError, match="unknown weights"):
+        zoo.get_weights("r3d_18.tiny_registered")
+    assert zoo.get_weights("r3d_18.kinetics400_16f")["arch"] == "r3d_18"

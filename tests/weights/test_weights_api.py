@@ -1,10 +1,11 @@
-"""zoo.weights.list_weights / get_weights: filters, copies and helpful errors."""
+"""zoo.list_weights / zoo.get_weights: filters, copies and helpful errors."""
 from __future__ import annotations
 
 import pytest
 
 import zoo
-from zoo.weights import arch_family, get_weights, list_weights, load_registry
+from zoo import get_weights
+from zoo.weights import arch_family, list_weights, load_registry
 
 
 def test_list_weights_lists_every_loadable_entry_sorted():

@@ -1,4 +1,4 @@
-"""The typed records of zoo.weights: protocols of every entry, preprocessing round trips through checkpoints."""
+"""The typed records (zoo.records): protocols of every entry, preprocessing round trips through checkpoints."""
 import json
 
 import pytest
@@ -8,9 +8,9 @@ from zoo.aggregation import AGGREGATIONS, canonical_aggregation
 from zoo.checkpoint import read_preprocessing, write_checkpoint
 from zoo.models import build_model
 from zoo.protocol import resolve_settings
-from zoo.weights import (DEFAULT_PROTOCOL, Preprocessing, TestProtocol, WeightsEntry,
-                         get_entry, get_protocol, list_weights, load_registry,
-                         resolve_protocol)
+from zoo.hub.lookup import get_weights, resolve_protocol
+from zoo.records import DEFAULT_PROTOCOL, Preprocessing, TestProtocol, WeightsEntry
+from zoo.weights import get_protocol, list_weights, load_registry
 
 ALL = list_weights()
 HMDB51 = "r2plus1d_34.kinetics400_ft_hmdb51_32f"
@@ -29,7 +29,7 @@ def test_resolve_protocol_reads_the_protocol_table(name):
     assert (protocol.num_clips, protocol.num_crops, protocol.aggregation, protocol.convolutional) == \
         (table["num_clips"], table["num_crops"], table["aggregation"], table["convolutional"])
     # what the evaluator uses: the protocol's numbers, and for unstated ones the documented defaults
-    settings = resolve_settings({}, get_entry(name))
+    settings = resolve_settings({}, get_weights(name))
     assert settings.spec.num_clips == (table["num_clips"] or DEFAULT_PROTOCOL.num_clips)
     assert settings.aggregation == (table["aggregation"] or DEFAULT_PROTOCOL.aggregation)
     if table["num_crops"] is not None:
@@ -41,17 +41,17 @@ def test_resolve_protocol_reads_the_protocol_table(name):
 def test_hmdb51_clip_count_is_unknown_not_parsed_from_the_protocol_name():
     protocol = resolve_protocol(HMDB51)
     assert protocol.name == "vmz_c2_hmdb51_clip" and protocol.num_clips is None and protocol.aggregation is None
-    settings = resolve_settings({}, get_entry(HMDB51))
+    settings = resolve_settings({}, get_weights(HMDB51))
     assert settings.spec.num_clips == 10 != 51
     assert settings.sources["num_clips"] == "default" and settings.aggregation == "mean_softmax"
     assert (settings.spec.clip_len, settings.spec.crop_size) == (32, 112)
 
 
 def test_protocol_fields_come_from_the_table_not_the_entry():
-    csn = resolve_settings({}, get_entry("ir_csn_152.ig65m_ft_kinetics400"))
+    csn = resolve_settings({}, get_weights("ir_csn_152.ig65m_ft_kinetics400"))
     assert (csn.spec.num_clips, csn.spec.num_crops, csn.spec.resize, csn.spec.crop_size) == (10, 3, 256, 256)
     assert csn.protocol.convolutional is True
-    tv = resolve_settings({}, get_entry("r2plus1d_18.kinetics400_16f_tv"))
+    tv = resolve_settings({}, get_weights("r2plus1d_18.kinetics400_16f_tv"))
     assert (tv.spec.num_clips, tv.spec.frame_rate, tv.aggregation) == (5, 15.0, "sum_softmax")
 
 
@@ -73,14 +73,14 @@ def test_unknown_protocol_name_is_a_clear_error():
 
 @pytest.mark.parametrize("name", ["ir_csn_152.ig65m_ft_kinetics400", "r2plus1d_18.kinetics400_16f_tv", HMDB51])
 def test_entry_to_checkpoint_metadata_to_record_round_trip(tmp_path, name):
-    entry = get_entry(name)
+    entry = get_weights(name)
     model = build_model("r3d_10", 3, channel_multiplier=1 / 16)
     path = write_checkpoint(model.state_dict(), tmp_path / "m.safetensors", model.zoo_config,
                             **entry.checkpoint_meta())
     assert read_preprocessing(path) == entry.preprocessing
     meta = zoo.read_checkpoint_meta(path)
     assert meta["provenance"] == {"weights": name}
-    assert WeightsEntry.from_dict(name, load_registry()["weights"][name]) == entry
+    assert WeightsEntry.from_dict(load_registry()["weights"][name], name) == entry
 
 
 def test_preprocessing_record_round_trip_and_errors(tmp_path):

@@ -12,7 +12,8 @@ import pytest
 import torch
 
 import zoo
-from zoo.weights import RegistryError, load_registry, load_schema, validate_registry
+from zoo.weights import RegistryError, load_registry, load_schema
+from zoo.weights_validation import validate_registry
 
 REPO = Path(__file__).resolve().parents[2]
 NAMES = sorted(load_registry()["weights"])

@@ -16,7 +16,7 @@ import av
 from av.video.reformatter import ColorRange, Colorspace
 
 from zoo.data.transforms import check_choice
-from zoo.weights import COLOUR_RULES
+from zoo.records import COLOUR_RULES
 
 
 def is_full_range_format(fmt: av.VideoFormat) -> bool:

@@ -23,7 +23,7 @@ from fractions import Fraction
 import numpy as np
 
 from zoo.data.transforms import check_choice, randint
-from zoo.weights import CLIP_START_RULES  # how test clips are spread over a video (see the module doc)
+from zoo.records import CLIP_START_RULES  # how test clips are spread over a video (see the module doc)
 
 #: Caffe2's video decoder stops after this many frames (``MAX_DECODING_FRAMES`` in ``video_decoder.h``, the
 #: ``maximumOutputFrames_`` of every ``VideoInputOp`` decode)

@@ -31,11 +31,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from zoo.weights import CROP_RULES, RESIZE_FILTER_NAMES  # the rule names (placement of test crops, filters)
+from zoo.records import CROP_RULES, RESIZE_FILTER_NAMES  # the rule names (placement of test crops, filters)
 
 Size = int | Sequence[int] | None
 
-#: resize filter name (:data:`zoo.weights.RESIZE_FILTER_NAMES`) -> libswscale interpolation (``None``: torch
+#: resize filter name (:data:`zoo.records.RESIZE_FILTER_NAMES`) -> libswscale interpolation (``None``: torch
 #: bilinear, no antialias, on uint8 frames)
 RESIZE_FILTERS = dict(zip(RESIZE_FILTER_NAMES, ("FAST_BILINEAR", "BILINEAR", None)))
 #: rounding of the long side of a short-side resize

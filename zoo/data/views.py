@@ -18,7 +18,7 @@ import torch
 from zoo.data.colour import COLOUR_RULES
 from zoo.data.decode import DecodeReport, decode_frames, frame_size, iter_frames, shown_frames
 from zoo.data.errors import VideoError
-from zoo.weights import SHORT_VIDEO_RULES
+from zoo.records import SHORT_VIDEO_RULES
 from zoo.data.probe import VideoInfo, probe_video
 from zoo.data.sampling import (CLIP_START_RULES, clip_frame_indices, clip_span, random_clip_start,
                                resample_frame_indices, uniform_clip_starts)

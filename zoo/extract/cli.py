@@ -18,7 +18,7 @@ from zoo.extract.options import BACKENDS, FORMATS, POOL_SPATIAL, REDUCTIONS, Win
 from zoo.hub.errors import HubError
 from zoo.options import RunOptions
 from zoo.protocol import add_pixel_rule_arguments, resize_type
-from zoo.weights import SHORT_VIDEO_RULES
+from zoo.records import SHORT_VIDEO_RULES
 
 EPILOG = """examples:
   zoo-extract --data-path kinetics400/ --split val --weights r2plus1d_34.ig65m_ft_kinetics400_32f \\

@@ -31,7 +31,8 @@ def format_table(rows: list[list[str]], header: list[str]) -> str:
 
 
 def cmd_list(args) -> int:
-    from zoo.weights import get_weights, list_weights
+    from zoo.hub.lookup import get_weights
+    from zoo.weights import list_weights
 
     rows = []
     with cli.usage_errors():
@@ -56,11 +57,11 @@ def cmd_list(args) -> int:
 
 
 def cmd_info(args) -> int:
-    from zoo.hub.fetch import lookup_entry
+    from zoo.hub.lookup import get_weights
     from zoo.hub.overview import describe_entry
 
     with cli.usage_errors():
-        entry = lookup_entry(args.name)
+        entry = get_weights(args.name)
     info = dict(entry)
     info["cached"] = str(cache.checkpoint_path(args.name)) if cache.is_cached(args.name) else False
     if not args.no_describe:

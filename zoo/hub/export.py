@@ -14,18 +14,18 @@ import tempfile
 from pathlib import Path
 
 from zoo._io import atomic_path, atomic_write_text
-from zoo.hub.fetch import lookup_entry
+from zoo.hub.lookup import get_weights, resolve_protocol
 from zoo.hub.measured import MeasuredRun, read_run
-from zoo.weights import Preprocessing, WeightsEntry
+from zoo.records import Preprocessing, WeightsEntry
 
 _CLASS_FIELDS = ("classes", "label_set")   # in config.json next to, not inside, "preprocessing"
 
 
-def _registry_entry(weights_name: str | None) -> dict | None:
+def _registry_entry(weights_name: str | None) -> WeightsEntry | None:
     if not weights_name:
         return None
     try:
-        return lookup_entry(weights_name)
+        return get_weights(weights_name)
     except KeyError:
         return None
 
@@ -49,8 +49,6 @@ def _registry_protocol(entry: dict) -> dict | None:
     """The record of the protocol behind the entry's published numbers (None without any)."""
     if not entry.get("metrics"):
         return None
-    from zoo.weights import resolve_protocol
-
     try:
         return resolve_protocol(entry).to_dict()
     except (KeyError, ValueError):   # a registered entry naming a protocol the registry does not have
@@ -62,7 +60,7 @@ def build_config(meta: dict, entry: dict | None = None, weights_name: str | None
     """``config.json`` contents: architecture, builder options, head, preprocessing, metrics, the test protocol
     record (``measured``'s, else the registry's protocol of the published numbers) and provenance."""
     entry = entry or {}
-    known = WeightsEntry.from_dict(weights_name or "<entry>", entry).preprocessing if entry else Preprocessing()
+    known = WeightsEntry.from_dict(entry, weights_name or "<entry>").preprocessing if entry else Preprocessing()
     prep = known.updated(Preprocessing.from_dict(meta, "checkpoint metadata"))
     if measured is not None and measured.clip_len:   # the clip the measured numbers were made with
         prep = prep.updated(Preprocessing(clip_len=measured.clip_len))

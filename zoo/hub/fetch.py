@@ -5,7 +5,7 @@ import os
 import re
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 from zoo._io import atomic_path
 from zoo.checkpoint import read_checkpoint_meta
@@ -13,41 +13,15 @@ from zoo.hub import cache
 from zoo.hub.download import download
 from zoo.hub.errors import ChecksumError, ConversionError, DownloadError, HubError, OfflineError
 from zoo.hub.hf import hf_download, is_offline
-from zoo.hub.hf_repo import hub_checkpoint, hub_entry, is_hf_name
+from zoo.hub.hf_repo import hub_checkpoint, is_hf_name
+from zoo.hub.lookup import get_weights
 from zoo.convert.pipelines import minidb_to_safetensors, pickle_to_safetensors, torchvision_to_safetensors
 from zoo.hub.verify import HashLock, check_file
-from zoo.weights import WeightsEntry, get_weights
+from zoo.records import WeightsEntry
 
 # Legacy format -> converter (each: fn(in_path, out_path, arch=..., options=..., **meta) -> Path).
 CONVERTERS = {"c2_pickle": pickle_to_safetensors, "c2_minidb": minidb_to_safetensors,
               "pth": torchvision_to_safetensors}
-_registered: dict[str, dict] = {}
-
-
-def register_weights(name: str, entry: dict) -> None:
-    """Make ``name`` resolvable without weights.json (tests, private weights). ``entry`` uses its schema."""
-    _registered[name] = entry
-
-
-def unregister_weights(name: str) -> None:
-    """Undo :func:`register_weights`."""
-    _registered.pop(name, None)
-
-
-def lookup_entry(name: str) -> dict:
-    """The registry entry of ``name``: registered ones first, then ``zoo.weights.get_weights``. An
-    ``hf-hub:ORG/REPO[@REVISION]`` name is answered from that repo's config.json (:mod:`zoo.hub.hf_repo`)."""
-    if is_hf_name(name):   # the one hook of hf-hub names into weights-name look-ups
-        return hub_entry(name)
-    if name in _registered:
-        return {"name": name, **_registered[name]}
-    return get_weights(name)
-
-
-def lookup_record(name: str) -> WeightsEntry:
-    """The typed record of :func:`lookup_entry` (what the tools read for ``--weights NAME``)."""
-    data = lookup_entry(name)
-    return WeightsEntry.from_dict(data.pop("name", name), data)
 
 
 def fetch_command(name: str) -> str:
@@ -56,7 +30,7 @@ def fetch_command(name: str) -> str:
 
 
 def fetch_checkpoint(name: str, *, offline: bool | None = None, progress: bool = True,
-                     entry: dict | None = None) -> Path:
+                     entry: Mapping[str, Any] | None = None) -> Path:
     """Return the cached safetensors checkpoint of weights ``name``, fetching it first if needed.
 
     Sources of the registry entry (or ``entry``, overriding the registry) are tried in order: Hugging
@@ -69,7 +43,7 @@ def fetch_checkpoint(name: str, *, offline: bool | None = None, progress: bool =
     """
     if is_hf_name(name):   # the one hook of hf-hub names into checkpoint look-ups
         return hub_checkpoint(name, offline=offline, progress=progress)
-    entry = lookup_entry(name) if entry is None else entry
+    entry = get_weights(name) if entry is None else WeightsEntry.from_dict(entry, name)
     ckpt = cache.checkpoint_path(name)
     if ckpt.is_file():
         return ckpt
@@ -157,10 +131,10 @@ def _obtain(name: str, source: dict, *, offline: bool, progress: bool, entry: di
     return dest, hashes[0]
 
 
-def _convert(name: str, entry: dict, source: dict, original: Path, actual: str, ckpt: Path) -> None:
+def _convert(name: str, entry: WeightsEntry, source: dict, original: Path, actual: str, ckpt: Path) -> None:
     """Write ``ckpt`` from ``original`` (atomically, checked against the entry); record a first-seen hash."""
     fmt = source.get("format")
-    meta: dict[str, Any] = WeightsEntry.from_dict(name, entry).checkpoint_meta()
+    meta: dict[str, Any] = entry.checkpoint_meta()
     meta["provenance"].update(url=source.get("url") or source.get("hf_repo_id"), sha256=actual)
     sha256 = source.get("sha256")
     lock = HashLock(cache.hash_lock_path())

@@ -191,7 +191,7 @@ def read_config(name: HfName, folder: Path) -> dict:
     """The repo's config.json, checked: architecture, num_classes, options and preprocessing are usable."""
     from zoo._io import read_json_object
     from zoo.models import resolve_name
-    from zoo.weights import Preprocessing, TestProtocol
+    from zoo.records import Preprocessing, TestProtocol
 
     path = folder / CONFIG_FILE
     if not path.is_file():
@@ -228,7 +228,7 @@ def read_config(name: HfName, folder: Path) -> dict:
         if not isinstance(protocol, dict):
             raise RepoError(f"{where}: \"protocol\" must be an object (a test protocol record)")
         try:
-            TestProtocol.from_dict(protocol.get("name"), protocol)
+            TestProtocol.from_dict(protocol)
         except (TypeError, ValueError) as err:
             raise RepoError(f"{where}: {err}") from None
     return config

@@ -67,7 +67,7 @@ def read_run(metrics_path: str | os.PathLike, checkpoint: str | os.PathLike | No
     """The run whose ``metrics.json`` is ``metrics_path`` (accuracies, and the run's ``settings``); ValueError
     naming the file when it is not a zoo-test result or measured another checkpoint than ``checkpoint``."""
     from zoo._io import read_json_object, sha256_of
-    from zoo.weights import TestProtocol
+    from zoo.records import TestProtocol
 
     metrics_path = Path(metrics_path)
     metrics = read_json_object(metrics_path, "metrics.json of a zoo-test --output folder")
@@ -83,7 +83,7 @@ def read_run(metrics_path: str | os.PathLike, checkpoint: str | os.PathLike | No
     record = {f: run.get(_RUN_KEYS.get(f, f)) for f in names}
     record["name"] = run.get("protocol") or "zoo-test"
     try:
-        protocol = TestProtocol.from_dict(record["name"], record).to_dict()
+        protocol = TestProtocol.from_dict(record, record["name"]).to_dict()
     except ValueError as err:
         raise ValueError(f"{metrics_path}: settings: {err}") from None
     dataset = dataset or default_dataset or Path(str(run.get("data_path") or "dataset")).name

@@ -49,7 +49,8 @@ def overview_rows() -> dict:
     """``{"plotted": [...], "not_plotted": [...]}``: one row per released weight (``name``, ``family``, ``arch``,
     ``dataset``, ``split``, ``level``, ``top1``, ``gflops`` per clip, ``input``, ``label``), and the weights without
     a published top-1 with the reason."""
-    from zoo.weights import arch_family, get_weights, list_weights
+    from zoo.hub.lookup import get_weights
+    from zoo.weights import arch_family, list_weights
 
     macs: dict[str, int] = {}
     plotted, missing = [], []

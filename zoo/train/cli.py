@@ -31,7 +31,7 @@ from zoo.cli import non_negative_float, non_negative_int, positive_float, positi
 from zoo.train.config import TrainConfig
 from zoo.train.recipes import RECIPES, apply_recipe, given_options
 from zoo.train.schedule import LR_PER_PROCESS, SCHEDULERS, WARMUP_METHODS
-from zoo.weights import COLOUR_RULES
+from zoo.records import COLOUR_RULES
 
 
 def _fraction(text: str) -> float:
@@ -254,9 +254,9 @@ def _run(args: argparse.Namespace) -> int:
         check_amp(args.amp, cli.resolve_device(args.device))
         cli.check_model_options(args.model_option, args.model)
         if args.weights is not None:
-            from zoo.hub.fetch import lookup_record
+            from zoo.hub.lookup import get_weights
 
-            lookup_record(args.weights)   # an hf-hub: name is downloaded and verified here
+            get_weights(args.weights)   # an hf-hub: name is downloaded and verified here
         if args.fold is not None:
             check_fold(args.data_path, args.fold)
         if args.checkpoint:

@@ -45,8 +45,8 @@ from zoo.train.amp import bf16_cpu_guard
 from zoo.train.sampler import ClipSampler
 from zoo.train.schedule import LR_PER_PROCESS, LRSchedule, build_scheduler
 from zoo.train.syncbn import convert_sync_batchnorm
-from zoo.hub.fetch import lookup_record
-from zoo.weights import DEFAULT_MEAN, DEFAULT_PREPROCESSING, DEFAULT_STD, Preprocessing
+from zoo.hub.lookup import get_weights
+from zoo.records import DEFAULT_MEAN, DEFAULT_PREPROCESSING, DEFAULT_STD, Preprocessing
 
 DEFAULT_MODEL = "r2plus1d_18"
 STATE_FORMAT = "zoo-train/1"
@@ -242,7 +242,7 @@ class Trainer:
             meta = read_checkpoint_meta(self.config.checkpoint)
             return meta["arch"], int(meta["num_classes"]), Preprocessing.from_dict(meta, str(self.config.checkpoint))
         if self.config.weights:
-            entry = lookup_record(self.config.weights)
+            entry = get_weights(self.config.weights)
             return entry.arch, entry.num_classes, entry.preprocessing
         return None
 

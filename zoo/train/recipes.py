@@ -22,7 +22,7 @@ import argparse
 import os
 from typing import Sequence
 
-from zoo.weights import Preprocessing
+from zoo.records import Preprocessing
 
 RECIPES = ("finetune",)
 
@@ -48,9 +48,9 @@ def given_options(probe: argparse.ArgumentParser, argv: Sequence[str]) -> set[st
 def source_preprocessing(args: argparse.Namespace) -> Preprocessing:
     """How the clips of ``--weights`` (its weights.json entry) or ``--checkpoint`` (its header) were made."""
     if args.weights:
-        from zoo.hub.fetch import lookup_record
+        from zoo.hub.lookup import get_weights
 
-        return lookup_record(args.weights).preprocessing
+        return get_weights(args.weights).preprocessing
     from zoo.checkpoint import read_checkpoint_meta   # torch: only when a recipe is applied
 
     return Preprocessing.from_dict(read_checkpoint_meta(args.checkpoint), str(args.checkpoint))
