@@ -1,8 +1,9 @@
 """Every frame of one video per class that once came out differently from the ffmpeg CLI -- B-frames whose
 timestamps lie, mirrored display matrices, audio longer than the video, partial downloads, undecodable
-lead-ins, raw elementary streams, mid-stream size changes, "no change" packets at the end -- against ``ffmpeg
--vsync passthrough -f rawvideo -pix_fmt rgb24``: the same number of frames, in the same order, with the same
-pixels."""
+lead-ins, raw elementary streams, mid-stream size changes, "no change" packets -- against ``ffmpeg -vsync
+passthrough -f rawvideo -pix_fmt rgb24``: the same number of frames, in the same order, with the same pixels.
+Where ffmpeg prints no picture for a packet (TSCC's "no change" packets), the frame at that packet's time shows
+ffmpeg's picture a player shows then: the previous one."""
 from __future__ import annotations
 
 import warnings
@@ -15,6 +16,7 @@ import pytest
 
 from zoo.data.decode import decode_frames
 from zoo.data.errors import VideoWarning, warning_kind
+from zoo.data.index import probe_entry
 from zoo.data.probe import probe_video
 from zoo.data.views import ViewSpec, decode_views, view_clip_indices
 
@@ -39,7 +41,7 @@ def every_frame(path, info):
         return decode_frames(path, range(info.num_frames), info)
 
 
-@pytest.mark.parametrize("name", sorted(set(CLASSES) - {"size_change"}))
+@pytest.mark.parametrize("name", sorted(set(CLASSES) - {"size_change", "no_change_end"}))
 def test_every_frame_is_ffmpegs(classes, name):
     path = classes[name]
     reference = ffmpeg_pictures(path)
@@ -127,13 +129,13 @@ def test_mid_gop_lead_in_is_not_counted(classes):
     np.testing.assert_array_equal(views[0], reference[:4])
 
 
-def test_no_change_packets_at_the_end_are_not_frames(classes):
+def test_no_change_packets_at_the_end_repeat_the_last_picture(classes):
     """The class "no change packets at the end": a TSCC screen capture whose last second is 25 packets of 2
-    bytes. ffmpeg's TSCC decoder gives no picture for them, so ffmpeg presents the 30 pictures and no frame
-    after them -- under ``-vsync passthrough`` and ``-vsync cfr`` alike: the last picture is not repeated up to
-    the container's end -- although the container counts 55 frames over 2.2 s. So does the project (every
-    frame is compared in test_every_frame_is_ffmpegs), and the video is complete: no ``truncated`` or
-    ``frame_count`` warning, views reach its last picture."""
+    bytes. The container counts 55 frames over 2.2 s; ffmpeg's TSCC decoder gives no picture for the 2-byte
+    packets, so ``-vsync passthrough`` (and ``cfr``) print the 30 pictures. The project keeps the 55 frames at
+    their times, as in the middle of a stream: frame i is ffmpeg's picture shown at its time, so the last 25
+    repeat the last picture. The video is complete (no ``truncated`` or ``frame_count`` warning), decoding it
+    warns of nothing, and the last view ends on the still screen."""
     path = classes["no_change_end"]
     sizes = [size for _, size, _ in packets(path)]
     assert len(sizes) == 55 and sizes[30:] == [2] * 25 and min(sizes[:30]) > 1000
@@ -142,23 +144,30 @@ def test_no_change_packets_at_the_end_are_not_frames(classes):
                                           "stream=nb_frames,duration", "-of", "json", str(path)],
                                          check=True, capture_output=True, text=True).stdout)["streams"][0]
     assert (int(declared["nb_frames"]), float(declared["duration"])) == (55, 2.2)
-    reference = ffmpeg_pictures(path)
+    reference, times = ffmpeg_frames(path)
     assert len(reference) == 30
     np.testing.assert_array_equal(ffmpeg_pictures(path, "-vsync", "cfr"), reference)
     info = probe_video(path)
-    assert info.num_frames == 30 and info.warnings == []
-    assert info.frame_times[-1] == pytest.approx(29 / 25)
+    assert info.num_frames == 55 and info.warnings == [] and info.repeated == []
+    assert info.frame_times[-1] == pytest.approx(54 / 25)
+    frames = every_frame(path, info)  # a VideoWarning fails it
+    for i in range(info.num_frames):
+        np.testing.assert_array_equal(frames[i], reference[shown_at(times, info.frame_times[i])], err_msg=f"{i}")
+    np.testing.assert_array_equal(frames[30:], np.broadcast_to(reference[29], frames[30:].shape))
+    picks = [54, 40, 3, 29]  # asked for on their own, out of order, with seeking
+    np.testing.assert_array_equal(decode_frames(path, picks, info), reference[[29, 29, 3, 29]])
     spec = ViewSpec(clip_len=8, num_clips=4, resize=None, crop_size=None)
     with warnings.catch_warnings():
         warnings.simplefilter("error", VideoWarning)
         views = decode_views(path, spec, info).numpy()
-    np.testing.assert_array_equal(views[-1], reference[22:30])
+    np.testing.assert_array_equal(views[-1], frames[47:55])
+    assert probe_entry(str(path), decode=True).warnings == []  # zoo-prepare index --check: nothing to report
 
 
 def test_no_change_packets_that_give_a_picture_stay_frames(classes):
     """QuickTime Animation writes 7-byte "no change" packets for a still picture, and the stream ends on one: the
-    end is decoded when probed, the decoder gives a copy of the picture for each, and they stay frames (every
-    frame is compared in test_every_frame_is_ffmpegs)."""
+    decoder gives a copy of the picture for each, so ffmpeg prints them all, and they are frames here too
+    (every frame is compared in test_every_frame_is_ffmpegs)."""
     sizes = [size for _, size, _ in packets(classes["no_change_qtrle"])]
     assert sizes[-1] == 7 and sizes.count(7) >= 20
     info = probe_video(classes["no_change_qtrle"])
@@ -168,14 +177,12 @@ def test_no_change_packets_that_give_a_picture_stay_frames(classes):
 
 def test_no_change_packets_in_the_middle_repeat_the_picture(tmp_path):
     """"No change" packets in the middle keep their frame times and show the previous picture, as a player
-    (and ``-vsync cfr``) shows them, like the other holes ffmpeg's passthrough output leaves (dropped AVI frames,
-    damaged packets; a ``decode_errors`` warning counts them); those at the end add nothing."""
+    shows them, like those at the end; they are normal in a screen capture, so nothing warns."""
     path = write_tscc_avi(tmp_path / "middle_and_end.avi", 55, {10, 11, 12, *range(30, 55)})
     reference, times = ffmpeg_frames(path)
     info = probe_video(path)
-    assert len(reference) == 27 and info.num_frames == 30 and info.warnings == []
-    with pytest.warns(VideoWarning, match="3 requested frame"):
-        frames = decode_frames(path, range(info.num_frames), info)
+    assert len(reference) == 27 and info.num_frames == 55 and info.warnings == []
+    frames = every_frame(path, info)
     for i in range(info.num_frames):
         np.testing.assert_array_equal(frames[i], reference[shown_at(times, info.frame_times[i])], err_msg=f"{i}")
     np.testing.assert_array_equal(frames[10:13], frames[[9, 9, 9]])

@@ -251,7 +251,7 @@ def _decode_pass(container, stream, times, needed, found, convert, report: Decod
             return  # seeking overshot the first needed frame: the caller decodes again from the start
         while k < len(pending) and times[pending[k]] < t - tol:  # no picture at its time
             found.add(pending[k])
-            report.filled.add(pending[k])
+            report.show_previous(pending[k], round(times[pending[k]] / tb))
             yield pending[k], convert(prev if prev is not None else frame)
             k += 1
         if k < len(pending) and abs(times[pending[k]] - t) <= tol:
@@ -263,12 +263,11 @@ def _decode_pass(container, stream, times, needed, found, convert, report: Decod
             return
         if t > last_t + 2.0:
             return  # far past the last needed frame: the missing ones are not in this stream
-    if prev is not None and report.last_pts is not None:  # damaged packets at the end: the last picture stays;
-        end = float(report.last_pts * tb) + tol  # nothing past the file ("no change" packets at the end that
-        # give no picture are not frames at all: probe_video leaves them out, as ffmpeg shows none)
+    if prev is not None and report.last_pts is not None:  # packets at the end without a picture (damaged, or
+        end = float(report.last_pts * tb) + tol  # "no change"): the last picture stays; nothing past the file
         for j in (j for j in pending[k:] if times[j] <= end):
             found.add(j)
-            report.filled.add(j)
+            report.show_previous(j, round(times[j] / tb))
             yield j, convert(prev)
 
 

@@ -18,16 +18,32 @@ import av
 from zoo.data.errors import VideoWarning
 
 
+#: packets of at most this many bytes carry no picture data: "no change" packets (TechSmith's TSCC writes 2 bytes,
+#: QuickTime Animation 7, an MPEG-4 "not coded" VOP 6 or 7). Some decoders answer them with a copy of the
+#: previous picture, others (TSCC) with no picture at all; either way the previous picture stays on screen.
+NO_CHANGE_MAX_BYTES = 7
+
+
 @dataclass
 class DecodeReport:
-    """What one decode met: packets that failed (``errors``, the first few messages of ``error_count``) and
-    the requested frames shown as a neighbour because no picture was decoded at their time (``filled``)."""
+    """What one decode met: packets that failed (``errors``, the first few messages of ``error_count``), the
+    requested frames shown as a neighbour because no picture was decoded at their time (``filled``), and those
+    that show the previous picture because their packet was a "no change" packet that gave none (``unchanged``:
+    normal in screen captures, no warning). ``no_change_pts`` holds the timestamps of the "no change" packets
+    read."""
 
     error_count: int = 0
     errors: list[str] = field(default_factory=list)
     filled: set[int] = field(default_factory=set)
+    unchanged: set[int] = field(default_factory=set)
+    no_change_pts: set[int] = field(default_factory=set)
     decoded: int = 0
     last_pts: int | None = None  # the latest packet timestamp read: what the file holds
+
+    def show_previous(self, index: int, pts: int | None) -> None:
+        """Record that requested frame ``index`` (whose packet timestamp is ``pts``) shows the previous picture:
+        ``unchanged`` when its packet was a "no change" packet, else ``filled``."""
+        (self.unchanged if pts in self.no_change_pts else self.filled).add(index)
 
     def add_error(self, message: str) -> None:
         self.error_count += 1
@@ -72,6 +88,8 @@ def decoded_frames(container, stream, report: DecodeReport, keep: set[int] | Non
                 report.last_pts = packet.pts
             if stamp and packet.size:
                 packet.opaque = packet.pts
+            if 0 < packet.size <= NO_CHANGE_MAX_BYTES and packet.pts is not None:
+                report.no_change_pts.add(packet.pts)
             try:
                 frames = packet.decode()  # the last, empty packet drains the decoder
             except av.FFmpegError as exc:

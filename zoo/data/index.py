@@ -25,8 +25,8 @@ from zoo.data.decode import check_decoding
 from zoo.data.probe import VideoInfo, probe_video
 
 IndexEntry = Union[VideoInfo, VideoError]
-CACHE_VERSION = 4  # 2: display rotation, repeated frames and warnings; 3: frame order, mirror, truncated;
-# 4: "no change" packets at the end that give no picture are not frames
+CACHE_VERSION = 5  # 2: display rotation, repeated frames and warnings; 3: frame order, mirror, truncated;
+# 4, 5: "no change" packets at the end (5: they are frames showing the last picture)
 
 
 def default_cache_dir() -> Path:
@@ -48,9 +48,9 @@ def probe_entry(path: str, decode: bool = False) -> IndexEntry:
             if not report.decoded:
                 detail = report.errors[0] if report.errors else "the decoder gave no frame"
                 raise VideoError(path, "undecodable", f"no frame decodes ({detail})")
-            pictures = info.num_frames - len(info.repeated)
+            pictures = info.num_frames - len(info.repeated)  # "no change" packets may give no picture of their own
             warning = report.warning(path)
-            if warning is None and report.decoded < pictures:
+            if warning is None and report.decoded + len(report.no_change_pts) < pictures:
                 warning = VideoWarning(path, "decode_errors", f"{pictures - report.decoded} of {pictures} frames "
                                                               "gave no picture")
             if warning is not None:

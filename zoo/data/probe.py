@@ -3,10 +3,11 @@
 The frame list is what the ffmpeg CLI presents (``ffmpeg -vsync passthrough``): packets an MP4 edit list marks
 as discarded (the frames before the cut of a stream-copied trim) are left out, zero-size AVI chunks ("the
 previous frame again", as capture tools write for dropped frames) are kept as repeated frames at their own
-times, and the container's frame count is only a hint. Tiny packets at the very end ("no change" packets, as
-screen-capture codecs write them) that the decoder answers with no picture are not frames: ffmpeg shows none
-for them. The first frame is decoded to read its size and display orientation, so ``width`` and ``height`` are
-the upright size a player shows.
+times, and the container's frame count is only a hint. Tiny "no change" packets (as screen-capture codecs write
+them) are frames at their own times, in the middle and at the very end: some decoders answer them with a copy of
+the picture, others with no picture at all (ffmpeg then prints none), and either way the previous picture stays
+on screen (:func:`zoo.data.decode.decode_frames` shows it). The first frame is decoded to read its size and
+display orientation, so ``width`` and ``height`` are the upright size a player shows.
 
 Most videos are listed from their packets alone (``frame_order == "pts"``): sorted packet timestamps are the
 frames in display order. Where packet timestamps cannot say that -- timestamps in decode order on a stream with
@@ -206,22 +207,8 @@ class _Packets:
     discarded: int = 0
     first_is_key: bool = True
     corrupt_tail: int = 0
-    tiny_tail: int = 0
     stopped: str | None = None
     first: FirstFrame | None = None
-
-    def end(self, time_base, shown: float) -> float | None:
-        """Where the last packet's time ends (seconds; ``shown`` after its start when it has no duration;
-        ``None`` without timestamps): the file holds the video up to there, pictures or not."""
-        last = max((p for p in self.pts if p is not None), default=None)
-        if last is None:
-            return None
-        return float((last + self.durations.get(last, 0)) * time_base) or float(last * time_base) + shown
-
-
-#: packets of at most this many bytes hold no picture data: "no change" packets (TechSmith's TSCC writes 2 bytes,
-#: QuickTime Animation 7, an MPEG-4 "not coded" VOP 6 or 7), which some decoders answer with no picture at all
-NO_CHANGE_MAX_BYTES = 7
 
 
 def _demux(container, stream, all_packets: bool) -> _Packets:
@@ -237,7 +224,6 @@ def _demux(container, stream, all_packets: bool) -> _Packets:
                     found.pts.append(packet.pts)
                     found.dts.append(packet.dts)
                     found.repeated_pts.add(packet.pts)
-                    found.tiny_tail = 0
                 continue  # else the flush packet at the end
             if not reader.done:
                 reader.feed(packet)
@@ -251,14 +237,12 @@ def _demux(container, stream, all_packets: bool) -> _Packets:
             found.pts.append(packet.pts)
             found.dts.append(packet.dts)
             found.corrupt_tail = found.corrupt_tail + 1 if packet.is_corrupt else 0
-            found.tiny_tail = found.tiny_tail + 1 if packet.size <= NO_CHANGE_MAX_BYTES else 0
             if packet.pts is not None and packet.duration:
                 found.durations[packet.pts] = packet.duration
     except av.FFmpegError as exc:
         found.stopped = str(exc)
     if found.corrupt_tail:  # the last packets were cut short (a partial download): no picture comes of them
         del found.pts[-found.corrupt_tail:], found.dts[-found.corrupt_tail:]
-        found.tiny_tail = 0
     found.first = reader.finish()
     return found
 
@@ -320,28 +304,6 @@ def _decoded_list(path: str | os.PathLike) -> _DecodedList:
     return found
 
 
-def _pictureless_tail(path: str | os.PathLike, packets: _Packets) -> set[int]:
-    """Timestamps of the tiny packets ending the stream (``packets.tiny_tail``) that come after its last picture:
-    the decoder gives no picture for them (e.g. TSCC's 2-byte "no change" packets), so ffmpeg shows none. Decodes
-    from the keyframe before them to the end. Empty when every packet there gives a picture (most "no change"
-    packets are a copy of the previous picture) or when nothing decodes (decoding then shows what it can)."""
-    tail = packets.pts[-packets.tiny_tail:]
-    before = packets.pts[:-packets.tiny_tail]
-    last = None
-    container, stream = open_video(path)
-    with container:
-        stream.thread_type = "AUTO"
-        if before:
-            try:
-                container.seek(max(before), stream=stream, backward=True, any_frame=False)
-            except av.FFmpegError:  # a file that cannot seek: decode it from the start
-                pass
-        for frame in decoded_frames(container, stream, DecodeReport(), stamp=True):
-            if frame.opaque is not None and (last is None or frame.opaque > last):
-                last = frame.opaque
-    return set() if last is None else {p for p in tail if p > last}
-
-
 def probe_video(path: str | os.PathLike, exact: bool = True) -> VideoInfo:
     """Read a video's metadata; with ``exact`` (default) list every frame's timestamp by demuxing.
 
@@ -367,7 +329,6 @@ def probe_video(path: str | os.PathLike, exact: bool = True) -> VideoInfo:
         format_name = container.format.name
         problem = order_problem(packets, stream, format_name) if exact else None
     decoded = _decoded_list(path) if problem else None
-    pictureless = _pictureless_tail(path, packets) if exact and not problem and packets.tiny_tail else set()
     first = (decoded.first if decoded else None) or packets.first or coded
     if not first.width or not first.height:
         raise VideoError(path, "undecodable", "video stream has no frame size")
@@ -400,7 +361,7 @@ def probe_video(path: str | os.PathLike, exact: bool = True) -> VideoInfo:
         times = increasing_times(decoded.stamps, tb, step, start)
         last_shown = step
     else:
-        pts, stopped = sorted(p for p in packets.pts if p not in pictureless), packets.stopped
+        pts, stopped = sorted(packets.pts), packets.stopped
         if pts and format_name == "avi":
             _fill_avi_gaps(pts, packets.repeated_pts)
         if not pts:
@@ -414,9 +375,7 @@ def probe_video(path: str | os.PathLike, exact: bool = True) -> VideoInfo:
     if not fps:
         fps = (n - 1) / (times[-1] - times[0]) if n > 1 and times[-1] > times[0] else 1.0
     duration = times[-1] - times[0] + 1.0 / fps
-    # the file holds the video up to its last packet, whether or not that gives a picture ("no change")
-    end = max(times[-1] + (last_shown or 1.0 / fps), packets.end(tb, 1.0 / fps) or 0.0)
-    announced_end = start + (declared or 0.0)
+    end, announced_end = times[-1] + (last_shown or 1.0 / fps), start + (declared or 0.0)
     if declared and end < announced_end - max(0.5, 0.1 * declared):  # the video stream's own end, not the audio's
         warnings.append(str(VideoWarning(path, "truncated", f"frames end at {end - start:.2f} s of the "
                                                             f"{declared:.2f} s the video stream announces; the "
@@ -428,15 +387,14 @@ def probe_video(path: str | os.PathLike, exact: bool = True) -> VideoInfo:
         warnings.append(str(VideoWarning(path, "repeated_frames", f"{len(repeated)} of {n} frames repeat the "
                                                                   "previous one (zero-size chunks)")))
     if decoded is None and not any(w.startswith("truncated") for w in warnings):
-        warnings += frame_count_warnings(path, declared_frames, n, packets.discarded + len(pictureless))
+        warnings += frame_count_warnings(path, declared_frames, n, packets.discarded)
     return VideoInfo(str(path), fps, n, duration, width, height, times, rotation, repeated, warnings, mirror,
                      "decoder" if decoded is not None else "pts")
 
 
 def frame_count_warnings(path, declared: int, presented: int, discarded: int) -> list[str]:
     """The ``frame_count`` warning (a one-item list) when a header's frame count is neither the presented
-    frames nor those plus the ``discarded`` packets that are no frames (what an edit list discards, "no change"
-    packets at the end that give no picture: containers count either way); else ``[]``."""
+    frames nor those plus the packets an edit list discards (containers count either way); else ``[]``."""
     if not declared or declared in (presented, presented + discarded):
         return []
     return [str(VideoWarning(path, "frame_count", f"the header declares {declared} frames, {presented} are "
