@@ -12,6 +12,7 @@ import zoo
 from zoo import cli, limits
 from zoo.evaluate.report import SCORE_FORMATS
 from zoo import guards
+from zoo.amp import check_backend
 from zoo.guards import check_writable_dir
 from zoo.hub.errors import HubError
 from zoo.protocol import (add_protocol_arguments, check_classes, check_head, checkpoint_source, protocol_overrides,
@@ -157,6 +158,7 @@ def _run(parser: argparse.ArgumentParser, args) -> int:
         parser.error("the following arguments are required: --data-path")
     if args.resume and not args.output:
         raise cli.UsageError("--resume needs --output (the folder of the stopped run)")
+    check_backend(args.amp, args.backend)
     if args.output:
         check_writable_dir(args.output, "--output")
     from zoo.data.datasets import evaluation_split

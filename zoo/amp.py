@@ -24,6 +24,16 @@ def amp_dtype(name: str | None, device_type: str = "cpu"):
     return dtypes[name]
 
 
+def check_backend(amp: str | None, backend: str) -> None:
+    """:class:`~zoo.errors.UsageError` for ``--amp`` with a backend other than ``torch``: onnxruntime runs the
+    exported graph in its own dtype, so autocast would be silently ignored."""
+    from zoo.errors import UsageError
+
+    if amp is not None and backend != "torch":
+        raise UsageError(f"--amp applies to the torch backend only, not --backend {backend} (onnxruntime runs the "
+                         "exported model in its own dtype)")
+
+
 def check_amp(amp: str | None, device) -> None:
     """:class:`~zoo.errors.UsageError` for ``--amp bf16`` on a GPU without bfloat16 (before Ampere: V100, T4),
     where autocast would fail at the first step. Imports torch."""

@@ -7,6 +7,8 @@ import dataclasses
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
+from zoo.amp import check_backend
+
 if TYPE_CHECKING:
     import torch
 
@@ -40,8 +42,7 @@ class RunOptions:
         if self.max_memory is not None and (isinstance(self.max_memory, bool)
                                             or not isinstance(self.max_memory, (int, float)) or not self.max_memory >= 1):
             raise ValueError(f"max_memory must be a number of bytes >= 1, got {self.max_memory!r}")
-        if self.amp is not None and self.backend != "torch":
-            raise ValueError("--amp applies to the torch backend only")
+        check_backend(self.amp, self.backend)
 
     @classmethod
     def quiet(cls, **fields) -> "RunOptions":

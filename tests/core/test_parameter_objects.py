@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+from zoo.errors import UsageError
 from zoo.evaluate.records import RunOutput
 from zoo.evaluate.runner import evaluation_options
 from zoo.extract.api import window_spec_from
@@ -23,7 +24,7 @@ def test_run_options_defaults_and_checks():
                 {"max_memory": float("nan")}):
         with pytest.raises(ValueError, match=next(iter(bad))):
             RunOptions(**bad)
-    with pytest.raises(ValueError, match="--amp applies to the torch backend only"):
+    with pytest.raises(UsageError, match="--amp applies to the torch backend only"):
         RunOptions(amp="bf16", backend="onnx")
     with pytest.raises(AttributeError):
         run.workers = 3                                                     # frozen

@@ -155,7 +155,9 @@ def test_clear_errors_before_work(known_dataset, tiny_checkpoint, tmp_path, caps
     listing.write_text(f"org_video,label\n{known_dataset}/val/c0/v0.mp4,0\n{tmp_path}/gone.mp4,1\n")
     assert _zoo_test(listing, tiny_checkpoint, tmp_path / "o4") == 2
     assert "gone.mp4" in capsys.readouterr().err
-    assert not any((tmp_path / d).exists() for d in ("o1", "o2", "o3", "o4"))
+    assert _zoo_test(known_dataset, tiny_checkpoint, tmp_path / "o5", "--amp", "fp16", "--backend", "onnx") == 2
+    assert "--amp applies to the torch backend only" in capsys.readouterr().err
+    assert not any((tmp_path / d).exists() for d in ("o1", "o2", "o3", "o4", "o5"))
 
 
 def _brightness_onnx(path):

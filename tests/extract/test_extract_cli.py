@@ -143,3 +143,11 @@ def test_a_text_file_of_video_paths(dataset, checkpoint, tmp_path):
     assert [r["video"] for r in rows] == [str(dataset / "val/c1/d.mp4"), str(dataset / "val/c0/a.mp4")]
     assert [r["label"] for r in rows] == [-1, -1] and rows[0]["file"] == "c1/d.safetensors"
     np.testing.assert_allclose(read_features(out / "c0/a.safetensors")["window_start"], [0.0, 0.2, 0.4])
+
+
+def test_amp_with_the_onnx_backend_is_a_usage_error(dataset, checkpoint, tmp_path, capsys):
+    """onnxruntime would ignore --amp: a usage error (exit 2) before any work, nothing written."""
+    assert run(dataset, checkpoint, tmp_path / "feats", "--amp", "fp16", "--backend", "onnx") == 2
+    assert "--amp applies to the torch backend only" in capsys.readouterr().err
+    assert not (tmp_path / "feats").exists()
+

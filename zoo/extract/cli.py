@@ -12,6 +12,7 @@ from tqdm import tqdm
 import zoo
 from zoo import cli
 from zoo._io import sha256_of
+from zoo.amp import check_backend
 from zoo.evaluate.cli import memory_size
 from zoo.guards import check_video_files
 from zoo.extract.options import BACKENDS, FORMATS, POOL_SPATIAL, REDUCTIONS, WindowRequest
@@ -143,6 +144,7 @@ def _run(args) -> int:
     from zoo.extract.taps import parse_layers, resolve_layer
     from zoo.extract.tap_predictor import layer_predictor
 
+    check_backend(args.amp, args.backend)
     device = cli.resolve_device(args.device)
     env = init_distributed(device)        # torchrun / srun / one process; cuda -> cuda:LOCAL_RANK
     try:
