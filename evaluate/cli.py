@@ -15,8 +15,8 @@ from zoo import guards
 from zoo.amp import check_backend
 from zoo.guards import check_writable_dir
 from zoo.hub.errors import HubError
-from zoo.protocol import (add_protocol_arguments, check_classes, check_head, checkpoint_source, protocol_overrides,
-                          resolve_settings)
+from zoo.protocol.options import add_protocol_arguments, protocol_overrides
+from zoo.protocol.settings import check_classes, check_head, resolve_settings
 from zoo.records import SHORT_VIDEO_RULES
 
 
@@ -162,6 +162,7 @@ def _run(parser: argparse.ArgumentParser, args) -> int:
     if args.output:
         check_writable_dir(args.output, "--output")
     from zoo.data.datasets import evaluation_split
+    from zoo.factory import checkpoint_source
 
     env = init_distributed(cli.resolve_device(args.device))  # torchrun / srun / one process; cuda -> cuda:LOCAL_RANK
     device, rank = str(env.device), env.rank

@@ -13,8 +13,8 @@ import dataclasses
 import json
 from typing import Any, Mapping
 
-from zoo.hub.lookup import resolve_protocol
-from zoo.records import TestProtocol, WeightsEntry
+from zoo.protocol.records import TestProtocol, resolve_protocol
+from zoo.records import WeightsEntry
 
 #: protocol record fields that describe it rather than set something
 _NOT_SETTINGS = ("name", "description", "reference")

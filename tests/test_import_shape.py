@@ -2,8 +2,9 @@
 lower layer to a higher one, between modules and between packages. Static: the source is parsed with ``ast``,
 nothing is imported.
 
-Layers, bottom to top: core -> convert -> hub -> factory (``create_model``) -> data -> data preparation ->
-the test protocol (``zoo.protocol``) -> evaluate -> feature extraction, train -> the ``zoo`` package's public API (``zoo/__init__.py``) -> the console
+Layers, bottom to top: core -> data -> data preparation -> the test protocol (``zoo.protocol``: its records,
+their resolution into a run's settings, the shared options) -> convert -> hub -> factory (``create_model``) ->
+evaluate -> feature extraction, train -> the ``zoo`` package's public API (``zoo/__init__.py``) -> the console
 scripts. A module may import its own layer and the layers below it, so library modules import the module that
 defines what they use (``zoo.checkpoint``, ``zoo.factory``), never the ``zoo`` facade.
 
@@ -21,10 +22,11 @@ ROOT = Path(__file__).resolve().parents[1]
 # installed name -> folder (pyproject.toml's package-dir)
 PACKAGES = {"zoo": ROOT / "zoo", "zoo.convert": ROOT / "convert", "zoo.evaluate": ROOT / "evaluate"}
 # rank of each layer; layers of one rank are peers (neither may import the other's modules: see the loop test)
-LAYERS = {"core": 0, "convert": 1, "hub": 2, "factory": 3, "data": 4, "prepare": 5, "protocol": 6, "evaluate": 7,
+LAYERS = {"core": 0, "data": 1, "prepare": 2, "protocol": 3, "convert": 4, "hub": 5, "factory": 6, "evaluate": 7,
           "extract": 8, "train": 8, "api": 9, "scripts": 10}
-PREFIXES = (("zoo.data.prepare", "prepare"), ("zoo.data", "data"), ("zoo.convert", "convert"), ("zoo.hub", "hub"),
-            ("zoo.evaluate", "evaluate"), ("zoo.extract", "extract"), ("zoo.train", "train"))
+PREFIXES = (("zoo.data.prepare", "prepare"), ("zoo.data", "data"), ("zoo.protocol", "protocol"),
+            ("zoo.convert", "convert"), ("zoo.hub", "hub"), ("zoo.evaluate", "evaluate"), ("zoo.extract", "extract"),
+            ("zoo.train", "train"))
 
 
 def console_scripts() -> set[str]:
@@ -36,7 +38,7 @@ def console_scripts() -> set[str]:
 
 SCRIPTS = console_scripts()
 # modules whose layer is not the one of their folder
-PLACED = {"zoo": "api", "zoo.factory": "factory", "zoo.protocol": "protocol",
+PLACED = {"zoo": "api", "zoo.factory": "factory",
           "zoo.models.factory": "factory"}   # old import path of zoo.factory.create_model, kept for users
 # modules left out of the package graph, with the reason
 PACKAGE_EXEMPT = {"zoo.models.factory": "old import path of zoo.factory.create_model kept for users' code: it only "
@@ -196,6 +198,23 @@ def test_the_package_graph_sees_the_packages(graph):
     assert {"zoo.data", "zoo.models", "zoo.hub", "zoo.convert", "zoo.evaluate", "zoo.extract", "zoo.train",
             "zoo.protocol", "zoo.weights", "zoo.cli", "scripts", "api"} <= set(packages)
     assert "zoo.data.prepare" not in packages and "zoo.protocol" in packages["zoo.extract"]
+
+
+def test_the_protocol_is_core_below_the_hub(graph):
+    """One package holds the test protocol's record, its resolution and the shared options; the hub, evaluate and
+    extract import it (train may: it reads only the weights' records), and it imports none of them nor anything
+    above it: below it are only the data layer's views and the core."""
+    packages = package_graph(graph)
+    assert {"zoo.protocol.records", "zoo.protocol.settings", "zoo.protocol.options"} <= set(graph)
+    assert all("zoo.protocol" in packages[p] for p in ("zoo.hub", "zoo.evaluate", "zoo.extract"))
+    assert LAYERS["data"] < LAYERS["protocol"] < LAYERS["hub"]
+    reached, todo = set(), ["zoo.protocol"]
+    while todo:
+        for target in packages.get(todo.pop(), {}):
+            if target not in reached:
+                reached.add(target)
+                todo.append(target)
+    assert not reached & {"zoo.hub", "zoo.factory", "zoo.evaluate", "zoo.extract", "zoo.train", "zoo.protocol"}
     assert set(PACKAGE_EXEMPT) <= set(graph)
 
 
@@ -222,4 +241,4 @@ def test_library_code_does_not_import_the_command_line_convention(graph):
     """``zoo.cli`` is the tools' argparse convention; library code raises ``zoo.errors.UsageError`` and draws
     ``zoo.progress`` bars. The one exception is the protocol's shared options, built on its argument types."""
     users = sorted(name for name, targets in graph.items() if "zoo.cli" in targets and layer_of(name) != "scripts")
-    assert users == ["zoo.protocol"], users
+    assert users == ["zoo.protocol.options"], users

@@ -1,5 +1,6 @@
-"""``create_model``: build a model, optionally with pretrained or saved weights (a registry name goes through
-the hub, so this module sits above it)."""
+"""``create_model``: build a model, optionally with pretrained or saved weights, and the checkpoint a tool's
+``--checkpoint FILE`` / ``--weights NAME`` names (a weights name goes through the hub, so this module sits above
+it)."""
 from __future__ import annotations
 
 import logging
@@ -10,9 +11,11 @@ from torch import nn
 
 from zoo import checkpoint
 from zoo.checkpoint import check_checkpoint, load_weights, read_state_dict
+from zoo.guards import require_file
 from zoo.hub.lookup import get_weights
 from zoo.hub.hf_repo import is_hf_name
 from zoo.models.registry import build_model, resolve_name
+from zoo.records import WeightsEntry
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +29,18 @@ def _checkpoint_for(weights: str | os.PathLike) -> Path:
         from zoo.hub import fetch_checkpoint   # imported lazily: only weight names need the hub
         return Path(fetch_checkpoint(weights))
     raise FileNotFoundError(f"{weights}: no such checkpoint file")
+
+
+def checkpoint_source(checkpoint: str | None, weights: str | None) -> tuple[Path, WeightsEntry | None]:
+    """The checkpoint file (fetched and cached for ``--weights``) and the weights entry, if any."""
+    if (checkpoint is None) == (weights is None):
+        raise ValueError("give exactly one of --checkpoint FILE or --weights NAME")
+    if weights is not None:
+        from zoo.hub.fetch import fetch_checkpoint   # imported lazily: only weight names need the hub
+
+        entry = get_weights(weights)   # a registry, registered or hf-hub: name
+        return Path(fetch_checkpoint(weights)), entry
+    return require_file(checkpoint, "zoo checkpoint file (.safetensors)"), None
 
 
 def create_model(name: str, num_classes: int | None = None, weights: str | os.PathLike | None = None,

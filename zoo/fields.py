@@ -1,4 +1,4 @@
-"""The value checks of the typed records (:class:`zoo.records.Preprocessing`, :class:`zoo.records.TestProtocol`):
+"""The value checks of the typed records (:class:`zoo.records.Preprocessing`, :class:`zoo.protocol.records.TestProtocol`):
 each takes a value read from ``weights.json`` or checkpoint metadata and the text naming where it came from,
 and returns the value in the record's form or raises a ValueError naming it.
 """

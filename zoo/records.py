@@ -1,21 +1,18 @@
-"""The typed records every module reads instead of picking keys out of dicts, with their defaults.
+"""The typed records of a model's weights every module reads instead of picking keys out of dicts.
 
 * :class:`Preprocessing` -- how a clip is made for a model (clip length, sampling rate, frame rate, resize,
   crop, mean/std, class names/label set). A ``weights.json`` entry and a checkpoint's metadata store the same
   fields under the same keys.
-* :class:`TestProtocol` -- how published numbers were measured (clips, crops, test resize/crop, aggregation,
-  convolutional testing, the pixel rules); :data:`DEFAULT_PROTOCOL` is what the evaluator uses for a field
-  nothing states.
 * :class:`WeightsEntry` -- one weights entry (of ``weights.json``, registered at run time or an ``hf-hub:``
   repo's config) with its preprocessing. It reads like the entry's dict too (a read-only ``Mapping``).
 
-Each record is read with ``from_dict(data, name)`` (``data`` first, then what it is called; a checked value
-that is wrong is a ValueError naming it) and written with ``to_dict()``; ``from_dict(r.to_dict())`` gives ``r``
-back. The value checks are :mod:`zoo.fields`; the aggregation names are :mod:`zoo.aggregation`'s. The rule
-names a protocol or a checkpoint gives (:data:`RESIZE_FILTER_NAMES`, :data:`CROP_RULES`, :data:`COLOUR_RULES`,
-:data:`CLIP_START_RULES`, :data:`SHORT_VIDEO_RULES`) live here so that command lines can offer them without
-importing torch. Nothing here reads a file: the registry is :mod:`zoo.weights`, resolving a protocol into the
-settings of a run :mod:`zoo.protocol`.
+Each record, and the test protocol's (:class:`zoo.protocol.records.TestProtocol`), is read with
+``from_dict(data, name)`` (``data`` first, then what it is called; a checked value that is wrong is a ValueError
+naming it) and written with ``to_dict()``; ``from_dict(r.to_dict())`` gives ``r`` back. The value checks are
+:mod:`zoo.fields`. The pixel rule names a checkpoint or a protocol gives (:data:`RESIZE_FILTER_NAMES`,
+:data:`CROP_RULES`, :data:`COLOUR_RULES`, :data:`CLIP_START_RULES`, :data:`SHORT_VIDEO_RULES`) live here, below
+:mod:`zoo.data` that implements them and :mod:`zoo.checkpoint` that checks them, and cost no torch import for
+a command line that offers them. Nothing here reads a file: the registry is :mod:`zoo.weights`.
 """
 from __future__ import annotations
 
@@ -25,7 +22,6 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any, Iterator
 
 from zoo import limits
-from zoo.aggregation import canonical_aggregation
 from zoo.fields import channel_values, check_class_names, choice_value, json_value, positive_value, resize_value
 
 
@@ -112,91 +108,6 @@ class Preprocessing:
         return replace(self, **{k: v for k, v in vars(other).items() if v is not None})
 
 
-@dataclass(frozen=True)
-class TestProtocol:
-    """How a model is tested: a ``protocols`` entry of ``weights.json``; ``None`` = not stated upstream.
-
-    ``num_clips`` uniformly spaced clips x ``num_crops`` crops (1 = centre, 3 = along the longer side) of
-    ``crop_size`` from frames resized to ``resize``, at ``sampling_rate`` (and ``frame_rate``); video score by
-    ``aggregation`` (:data:`AGGREGATIONS`); ``convolutional`` = Caffe2 convolutional prediction.
-    ``resize_filter``, ``rounding`` and ``crop_rule`` name how frames are resized and cropped
-    (:mod:`zoo.data.transforms`, checked by :class:`zoo.data.views.ViewSpec`) and ``colour_rule`` how YUV
-    becomes RGB (:mod:`zoo.data.colour`); ``upright`` whether the display rotation is applied (Caffe2 and
-    torchvision's reader did not rotate; ``None``: upright, as ffmpeg shows); ``clip_starts`` how clips are
-    spread (:data:`zoo.data.sampling.CLIP_START_RULES`); ``short_videos`` what is done with videos shorter than
-    one clip (:data:`SHORT_VIDEO_RULES`; ``None``: zoo-test pads them).
-    New fields are added with a ``None`` default and read from the registry by name.
-    """
-
-    __test__ = False  # not a pytest test class
-
-    name: str | None = None
-    num_clips: int | None = None
-    num_crops: int | None = None
-    resize: int | tuple[int, int] | None = None
-    crop_size: int | None = None
-    sampling_rate: int | None = None
-    frame_rate: float | None = None
-    aggregation: str | None = None
-    convolutional: bool | None = None
-    resize_filter: str | None = None
-    rounding: str | None = None
-    crop_rule: str | None = None
-    short_videos: str | None = None
-    clip_starts: str | None = None
-    colour_rule: str | None = None
-    upright: bool | None = None
-    description: str = ""
-    reference: str = ""
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any], name: str | None = None) -> "TestProtocol":
-        """The record of protocol ``name`` (default ``data["name"]``) from its fields (a ``protocols`` entry of
-        ``weights.json``, or :meth:`to_dict`'s); ValueError on malformed values."""
-        name = data.get("name") if name is None else name
-        what = f"protocol {name}"
-        aggregation = data.get("aggregation")
-        convolutional = data.get("convolutional")
-        for key in ("convolutional", "upright"):
-            if data.get(key) is not None and not isinstance(data[key], bool):
-                raise ValueError(f"{what}: {key} must be true, false or null")
-        known = {f.name for f in fields(cls)}
-        extra = {k: v for k, v in data.items() if k in known and k not in _PROTOCOL_CHECKED}
-        return cls(**{**extra, "name": name,
-                      "num_clips": positive_value(data.get("num_clips"), f"{what}: num_clips", int, limits.MAX_CLIPS),
-                      "num_crops": positive_value(data.get("num_crops"), f"{what}: num_crops", int, limits.MAX_CLIPS),
-                      "resize": resize_value(data.get("resize"), what),
-                      "crop_size": positive_value(data.get("crop_size"), f"{what}: crop_size", int, limits.MAX_SIDE),
-                      "sampling_rate": positive_value(data.get("sampling_rate"), f"{what}: sampling_rate", int,
-                                                      limits.MAX_SAMPLING_RATE),
-                      "frame_rate": positive_value(data.get("frame_rate"), f"{what}: frame_rate", float,
-                                                   limits.MAX_FRAME_RATE),
-                      "aggregation": None if aggregation is None else canonical_aggregation(aggregation),
-                      "convolutional": convolutional,
-                      "description": data.get("description") or "", "reference": data.get("reference") or ""})
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready fields (``None`` kept: it means "not stated")."""
-        return {f.name: json_value(getattr(self, f.name)) for f in fields(self)}
-
-    def updated(self, values: Mapping[str, Any]) -> "TestProtocol":
-        """This protocol with the fields in ``values`` that are not ``None`` replaced."""
-        return replace(self, **{k: v for k, v in values.items() if v is not None})
-
-
-_PROTOCOL_CHECKED = {"name", "num_clips", "num_crops", "resize", "crop_size", "sampling_rate", "frame_rate",
-                     "aggregation", "convolutional", "description", "reference"}
-
-#: What the evaluator uses for a field no protocol, entry, checkpoint or command line states: VMZ Caffe2
-#: ``test_net.py``'s defaults (10 uniform clips of 16 frames at rate 1, frames resized to 128x171, 112 centre
-#: crop, mean of the clip softmaxes, Caffe2's resize filter, rounding, crop placement and BT.601 colours). When the crop count is
-#: unknown too, it is 3 if the crop is as large as a short-side resize (the CSN 10x3 protocol) and 1 centre crop
-#: otherwise.
-DEFAULT_PROTOCOL = TestProtocol(name="default", num_clips=10, num_crops=None, resize=(128, 171), crop_size=112,
-                                sampling_rate=1, frame_rate=None, aggregation="mean_softmax", convolutional=False,
-                                resize_filter="swscale_fast_bilinear", rounding="half_away_from_zero",
-                                crop_rule="caffe2", short_videos="pad", clip_starts="uniform", colour_rule="bt601",
-                                upright=True, description="VMZ Caffe2 test_net.py defaults")
 DEFAULT_PREPROCESSING = Preprocessing(clip_len=16, sampling_rate=1, resize=(128, 171), crop_size=112,
                                       mean=DEFAULT_MEAN, std=DEFAULT_STD, resize_filter="swscale_fast_bilinear",
                                       crop_rule="caffe2", colour_rule="bt601")
@@ -236,7 +147,7 @@ class WeightsEntry(Mapping):
     params_m: float | None = None
     paper: str | None = None
     notes: str | None = None
-    protocol: Mapping[str, Any] | None = None   # a TestProtocol record travelling with the weights (hf-hub config)
+    protocol: Mapping[str, Any] | None = None   # a test protocol record travelling with the weights (hf-hub config)
     #: the entry as it was read (without ``"name"``); made from the typed fields when the record is built directly
     data: Mapping[str, Any] = field(default_factory=dict, repr=False)
 

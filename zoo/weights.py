@@ -1,7 +1,7 @@
 """The registry of weights names: ``weights.json`` (shipped as package data) and the entries registered at run time.
 
 :func:`registry_entry` gives the :class:`~zoo.records.WeightsEntry` of a name of either kind (registered names
-first), :func:`list_weights` lists them, :func:`get_protocol` reads the ``protocols`` table. What every tool
+first), :func:`list_weights` lists them; the ``protocols`` table is read by :mod:`zoo.protocol.records`. What every tool
 and ``zoo.get_weights`` call is :func:`zoo.hub.lookup.get_weights`: this registry plus ``hf-hub:`` repos, which
 only the hub can open. The records are :mod:`zoo.records`; the checks of ``weights.json`` against its schema and
 naming rules are :mod:`zoo.weights_validation`.
@@ -14,7 +14,7 @@ from importlib import resources
 from typing import Any, Mapping
 
 from zoo.fields import did_you_mean
-from zoo.records import RegistryError, TestProtocol, WeightsEntry
+from zoo.records import RegistryError, WeightsEntry
 
 REGISTRY_FILE = "weights.json"
 SCHEMA_FILE = "weights.schema.json"
@@ -102,11 +102,3 @@ def list_weights(family: str | None = None, dataset: str | None = None) -> list[
                                                                                 "`zoo-hub list`"))
         entries = [e for e in entries if e.head_dataset == wanted]
     return [e.name for e in entries]
-
-
-def get_protocol(name: str, protocols: Mapping[str, Any] | None = None) -> TestProtocol:
-    """The record of protocol ``name`` (from ``protocols``, default the registry's); KeyError if unknown."""
-    table = load_registry()["protocols"] if protocols is None else protocols
-    if name not in table:
-        raise KeyError(f"unknown test protocol {name!r}" + did_you_mean(name, table, "weights.json protocols"))
-    return TestProtocol.from_dict(table[name], name)

@@ -147,8 +147,9 @@ def test_online_download_through_the_library_then_offline(exported, fake_hub, mo
 def test_one_lookup_answers_hf_hub_registered_and_registry_names(exported, hf_cache):
     """zoo.get_weights is the look-up every tool uses: a repo, a name registered at run time and a weights.json
     entry each come back as a record that reads like the entry's dict."""
-    from zoo.hub import get_weights, register_weights, resolve_protocol, unregister_weights
-    from zoo.protocol import checkpoint_source
+    from zoo.factory import checkpoint_source
+    from zoo.hub import get_weights, register_weights, unregister_weights
+    from zoo.protocol import resolve_protocol
     from zoo.records import WeightsEntry
 
     _, folder = exported
@@ -164,7 +165,7 @@ def test_one_lookup_answers_hf_hub_registered_and_registry_names(exported, hf_ca
     try:
         entry = zoo.get_weights("r3d_18.tiny_registered")
         assert dict(entry) == {"name": "r3d_18.tiny_registered", **registered}
-        assert resolve_protocol("r3d_18.tiny_registered").name == "vmz_c2_10clip_3crop256_conv"
+        assert resolve_protocol(entry).name == "vmz_c2_10clip_3crop256_conv"
         assert "r3d_18.tiny_registered" in zoo.list_weights()
         assert "r3d_18.tiny_registered" in zoo.list_weights(family="r3d", dataset=None)
     finally:

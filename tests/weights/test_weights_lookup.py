@@ -7,8 +7,9 @@ import json
 import pytest
 
 import zoo
-from zoo.records import Preprocessing, TestProtocol, WeightsEntry
-from zoo.weights import get_protocol, list_weights, load_registry, register_weights, unregister_weights
+from zoo.protocol.records import TestProtocol, get_protocol
+from zoo.records import Preprocessing, WeightsEntry
+from zoo.weights import list_weights, load_registry, register_weights, unregister_weights
 
 
 @pytest.mark.parametrize("name", list_weights())

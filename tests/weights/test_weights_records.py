@@ -8,9 +8,10 @@ from zoo.aggregation import AGGREGATIONS, canonical_aggregation
 from zoo.checkpoint import read_preprocessing, write_checkpoint
 from zoo.models import build_model
 from zoo.protocol import resolve_settings
-from zoo.hub.lookup import get_weights, resolve_protocol
-from zoo.records import DEFAULT_PROTOCOL, Preprocessing, TestProtocol, WeightsEntry
-from zoo.weights import get_protocol, list_weights, load_registry
+from zoo.hub.lookup import get_weights
+from zoo.protocol.records import DEFAULT_PROTOCOL, TestProtocol, get_protocol, resolve_protocol
+from zoo.records import Preprocessing, WeightsEntry
+from zoo.weights import list_weights, load_registry
 
 ALL = list_weights()
 HMDB51 = "r2plus1d_34.kinetics400_ft_hmdb51_32f"
@@ -20,7 +21,7 @@ HMDB51 = "r2plus1d_34.kinetics400_ft_hmdb51_32f"
 def test_resolve_protocol_reads_the_protocol_table(name):
     registry = load_registry()
     metrics = registry["weights"][name]["metrics"]
-    protocol = resolve_protocol(name)
+    protocol = resolve_protocol(get_weights(name))
     if not metrics:
         assert protocol == TestProtocol()
         return
@@ -39,7 +40,7 @@ def test_resolve_protocol_reads_the_protocol_table(name):
 
 
 def test_hmdb51_clip_count_is_unknown_not_parsed_from_the_protocol_name():
-    protocol = resolve_protocol(HMDB51)
+    protocol = resolve_protocol(get_weights(HMDB51))
     assert protocol.name == "vmz_c2_hmdb51_clip" and protocol.num_clips is None and protocol.aggregation is None
     settings = resolve_settings({}, get_weights(HMDB51))
     assert settings.spec.num_clips == 10 != 51
@@ -69,6 +70,8 @@ def test_unknown_protocol_name_is_a_clear_error():
     entry = {"arch": "r3d_18", "num_classes": 3, "metrics": [{"protocol": "made_up"}]}
     with pytest.raises(KeyError, match="made_up"):
         resolve_protocol(entry)
+    with pytest.raises(TypeError, match=r"zoo.get_weights\(name\)"):   # a name is looked up by the hub first
+        resolve_protocol(HMDB51)
 
 
 @pytest.mark.parametrize("name", ["ir_csn_152.ig65m_ft_kinetics400", "r2plus1d_18.kinetics400_16f_tv", HMDB51])

@@ -20,7 +20,7 @@ from zoo.extract.taps import parse_layers
 from zoo.extract.tap_predictor import layer_predictor
 from zoo.extract.windows import WindowSpec
 from zoo.options import RunOptions, fold_keywords
-from zoo.protocol import resolve_settings
+from zoo.protocol.settings import resolve_settings
 
 
 @dataclass

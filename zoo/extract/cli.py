@@ -18,7 +18,7 @@ from zoo.guards import check_video_files
 from zoo.extract.options import BACKENDS, FORMATS, POOL_SPATIAL, REDUCTIONS, WindowRequest
 from zoo.hub.errors import HubError
 from zoo.options import RunOptions
-from zoo.protocol import add_pixel_rule_arguments, resize_type
+from zoo.protocol.options import add_pixel_rule_arguments, resize_type
 from zoo.records import SHORT_VIDEO_RULES
 
 EPILOG = """examples:
@@ -137,7 +137,8 @@ def window_request(args) -> WindowRequest:
 def _run(args) -> int:
     # torch and the engine are imported here, when a command runs: --help stays fast
     from zoo.distributed import init_distributed, shutdown
-    from zoo.protocol import check_classes, checkpoint_source
+    from zoo.factory import checkpoint_source
+    from zoo.protocol.settings import check_classes
     from zoo.extract.api import input_shape, protocol_model, window_spec_from
     from zoo.extract.folder import extract_to_folder
     from zoo.extract.output import FeatureWriter

@@ -19,7 +19,7 @@ BACKENDS = ("torch", "onnx")
 class WindowRequest:
     """What an extraction reads: the windows and their pixels, as :func:`zoo.extract_features` and
     ``zoo-extract`` take them; every ``None`` is the protocol's (weights entry, then checkpoint metadata, then
-    VMZ's test protocol: :func:`zoo.protocol.resolve_settings`).
+    VMZ's test protocol: :func:`zoo.protocol.settings.resolve_settings`).
 
     Sliding windows of ``window`` frames at ``sampling_rate`` every ``stride`` frames (default: back to back)
     or ``stride_sec`` seconds, the last one padded unless ``pad_last=False``; or, with ``clips``, the
@@ -58,7 +58,7 @@ class WindowRequest:
 
     def protocol_overrides(self) -> dict:
         """The protocol values this request sets (``None``: not set), keyed as
-        :func:`zoo.protocol.resolve_settings` takes them: a window is the protocol's clip."""
+        :func:`zoo.protocol.settings.resolve_settings` takes them: a window is the protocol's clip."""
         return {"clip_len": self.window, "sampling_rate": self.sampling_rate, "frame_rate": self.frame_rate,
                 "resize": self.resize, "crop_size": self.crop_size, "num_clips": self.clips,
                 "num_crops": self.crops, "convolutional": self.convolutional, "short_videos": self.short_videos,

@@ -14,8 +14,8 @@ from zoo import cli
 from zoo.guards import check_video_files, check_writable, refuse_same_file
 from zoo.hub.errors import HubError
 from zoo.options import RunOptions
-from zoo.protocol import (add_protocol_arguments, check_classes, check_head, checkpoint_source, protocol_overrides,
-                          resolve_settings)
+from zoo.protocol.options import add_protocol_arguments, protocol_overrides
+from zoo.protocol.settings import check_classes, check_head, resolve_settings
 
 if TYPE_CHECKING:   # torch, numpy and the engine are imported when a command runs (fast --help)
     import numpy as np
@@ -120,6 +120,7 @@ def _run(args) -> int:
     import torch
 
     from zoo.aggregation import aggregate_views
+    from zoo.factory import checkpoint_source
     from zoo.extract.api import protocol_model
     from zoo.extract.windows_dataset import VideoJob
     from zoo.extract.engine import extract_windows

@@ -6,12 +6,12 @@ __getattr__, __dir__ = lazy_exports(__name__, {
     **dict.fromkeys(("ChecksumError", "ConversionError", "DownloadError", "HubError", "OfflineError"),
                     "zoo.hub.errors"),
     "fetch_checkpoint": "zoo.hub.fetch",
-    **dict.fromkeys(("get_weights", "resolve_protocol"), "zoo.hub.lookup"),
+    "get_weights": "zoo.hub.lookup",
     **dict.fromkeys(("register_weights", "unregister_weights"), "zoo.weights"),
     "is_offline": "zoo.hub.hf"})
 
 __all__ = [
-    "fetch_checkpoint", "get_weights", "resolve_protocol", "register_weights", "unregister_weights", "is_offline",
+    "fetch_checkpoint", "get_weights", "register_weights", "unregister_weights", "is_offline",
     "checkpoint_path", "is_cached", "zoo_home",
     "HubError", "DownloadError", "OfflineError", "ChecksumError", "ConversionError",
 ]

@@ -14,7 +14,8 @@ import tempfile
 from pathlib import Path
 
 from zoo._io import atomic_path, atomic_write_text
-from zoo.hub.lookup import get_weights, resolve_protocol
+from zoo.hub.lookup import get_weights
+from zoo.protocol.records import resolve_protocol
 from zoo.hub.measured import MeasuredRun, read_run
 from zoo.records import Preprocessing, WeightsEntry
 

@@ -191,7 +191,8 @@ def read_config(name: HfName, folder: Path) -> dict:
     """The repo's config.json, checked: architecture, num_classes, options and preprocessing are usable."""
     from zoo._io import read_json_object
     from zoo.models import resolve_name
-    from zoo.records import Preprocessing, TestProtocol
+    from zoo.protocol.records import TestProtocol
+    from zoo.records import Preprocessing
 
     path = folder / CONFIG_FILE
     if not path.is_file():

@@ -67,7 +67,7 @@ def read_run(metrics_path: str | os.PathLike, checkpoint: str | os.PathLike | No
     """The run whose ``metrics.json`` is ``metrics_path`` (accuracies, and the run's ``settings``); ValueError
     naming the file when it is not a zoo-test result or measured another checkpoint than ``checkpoint``."""
     from zoo._io import read_json_object, sha256_of
-    from zoo.records import TestProtocol
+    from zoo.protocol.records import TestProtocol
 
     metrics_path = Path(metrics_path)
     metrics = read_json_object(metrics_path, "metrics.json of a zoo-test --output folder")

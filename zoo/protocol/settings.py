@@ -1,10 +1,10 @@
-"""The test protocol and its resolution: model and test settings from ``--checkpoint FILE`` or ``--weights NAME``,
-with command-line overrides, and the test-view options the tools share (zoo-test, zoo-predict, zoo-extract).
-The evaluator, the extractor and their tools import it; it is cheap to import (no torch: fast ``--help``).
+"""Resolving the test protocol into the settings of a run (:class:`EvalSettings`): model and test settings from a
+checkpoint's metadata or a weights entry, with command-line overrides. The evaluator, the extractor and their
+tools import it; it is cheap to import (no torch: fast ``--help``).
 
-Each setting is looked up in this order: the command line, the test protocol of the ``weights.json`` entry
-(:func:`zoo.hub.lookup.resolve_protocol`), the entry's preprocessing, the checkpoint metadata, then
-:data:`zoo.records.DEFAULT_PROTOCOL` / :data:`zoo.records.DEFAULT_PREPROCESSING` (VMZ ``test_net.py``: 10
+Each setting is looked up in this order: the command line, the test protocol of the weights entry
+(:func:`zoo.protocol.records.resolve_protocol`), the entry's preprocessing, the checkpoint metadata, then
+:data:`~zoo.protocol.records.DEFAULT_PROTOCOL` / :data:`zoo.records.DEFAULT_PREPROCESSING` (VMZ ``test_net.py``: 10
 clips x 1 centre crop, 16 frames, 128x171 resize, 112 crop, mean of the softmaxes, Caffe2's resize filter,
 rounding and crop placement). A field a protocol leaves unknown stays unknown and takes the default.
 The convolutional head is on when the protocol says so (the CSN 10x3 protocol) or ``convolutional`` is given;
@@ -13,19 +13,14 @@ protocols), else they are padded. ``sources`` names where every setting came fro
 """
 from __future__ import annotations
 
-import argparse
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING
 
-from zoo import cli, limits
-from zoo.aggregation import AGGREGATIONS, unalias_aggregation
 from zoo.errors import UsageError
 from zoo.fields import resize_value
-from zoo.guards import require_file
-from zoo.records import (COLOUR_RULES, CROP_RULES, DEFAULT_PREPROCESSING, DEFAULT_PROTOCOL, RESIZE_FILTER_NAMES,
-                         Preprocessing, TestProtocol, WeightsEntry)
+from zoo.protocol.records import DEFAULT_PROTOCOL, TestProtocol, resolve_protocol
+from zoo.records import DEFAULT_PREPROCESSING, Preprocessing, WeightsEntry
 
 if TYPE_CHECKING:   # torch: imported when settings are resolved, not while a tool parses --help
     from zoo.data.views import ViewSpec
@@ -113,7 +108,6 @@ def resolve_settings(meta: dict, entry: "dict | WeightsEntry | None" = None,
     :func:`zoo.data.views.spec_problems`) are a :class:`~zoo.errors.UsageError` naming the flag and the source.
     """
     from zoo.data.views import ViewSpec, spec_problems
-    from zoo.hub.lookup import resolve_protocol
 
     overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
     unknown = set(overrides) - set(OVERRIDE_KEYS)
@@ -171,84 +165,7 @@ def check_head(settings: EvalSettings, meta: dict, backend: str = "torch") -> No
         raise UsageError(f"{arch} has no convolutional test head (residual families only): give --no-convolutional")
 
 
-def checkpoint_source(checkpoint: str | None, weights: str | None) -> tuple[Path, WeightsEntry | None]:
-    """The checkpoint file (fetched and cached for ``--weights``) and the weights entry, if any."""
-    if (checkpoint is None) == (weights is None):
-        raise ValueError("give exactly one of --checkpoint FILE or --weights NAME")
-    if weights is not None:
-        from zoo.hub.fetch import fetch_checkpoint
-        from zoo.hub.lookup import get_weights
-
-        entry = get_weights(weights)   # a registry, registered or hf-hub: name
-        return Path(fetch_checkpoint(weights)), entry
-    return require_file(checkpoint, "zoo checkpoint file (.safetensors)"), None
-
-
 def check_classes(settings: EvalSettings, num_classes: int, source: str) -> None:
     """The class list must have one name per model output."""
     if settings.classes is not None and len(settings.classes) != num_classes:
         raise ValueError(f"{source}: the model has {num_classes} outputs but {len(settings.classes)} class names")
-
-
-# ---------------------------------------------------------------- command-line options
-
-def add_protocol_arguments(group) -> None:
-    """The test-view options zoo-test and zoo-predict share: clips, crops, clip length, sampling and frame rate,
-    resize, crop size, aggregation and the convolutional head (each defaults to the protocol when not given)."""
-    group.add_argument("--clips", type=cli.clip_count, help="clips per video, uniformly spaced")
-    group.add_argument("--crops", type=cli.positive_int, choices=(1, 3), help="1 centre crop or 3 crops along the long side")
-    group.add_argument("--clip-len", type=cli.clip_len, help="frames per clip")
-    group.add_argument("--sampling-rate", type=cli.sampling_rate, help="frame step inside a clip")
-    group.add_argument("--frame-rate", type=cli.frame_rate, help="resample videos to this fps first")
-    group.add_argument("--resize", type=resize_type, help="short side (256) or exact HEIGHTxWIDTH (128x171)")
-    group.add_argument("--crop-size", type=cli.side, help="crop size in pixels (at most the resized size)")
-    group.add_argument("--aggregate", type=unalias_aggregation, choices=AGGREGATIONS,
-                       help="view -> video score: mean, sum or max of the softmaxes, or mean of the logits (default: "
-                            "the weights' protocol, else mean_softmax as VMZ; softmax_mean, sum, max, logit_mean "
-                            "are accepted as aliases)")
-    group.add_argument("--convolutional", action=argparse.BooleanOptionalAction, default=None,
-                       help="Caffe2's convolutional test head: the training pool kernel at stride 1 over the larger "
-                            "test crop, the classifier at every position (default: the weights' protocol; on for the "
-                            "CSN 10x3 protocol)")
-    add_pixel_rule_arguments(group)
-
-
-def add_pixel_rule_arguments(group) -> None:
-    """``--resize-filter``, ``--crop-rule``, ``--colour-rule`` and ``--upright`` (zoo-test, zoo-predict,
-    zoo-extract); each defaults to the weights' protocol, then the checkpoint metadata, then the default."""
-    group.add_argument("--resize-filter", choices=RESIZE_FILTER_NAMES,
-                       help="libswscale FAST_BILINEAR (Caffe2) or BILINEAR in the decoder, or torch bilinear without "
-                            "antialiasing on the decoded frame (torchvision's weights)")
-    group.add_argument("--crop-rule", choices=CROP_RULES,
-                       help="centre crop at (side - crop) // 2 (caffe2) or int((side - crop + 1) * 0.5) (torchvision)")
-    group.add_argument("--colour-rule", "--color-rule", dest="colour_rule", choices=COLOUR_RULES,
-                       help="YUV -> RGB: bt601 (limited range, full for yuvj: what the released models saw) or the "
-                            "frame's own tag (frame_tag, as ffmpeg shows it)")
-    group.add_argument("--upright", action=argparse.BooleanOptionalAction, default=None,
-                       help="apply the video's display rotation (as ffmpeg shows it; default: the weights' protocol: "
-                            "not under the VMZ and torchvision protocols, whose readers ignored it)")
-
-
-def resize_type(text: str):
-    """argparse type of ``--resize``: a positive short side or HEIGHTxWIDTH, in ASCII digits, at most
-    :data:`zoo.limits.MAX_SIDE` pixels a side."""
-    if not text.isascii():
-        raise argparse.ArgumentTypeError(f"expected sizes in ASCII digits, got {text!r}")
-    try:
-        value = parse_resize(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc).removeprefix(f"--resize {text!r}: ")) from None
-    if any(v > limits.MAX_SIDE for v in (value if isinstance(value, (list, tuple)) else [value])):
-        raise argparse.ArgumentTypeError(f"sizes must be at most {limits.MAX_SIDE} pixels, got {text!r}")
-    return value
-
-
-def protocol_overrides(args) -> dict:
-    """The protocol values given on the command line (``None``: not given) of :func:`add_protocol_arguments`
-    (and ``--short-videos`` where the tool has it), as :func:`resolve_settings` takes them."""
-    return {"clip_len": args.clip_len, "sampling_rate": args.sampling_rate, "frame_rate": args.frame_rate,
-            "resize": args.resize, "crop_size": args.crop_size,
-            "num_clips": args.clips, "num_crops": args.crops, "aggregation": args.aggregate,
-            "convolutional": args.convolutional, "short_videos": getattr(args, "short_videos", None),
-            "resize_filter": args.resize_filter, "crop_rule": args.crop_rule, "colour_rule": args.colour_rule,
-            "upright": args.upright}
