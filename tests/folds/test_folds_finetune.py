@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 import torch
@@ -62,7 +63,9 @@ def test_finetune_recipe_learns_new_classes_on_a_fold(tmp_path, capsys):
 
     rows = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
     assert rows[0]["lr"] == pytest.approx(0.01)                                   # the head's: 10x the backbone's
-    assert rows[-1]["train_loss"] < 0.5 * rows[0]["train_loss"]
+    # below chance (ln 2 for 2 classes). Not "halved since epoch 1": the first epoch's loss varies with the
+    # synthetic videos' encodes (seen from 0.71 to 4.5), and one run went 0.71 -> 0.42
+    assert rows[-1]["train_loss"] < math.log(2), rows
     assert rows[-1]["val_video_acc1"] >= 0.8, rows                  # 6 test videos, chance is 1/2
     assert "val_video_acc1" not in rows[0] or rows[0]["val_video_acc1"] is None   # validated only at the end
 
