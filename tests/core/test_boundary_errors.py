@@ -19,6 +19,8 @@ from zoo._io import atomic_path
 from zoo.convert.cli import main as convert_main
 from zoo.data.prepare.cli import main as prepare_main
 from zoo.data.synthetic import generate
+from zoo.evaluate.cli import main as zoo_test_main
+from zoo.extract.cli import main as extract_main
 from zoo.extract.predict import main as predict_main
 from zoo.train.cli import main as train_main
 
@@ -57,6 +59,44 @@ def test_full_disk_while_writing_safetensors_is_one_line_naming_the_output(tiny,
         assert [p.name for p in disk.iterdir()] == ["filler"]
     assert status == 1
     assert f"{disk / 'm.safetensors'}: no space left on device (ENOSPC)" in err and "Safetensor" not in err
+
+
+@pytest.fixture(scope="module")
+def matching(tmp_path_factory):
+    """A tiny checkpoint whose classes are those of a small synthetic dataset (train and val)."""
+    root = tmp_path_factory.mktemp("matching")
+    data = generate(root / "data", classes=2, videos_per_class=2, val_videos_per_class=1)
+    torch.manual_seed(0)
+    model = zoo.create_model("r2plus1d_10", num_classes=2, channel_multiplier=0.125)
+    ckpt = zoo.save_checkpoint(model, root / "m.safetensors", clip_len=4, crop_size=32, resize=[36, 48],
+                               classes=sorted(p.name for p in (data / "val").iterdir()))
+    return data, ckpt
+
+
+@needs_root
+@pytest.mark.parametrize("tool", ["zoo-extract", "zoo-train", "zoo-test"])
+def test_a_full_disk_ends_every_writing_tool_in_one_line_naming_its_output(matching, tmp_path, capsys, tool):
+    """The tools end to end on a full disk: exit 1 and one line naming the file they were writing (not a
+    SafetensorError or a traceback), and nothing left on the disk but what was there."""
+    data, ckpt = matching
+    with tiny_filesystem(tmp_path / "disk", "256k") as disk:
+        out = disk / "out"
+        main, args = {
+            "zoo-extract": (extract_main, ["--data-path", data, "--split", "val", "--checkpoint", ckpt,
+                                           "--output", out, "--window", "4", "--workers", "0", "-q"]),
+            "zoo-train": (train_main, ["--data-path", data, "--output-dir", out, *TINY_TRAIN, "--epochs", "1",
+                                       "-b", "2", "--val-split", "none", "-j", "0", "-q"]),
+            "zoo-test": (zoo_test_main, ["--data-path", data, "--checkpoint", ckpt, "--output", out,
+                                     "--workers", "0", "-q"])}[tool]
+        status = exit_status(main, args)
+        err = capsys.readouterr().err
+        left = sorted(p.name for p in disk.rglob("*") if p.is_file())
+    assert status == 1, err
+    errors = [line for line in err.splitlines() if line.startswith(f"{tool}: error:")]
+    assert len(errors) == 1 and str(out) in errors[0] and "no space left on device (ENOSPC)" in errors[0], err
+    assert "Traceback" not in err and "Safetensor" not in err
+    assert [name for name in left if not name.endswith(".lock")] == ["filler"]   # the folder's (empty) lock
+    # file stays, as after every run
 
 
 def test_a_rust_io_error_inside_an_atomic_write_is_an_os_error_naming_the_target(tmp_path):
