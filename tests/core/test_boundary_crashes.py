@@ -242,7 +242,7 @@ def test_hub_download_stops_at_the_registry_size_and_removes_the_partial_file(tm
 
 
 def test_download_limit_comes_from_the_registry():
-    from zoo.hub.fetch import DEFAULT_DOWNLOAD_LIMIT, download_limit
+    from zoo.hub.download import DEFAULT_DOWNLOAD_LIMIT, download_limit
 
     assert 2 << 20 < download_limit({"file_size_mb": 2}) < 32 << 20
     assert 33_300_000 * 4 < download_limit({}, {"params_m": 33.3}) < 33_300_000 * 20

@@ -1,7 +1,8 @@
 """A local HTTP server for hub tests: Hugging Face resolve and model-API endpoints, plain files with Range.
 
-Bound to 127.0.0.1 only. Records every request, can drop a connection after N bytes once, and can
-hold response bodies back until a gate opens (so that concurrent downloads overlap).
+Bound to 127.0.0.1 only. Records every request, can drop a connection after N bytes once, can hold response
+bodies back until a gate opens (so that concurrent downloads overlap), and can lie about a Hugging Face file:
+announce another size than it sends, or send it without end.
 """
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ _RESOLVE = re.compile(r"^/(?P<repo>[^/]+/[^/]+)/resolve/(?P<rev>[^/]+)/(?P<file>
 # repo info and file listing, as snapshot_download asks for them
 _API = re.compile(r"^/api/models/(?P<repo>[^/]+/[^/]+)/(?P<kind>revision|tree)/(?P<rev>[^/]+)(?:/.*)?$")
 _RANGE = re.compile(r"bytes=(\d+)-(\d*)$")
+#: where an endless body ends after all, so that a client without a size cap cannot fill the disk
+ENDLESS_STOP = 256 << 20
 
 
 class FakeHub:
@@ -28,6 +31,11 @@ class FakeHub:
         self.requests: list[tuple[str, str, str | None]] = []  # (method, path, Range header)
         self.drop_after: dict[str, int] = {}   # URL path -> bytes sent before dropping (once)
         self.gate: threading.Event | None = None  # when set: bodies wait until the event is set
+        # (repo_id, filename) -> the size HEAD and the listing announce (None: no size); GET sends the real bytes,
+        # chunked, without a Content-Length
+        self.announce: dict[tuple[str, str], int | None] = {}
+        self.endless: set[tuple[str, str]] = set()  # (repo_id, filename): GET sends the file, then zeros without end
+        self.body_bytes: dict[str, int] = {}   # URL path -> body bytes the client took of its lying responses
         self._lock = threading.Lock()
         self._server = None
 
@@ -99,6 +107,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             if data is None:
                 return self._error(404, "EntryNotFound", f"{filename} does not exist", commit=True)
             headers = {"X-Repo-Commit": COMMIT, "ETag": f'"{hashlib.sha256(data).hexdigest()}"'}
+            if (repo, filename) in state.announce or (repo, filename) in state.endless:
+                return self._lie(path, data, headers, state.announce.get((repo, filename), len(data)),
+                                 endless=(repo, filename) in state.endless, head=head)
         else:
             data = state.plain.get(path)
             if data is None:
@@ -138,6 +149,32 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             return
         self.wfile.write(body)
 
+    def _lie(self, path: str, data: bytes, headers: dict, announced: int | None, endless: bool, head: bool) -> None:
+        self.send_response(200)
+        for key, value in headers.items():
+            self.send_header(key, value)
+        if head and announced is not None:
+            self.send_header("Content-Length", str(announced))
+        elif not head:
+            self.send_header("Transfer-Encoding", "chunked")
+        self.send_header("Content-Type", "application/octet-stream")
+        self.end_headers()
+        if head:
+            return
+        self.close_connection = True
+        sent = 0
+        try:
+            for chunk in _chunks(data, endless):
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                sent += len(chunk)
+                if sent >= ENDLESS_STOP:
+                    break
+            self.wfile.write(b"0\r\n\r\n")
+        except OSError:   # the client hung up: what a capped download does
+            pass
+        with self.state._lock:
+            self.state.body_bytes[path] = self.state.body_bytes.get(path, 0) + sent
+
     def _api(self, repo: str, kind: str, rev: str) -> None:
         files = {name: data for (r, name), data in self.state.hf.items() if r == repo}
         if not files:
@@ -147,8 +184,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if kind == "revision":
             document = {"id": repo, "sha": COMMIT, "siblings": [{"rfilename": name} for name in sorted(files)]}
         else:
-            document = [{"type": "file", "path": name, "size": len(data), "oid": hashlib.sha1(data).hexdigest()}
-                        for name, data in sorted(files.items())]
+            document = [{"type": "file", "path": name, "size": self.state.announce.get((repo, name), len(data)) or 0,
+                         "oid": hashlib.sha1(data).hexdigest()} for name, data in sorted(files.items())]
         body = json.dumps(document).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
@@ -169,3 +206,11 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(body)
+
+
+def _chunks(data: bytes, endless: bool, size: int = 1 << 16):
+    """The file in pieces, then (``endless``) zeros without end."""
+    for start in range(0, len(data), size):
+        yield data[start:start + size]
+    while endless:
+        yield bytes(size)

@@ -138,7 +138,7 @@ def test_offline_mode_uses_cache_only(fake_hub, monkeypatch, variable):
     monkeypatch.delenv(variable)
     from zoo.hub.hf import hf_download
 
-    hf_download(REPO, "model.safetensors", progress=False)
+    hf_download(REPO, "model.safetensors", progress=False, max_bytes=1 << 20)
     fetch_checkpoint("off.plain", entry=plain, progress=False)
     cache.checkpoint_path("off.plain").unlink()
     seen = len(fake_hub.requests)

@@ -1,4 +1,5 @@
-"""Plain-URL downloads: mirrors tried in order, resume with HTTP Range, tqdm progress bar.
+"""Plain-URL downloads: mirrors tried in order, resume with HTTP Range, tqdm progress bar; the size limits of every
+hub download (plain URLs and Hugging Face files alike).
 
 The file is written to ``<dest>.part``; a dropped connection resumes from the bytes already there
 (also across runs), and ``dest`` only appears once the file is complete and ``check`` accepted it.
@@ -21,6 +22,10 @@ from zoo.progress import progress_bar
 from zoo.hub.errors import DownloadError
 
 USER_AGENT = "video-model-zoo (+zoo-hub)"
+#: the most a download may send when the registry states neither its size nor the model's parameter count
+DEFAULT_DOWNLOAD_LIMIT = 4 << 30
+#: the most a small text file of a model repo (config.json, the README.md model card) may have
+SMALL_FILE_LIMIT = 8 << 20
 CHUNK = 1 << 20
 _TRANSIENT = (http.client.IncompleteRead, http.client.RemoteDisconnected, ConnectionError, socket.timeout,
               TimeoutError)
@@ -68,10 +73,36 @@ def download(urls: str | Iterable[str], dest: str | os.PathLike, *, progress: bo
     raise DownloadError(f"could not download {dest.name}:\n  " + "\n  ".join(failures))
 
 
-def _too_large(part: Path, size: int, max_bytes: int) -> DownloadError:
+def download_limit(source: dict, entry: dict | None = None) -> int:
+    """The most bytes a download of ``source`` may send: its registry size (``file_size_mb``) plus a quarter and
+    16 MiB; else 16 bytes per published parameter (fp64, or fp32 with SGD momentum) plus 64 MiB; else
+    :data:`DEFAULT_DOWNLOAD_LIMIT`."""
+    size_mb = source.get("file_size_mb")
+    if isinstance(size_mb, (int, float)) and not isinstance(size_mb, bool) and 0 < size_mb < 1e6:
+        return int(size_mb * 1.25 * (1 << 20)) + (16 << 20)
+    params_m = (entry or {}).get("params_m")
+    if isinstance(params_m, (int, float)) and not isinstance(params_m, bool) and 0 < params_m < 1e5:
+        return int(params_m * 1e6 * 16) + (64 << 20)
+    return DEFAULT_DOWNLOAD_LIMIT
+
+
+def oversize_message(what: str, size: int, max_bytes: int, *, declared: int | None = None,
+                     started: bool = True) -> str:
+    """One line on a download cut off at its size limit: ``size`` bytes sent (or announced, when not ``started``)
+    where ``declared`` (the size the server stated) or else ``max_bytes`` (zoo's limit) was the most allowed."""
+    if not started:
+        return (f"{what}: the server announces {size:,} bytes, more than the {max_bytes:,} zoo allows for this "
+                "file; nothing was downloaded")
+    if declared is not None and declared < max_bytes:
+        return (f"{what}: the server sent more than the {declared:,} bytes it announced ({size:,} so far); stopped "
+                "and removed the partial file")
+    return (f"{what}: the server sent more than {max_bytes:,} bytes ({size:,} so far), more than zoo allows for "
+            "this file; stopped and removed the partial file")
+
+
+def _too_large(part: Path, size: int, max_bytes: int, started: bool = True) -> DownloadError:
     part.unlink(missing_ok=True)
-    return DownloadError(f"the source sends more than {max_bytes} bytes ({size} so far), more than the registry's "
-                         "size of the file allows; stopped and removed the partial file")
+    return DownloadError(oversize_message(part.name.removesuffix(".part"), size, max_bytes, started=started))
 
 
 def _fetch_one(url: str, part: Path, *, progress: bool, timeout: float, retries: int, label: str,
@@ -81,7 +112,7 @@ def _fetch_one(url: str, part: Path, *, progress: bool, timeout: float, retries:
         if not local.is_file():
             raise DownloadError(f"no such file {local}")
         if max_bytes is not None and local.stat().st_size > max_bytes:
-            raise _too_large(part, local.stat().st_size, max_bytes)
+            raise _too_large(part, local.stat().st_size, max_bytes, started=False)
         shutil.copyfile(local, part)
         return
     attempt = 0
@@ -129,7 +160,7 @@ def _http_to_part(url: str, part: Path, *, progress: bool, timeout: float, label
             length = response.headers.get("Content-Length")
             total = int(length) if length is not None else None
         if max_bytes is not None and total is not None and total > max_bytes:
-            raise _too_large(part, total, max_bytes)
+            raise _too_large(part, total, max_bytes, started=False)
         written = have
         with open(part, mode) as fh, progress_bar(total=total, initial=have, unit="B", unit_scale=True,
                                                   unit_divisor=1024, desc=label, enabled=progress,

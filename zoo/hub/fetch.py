@@ -10,7 +10,7 @@ from typing import Any, Mapping
 from zoo._io import atomic_path
 from zoo.checkpoint import read_checkpoint_meta
 from zoo.hub import cache
-from zoo.hub.download import download
+from zoo.hub.download import download, download_limit
 from zoo.hub.errors import ChecksumError, ConversionError, DownloadError, HubError, OfflineError
 from zoo.hub.hf import hf_download, is_offline
 from zoo.hub.hf_repo import hub_checkpoint, is_hf_name
@@ -89,30 +89,13 @@ def _hash_key(source: dict) -> str:
     return source.get("filename") or source["url"].rsplit("/", 1)[-1]
 
 
-#: the most a download may send when the registry states neither its size nor the model's parameter count
-DEFAULT_DOWNLOAD_LIMIT = 4 << 30
-
-
-def download_limit(source: dict, entry: dict | None = None) -> int:
-    """The most bytes a download of ``source`` may send: its registry size (``file_size_mb``) plus a quarter and
-    16 MiB; else 16 bytes per published parameter (fp64, or fp32 with SGD momentum) plus 64 MiB; else
-    :data:`DEFAULT_DOWNLOAD_LIMIT`."""
-    size_mb = source.get("file_size_mb")
-    if isinstance(size_mb, (int, float)) and not isinstance(size_mb, bool) and 0 < size_mb < 1e6:
-        return int(size_mb * 1.25 * (1 << 20)) + (16 << 20)
-    params_m = (entry or {}).get("params_m")
-    if isinstance(params_m, (int, float)) and not isinstance(params_m, bool) and 0 < params_m < 1e5:
-        return int(params_m * 1e6 * 16) + (64 << 20)
-    return DEFAULT_DOWNLOAD_LIMIT
-
-
 def _obtain(name: str, source: dict, *, offline: bool, progress: bool, entry: dict | None = None) -> tuple[Path, str]:
     """Local path and sha256 of the verified original file of ``source`` (downloaded if needed)."""
     lock = HashLock(cache.hash_lock_path())
     expected = dict(sha256=source.get("sha256"), locked=lock.get(_hash_key(source)), lock_file=lock.path)
     if source.get("hf_repo_id"):
         path = hf_download(source["hf_repo_id"], source["hf_filename"], revision=source.get("hf_revision"),
-                           offline=offline, progress=progress)
+                           offline=offline, progress=progress, max_bytes=download_limit(source, entry))
         blob = path.resolve()
         try:
             return path, check_file(blob, filename=source["hf_filename"], **expected)

@@ -1,8 +1,9 @@
 """``hf-hub:ORG/REPO[@REVISION]`` weights names: a folder written by ``zoo-hub push``, loaded back by name.
 
-The repo's ``config.json`` and ``model.safetensors`` come through huggingface_hub's ``snapshot_download``: its
-cache (``HF_HUB_CACHE`` / ``HF_HOME``), its offline mode (``HF_HUB_OFFLINE``; ``ZOO_OFFLINE`` too) and its
-token (``HF_TOKEN`` or ``hf auth login``). ``config.json`` says how to build the model; the tensors are checked
+The repo's ``config.json`` and ``model.safetensors`` come through huggingface_hub: its cache (``HF_HUB_CACHE`` /
+``HF_HOME``), its offline mode (``HF_HUB_OFFLINE``; ``ZOO_OFFLINE`` too) and its token (``HF_TOKEN`` or
+``hf auth login``), each file under a size cap (config.json and the card 8 MiB, the weights what the model
+config.json describes can need). ``config.json`` says how to build the model; the tensors are checked
 against it (names and shapes, on the ``meta`` device) and against the checkpoint's own header before the name
 is used. :func:`hub_entry` turns the config into a ``weights.json``-shaped entry (preprocessing, classes,
 metrics and the uploader's test protocol record), so every tool that takes a weights name treats the repo as
@@ -13,6 +14,7 @@ the tools exit with status 2); a network failure is a :class:`~zoo.hub.errors.Do
 """
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -125,17 +127,59 @@ def hub_entry(name: str) -> dict:
 
 
 def _snapshot(name: HfName, *, offline: bool, progress: bool) -> Path:
-    """The snapshot folder with config.json, model.safetensors and the card (as far as the repo has them)."""
+    """The snapshot folder (one commit) with config.json, the card and model.safetensors, as far as the repo has them.
+
+    Offline, huggingface_hub's cache answers. Online, a dry run of ``snapshot_download`` lists the commit's files,
+    and each comes through :func:`~zoo.hub.hf.capped_download`: config.json and the card at most
+    :data:`~zoo.hub.download.SMALL_FILE_LIMIT`, model.safetensors at most :func:`weights_limit` of the model
+    config.json describes (checked before the weights are asked for).
+    """
     import huggingface_hub
     from huggingface_hub import errors as hf_errors
 
-    from zoo.hub.hf import LIBRARY_NAME, hf_cache_dir, hf_endpoint, progress_class
+    from zoo.hub.download import SMALL_FILE_LIMIT
+    from zoo.hub.hf import LIBRARY_NAME, capped_download, hf_cache_dir, hf_endpoint, progress_class
+
+    listing = dict(cache_dir=hf_cache_dir(), endpoint=hf_endpoint(), library_name=LIBRARY_NAME,
+                   allow_patterns=[CONFIG_FILE, WEIGHTS_FILE, CARD_FILE], tqdm_class=progress_class(progress))
+    with _hub_errors(name, offline):
+        if offline:
+            return Path(huggingface_hub.snapshot_download(name.repo_id, revision=name.revision, local_files_only=True,
+                                                          **listing))
+        try:
+            plan = huggingface_hub.snapshot_download(name.repo_id, revision=name.revision, dry_run=True, **listing)
+        except hf_errors.DryRunError as err:   # the Hub did not answer: its refusal, or else the cache
+            cause = err.__cause__
+            if isinstance(cause, hf_errors.RepositoryNotFoundError) or getattr(
+                    getattr(cause, "response", None), "status_code", None) == 401:
+                raise cause from None
+            try:
+                return Path(huggingface_hub.snapshot_download(name.repo_id, revision=name.revision,
+                                                              local_files_only=True, **listing))
+            except hf_errors.LocalEntryNotFoundError as missing:
+                raise missing from cause
+        if not plan:   # none of the files: nothing downloads, and the folder names the commit in read_config's error
+            return Path(huggingface_hub.snapshot_download(name.repo_id, revision=name.revision, **listing))
+        files = {info.filename: info for info in plan}
+        folder = Path(plan[0].local_path).parent
+        for filename in (CONFIG_FILE, CARD_FILE, WEIGHTS_FILE):
+            if filename in files:
+                limit = weights_limit(name, read_config(name, folder)) if filename == WEIGHTS_FILE else SMALL_FILE_LIMIT
+                capped_download(name.repo_id, filename, revision=files[filename].commit_hash, max_bytes=limit,
+                                progress=progress)
+    return folder
+
+
+@contextlib.contextmanager
+def _hub_errors(name: HfName, offline: bool):
+    """huggingface_hub's errors as one line naming ``name``: RepoError for what the name points at, DownloadError
+    for the network."""
+    from huggingface_hub import errors as hf_errors
+
+    from zoo.hub.hf import first_line, hf_cache_dir, hf_endpoint
 
     try:
-        folder = huggingface_hub.snapshot_download(
-            name.repo_id, revision=name.revision, cache_dir=hf_cache_dir(), endpoint=hf_endpoint(),
-            local_files_only=offline, allow_patterns=[CONFIG_FILE, WEIGHTS_FILE, CARD_FILE],
-            library_name=LIBRARY_NAME, tqdm_class=progress_class(progress))
+        yield
     except hf_errors.GatedRepoError as err:
         raise RepoError(f"{name}: the repo is gated: accept its terms on the Hub and log in (`hf auth login` or "
                         "HF_TOKEN)") from err
@@ -148,12 +192,11 @@ def _snapshot(name: HfName, *, offline: bool, progress: bool) -> Path:
         if offline or isinstance(err.__cause__, hf_errors.OfflineModeIsEnabled):
             raise RepoError(_not_cached(name)) from err
         raise DownloadError(f"{name}: could not reach {hf_endpoint()} and the repo is not in the Hugging Face "
-                            f"cache {hf_cache_dir()}: {_first_line(err.__cause__ or err)}") from err
+                            f"cache {hf_cache_dir()}: {first_line(err.__cause__ or err)}") from err
     except hf_errors.HfHubHTTPError as err:
-        raise DownloadError(f"{name}: downloading from {hf_endpoint()} failed: {_first_line(err)}") from err
+        raise DownloadError(f"{name}: downloading from {hf_endpoint()} failed: {first_line(err)}") from err
     except OSError as err:
-        raise DownloadError(f"{name}: downloading from {hf_endpoint()} failed: {_first_line(err)}") from err
-    return Path(folder)
+        raise DownloadError(f"{name}: downloading from {hf_endpoint()} failed: {first_line(err)}") from err
 
 
 def _not_cached(name: HfName) -> str:
@@ -242,7 +285,7 @@ def check_tensors(name: HfName, folder: Path, config: dict) -> None:
     from safetensors import SafetensorError, safe_open
 
     from zoo.checkpoint import WeightMismatchError, check_weights, read_checkpoint_meta
-    from zoo.models import build_meta_model
+    from zoo.hub.hf import first_line
 
     path = folder / WEIGHTS_FILE
     if not path.is_file():
@@ -251,12 +294,9 @@ def check_tensors(name: HfName, folder: Path, config: dict) -> None:
         with safe_open(str(path), framework="pt") as fh:
             shapes = {k: tuple(fh.get_slice(k).get_shape()) for k in fh.keys()}
     except (SafetensorError, OSError, ValueError) as err:
-        raise RepoError(f"{name}: {WEIGHTS_FILE} is not a readable safetensors file ({_first_line(err)})") from None
-    arch, classes, options = config["architecture"], config["num_classes"], config.get("options") or {}
-    try:
-        model = build_meta_model(arch, classes, **options)
-    except (TypeError, ValueError) as err:
-        raise RepoError(f"{name}: {CONFIG_FILE} does not describe a model: {err}") from None
+        raise RepoError(f"{name}: {WEIGHTS_FILE} is not a readable safetensors file ({first_line(err)})") from None
+    arch, classes = config["architecture"], config["num_classes"]
+    model = _described_model(name, config)
     given = {k: torch.empty(shape, device="meta") for k, shape in shapes.items()}
     try:
         check_weights(model.state_dict(), given, f"{name}")
@@ -266,7 +306,7 @@ def check_tensors(name: HfName, folder: Path, config: dict) -> None:
     try:
         meta = read_checkpoint_meta(path)
     except ValueError as err:
-        raise RepoError(f"{name}: {_first_line(err)}") from None
+        raise RepoError(f"{name}: {first_line(err)}") from None
     described = {"arch": arch, "num_classes": classes, "options": {**model.zoo_config["options"]}}
     header = {"arch": meta.get("arch"), "num_classes": meta.get("num_classes"),
               "options": {**model.zoo_config["options"], **(meta.get("options") or {})}}
@@ -274,6 +314,25 @@ def check_tensors(name: HfName, folder: Path, config: dict) -> None:
     if differ:
         raise RepoError(f"{name}: {CONFIG_FILE} and the header of {WEIGHTS_FILE} describe different models ("
                         + "; ".join(f"{k}: {described[k]!r} vs {header[k]!r}" for k in differ) + ")")
+
+
+def weights_limit(name: HfName, config: dict) -> int:
+    """The most bytes the repo's model.safetensors may have: 16 per parameter of the model config.json describes,
+    plus 64 MiB (:func:`~zoo.hub.download.download_limit`); a real file holds 4 (fp32) or 8 (fp64) per parameter."""
+    from zoo.hub.download import download_limit
+
+    params = sum(t.numel() for t in _described_model(name, config).state_dict().values())
+    return download_limit({}, {"params_m": params / 1e6})
+
+
+def _described_model(name: HfName, config: dict):
+    """The model config.json describes, on the ``meta`` device (no memory); RepoError when it describes none."""
+    from zoo.models import build_meta_model
+
+    try:
+        return build_meta_model(config["architecture"], config["num_classes"], **(config.get("options") or {}))
+    except (TypeError, ValueError) as err:
+        raise RepoError(f"{name}: {CONFIG_FILE} does not describe a model: {err}") from None
 
 
 def _mismatch_summary(err, shown: int = 3) -> str:
@@ -284,11 +343,6 @@ def _mismatch_summary(err, shown: int = 3) -> str:
         parts.append(f"{len(err.unexpected)} unexpected (e.g. {err.unexpected[0]})")
     more = len(err.mismatched) - shown
     return "; ".join(parts) + (f"; {more} more of the wrong shape" if more > 0 else "")
-
-
-def _first_line(err: BaseException) -> str:
-    text = str(err).strip()
-    return text.splitlines()[0] if text else type(err).__name__
 
 
 __all__ = ["PREFIX", "HfName", "HubModel", "is_hf_name", "resolve", "hub_checkpoint", "hub_entry", "read_config",
