@@ -8,6 +8,7 @@ import sys
 from typing import Sequence
 
 from zoo import cli, limits
+from zoo.console import say
 from zoo.guards import check_writable, refuse_same_file
 
 
@@ -154,9 +155,10 @@ def _run(args: argparse.Namespace) -> str | None:
                                                         **kwargs))
     if cmd == "to-onnx":
         return str(to_onnx(args.input, args.output, args.clip_len, args.crop_size, args.opset or MIN_OPSET,
-                           args.dynamic, verify=not args.no_verify, report=None if args.quiet else print))
+                           args.dynamic, verify=not args.no_verify, report=None if args.quiet else say))
     info = inspect_file(args.input)
-    print(json.dumps(info, default=list, indent=1) if args.json else format_report(info, not args.no_blobs))
+    say(*(json.dumps(info, default=list, indent=1).splitlines() if args.json     # JSON holds no raw control character
+          else format_report(info, not args.no_blobs)))
     return None
 
 
@@ -170,7 +172,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     def run(args: argparse.Namespace) -> int:
         out = _run(args)
         if out is not None:
-            print(f"wrote {out}")
+            say(f"wrote {out}")
         return 0
 
     return cli.run_tool("zoo-convert", build_parser(), run, argv, failures=(pickle.UnpicklingError,))

@@ -13,7 +13,6 @@ from zoo.convert.blobmap import BlobMappingError, infer_arch
 from zoo.convert.minidb import read_minidb_contents, unscope_blobs
 from zoo.convert.pickle_io import blobs_from_pickle, load_pickle
 from zoo.convert.pth import pth_blobs, read_pth_state
-from zoo.errors import printable
 from zoo.formats import DESCRIPTIONS, sniff_format
 from zoo.guards import require_file
 
@@ -106,8 +105,9 @@ def inspect_file(path: str | os.PathLike) -> dict:
             "architecture": _architecture(arrays, fmt, extra), "parameters": params, "blobs": blobs, **extra}
 
 
-def format_report(info: Mapping[str, Any], show_blobs: bool = True) -> str:
-    """Human-readable text of :func:`inspect_file`'s result."""
+def format_report(info: Mapping[str, Any], show_blobs: bool = True) -> list[str]:
+    """Human-readable lines of :func:`inspect_file`'s result (blob names come from the file: print them with
+    :func:`zoo.console.say`)."""
     lines = [f"file:         {info['path']} ({info['size_bytes']:,} bytes)", f"format:       {info['format']}"]
     if "records" in info:
         lines.append(f"records:      {info['records']} ({info.get('variant')})")
@@ -122,7 +122,7 @@ def format_report(info: Mapping[str, Any], show_blobs: bool = True) -> str:
     if show_blobs:
         width = max((len(k) for k in info["blobs"]), default=0)
         lines += [f"  {k:<{width}}  {str(s):<22} {d}" for k, (s, d) in info["blobs"].items()]
-    return "\n".join(printable(line) for line in lines)     # blob names come from the file
+    return lines
 
 
 __all__ = ["detect_format", "format_report", "inspect_file"]

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import zoo
 from zoo import cli, limits
+from zoo.console import say
 from zoo.evaluate.report import SCORE_FORMATS
 from zoo import guards
 from zoo.amp import check_backend
@@ -107,16 +108,16 @@ def _folds_summary(parser: argparse.ArgumentParser, args) -> int:
     try:
         summary = summarize_folds(args.folds)
     except FoldsError as exc:
-        print(f"zoo-test: error: {exc}", file=sys.stderr)
+        cli.print_error("zoo-test", str(exc))
         return 1
     except (FileNotFoundError, ValueError) as exc:
-        print(f"zoo-test: error: {exc}", file=sys.stderr)
+        cli.print_error("zoo-test", str(exc))
         return 2
-    print(format_summary(summary))
-    print(f"summary in {write_summary(out, summary)}")
+    say(*format_summary(summary))
+    say(f"summary in {write_summary(out, summary)}")
     from zoo.evaluate.folds_page import FOLDS_REPORT_FILE, write_folds_page
 
-    print(f"report in {write_folds_page(out.parent / FOLDS_REPORT_FILE, summary)}")
+    say(f"report in {write_folds_page(out.parent / FOLDS_REPORT_FILE, summary)}")
     return 0
 
 
@@ -143,8 +144,6 @@ def build_predictor(args, ckpt: Path, setup, device: str, stack: contextlib.Exit
 def _run(parser: argparse.ArgumentParser, args) -> int:
     if args.folds:   # reads JSON only: no torch
         return _folds_summary(parser, args)
-    from tqdm import tqdm
-
     from zoo._io import sha256_of
     from zoo.distributed import init_distributed
     from zoo.evaluate.report import summary_table
@@ -186,8 +185,7 @@ def _run(parser: argparse.ArgumentParser, args) -> int:
                     "split": args.split, "aggregate": setup.aggregation, "backend": args.backend, "amp": args.amp,
                     "num_classes": len(classes), **setup.settings()}
         predictor = build_predictor(args, ckpt, setup, device, stack)
-        log = ((lambda message: tqdm.write(cli.printable(message), file=sys.stderr)) if rank == 0
-               else (lambda message: None))
+        log = (lambda message: say(message, file=sys.stderr)) if rank == 0 else (lambda message: None)
         run = RunOptions(device=predictor.memory_device, workers=args.workers, max_memory=args.max_memory,
                          progress=not args.quiet, log=log)
         output = RunOutput(args.output, resume=args.resume, settings=settings, scores_format=args.scores_format)
@@ -201,9 +199,9 @@ def _run(parser: argparse.ArgumentParser, args) -> int:
             report = finish_run_report(args.output, metrics, reproduction, samples, setup.spec)
     if metrics is None:
         return 0
-    print(summary_table(metrics))
+    say(*summary_table(metrics))
     if args.output:
-        print(f"results in {args.output}; open {report} in a browser")
+        say(f"results in {args.output}; open {report} in a browser")
     if samples and metrics["num_skipped"] and not (metrics["num_videos"] or metrics["num_unlabelled"]):
         cli.print_error("zoo-test", f"every one of the {metrics['num_skipped']} video(s) was skipped "
                         "(reasons above and in metrics.json)")

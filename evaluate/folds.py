@@ -75,8 +75,8 @@ def summarize_folds(paths: Sequence[str | os.PathLike]) -> dict:
     return summary
 
 
-def format_summary(summary: dict) -> str:
-    """Plain-text table: one row per fold, then mean +- std (percentages)."""
+def format_summary(summary: dict) -> list[str]:
+    """The lines of a plain-text table: one row per fold, then mean +- std (percentages)."""
     keys = [k for k in METRICS if k in summary]
     header = f"{'fold':<40}" + "".join(f"{k.replace('_', ' ') + ' %':>15}" for k in keys)
     lines = [header, "-" * len(header)]
@@ -91,7 +91,7 @@ def format_summary(summary: dict) -> str:
     lines.append(f"{label:<40}" + "".join(f"{100 * summary[k]['mean']:>8.2f} +-{100 * summary[k]['std']:>5.2f}"
                                           for k in keys))
     lines += [f"warning: {w}" for w in summary["warnings"]]
-    return "\n".join(lines)
+    return lines
 
 
 def write_summary(path: str | os.PathLike, summary: dict) -> Path:

@@ -53,8 +53,8 @@ def _pct(value) -> str:
     return "-" if value is None else f"{100 * value:6.2f}"
 
 
-def summary_table(metrics: dict) -> str:
-    """Plain-text table of the headline numbers (percentages)."""
+def summary_table(metrics: dict) -> list[str]:
+    """The lines of a plain-text table of the headline numbers (percentages)."""
     rows = [("videos evaluated", str(metrics["num_videos"])),
             ("videos without a label (-1)", str(metrics.get("num_unlabelled", 0))),
             ("videos skipped (refused)", str(len(metrics.get("skipped", [])))),
@@ -69,7 +69,7 @@ def summary_table(metrics: dict) -> str:
             ("mean class accuracy %", _pct(metrics["mean_class_accuracy"]))]
     width = max(len(name) for name, _ in rows)
     rule = "-" * (width + 12)
-    return "\n".join([rule] + [f"{name:<{width}}  {value:>8}" for name, value in rows] + [rule])
+    return [rule] + [f"{name:<{width}}  {value:>8}" for name, value in rows] + [rule]
 
 
 def plot_confusion(path: str | os.PathLike, confusion: Sequence[Sequence[int]], classes: Sequence[str]) -> Path:

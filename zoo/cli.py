@@ -49,7 +49,8 @@ import sys
 from typing import Any, Callable, Sequence
 
 from zoo.amp import AMP_CHOICES
-from zoo.errors import UsageError, error_message, printable
+from zoo.console import logging_to_console, say
+from zoo.errors import UsageError, error_message, printable  # noqa: F401 (printable: part of the convention)
 from zoo.input_warnings import reporting_warnings
 
 from zoo import limits
@@ -289,8 +290,9 @@ def default_workers(cap: int | None = None) -> int:
 # ---------------------------------------------------------------- errors
 
 def print_error(prog: str, message: str) -> None:
-    """``PROG: error: MESSAGE`` on stderr (the one error format of every tool; control characters escaped)."""
-    print(f"{prog}: error: {printable(message, keep_newlines=True)}", file=sys.stderr)
+    """``PROG: error: MESSAGE`` on stderr: the one error format of every tool, one line (:func:`zoo.console.say`:
+    control characters in the message, newlines too, are escaped)."""
+    say(f"{prog}: error: {message}", file=sys.stderr)
 
 
 @contextlib.contextmanager
@@ -324,7 +326,7 @@ def run_parsed(prog: str, run: Callable[[argparse.Namespace], int | None], args:
     convention's exit statuses; ``interrupted`` is the message for Ctrl-C. Video warnings met during the run
     are shown in one line each and counted (:func:`reporting_warnings`; silent with ``-q``)."""
     try:
-        with reporting_warnings(prog, quiet=bool(getattr(args, "quiet", False))):
+        with reporting_warnings(prog, quiet=bool(getattr(args, "quiet", False))), logging_to_console(prog):
             status = run(args)
     except UsageError as exc:
         print_error(prog, str(exc))

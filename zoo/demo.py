@@ -20,6 +20,8 @@ import sys
 import time
 from pathlib import Path
 
+from zoo.console import say
+
 PY = sys.executable
 
 
@@ -31,11 +33,11 @@ def _available(module: str) -> bool:
 
 
 def _run(title: str, argv: list[str]) -> None:
-    print(f"\n=== {title}\n$ {shlex.join(argv)}", flush=True)
+    say("", f"=== {title}", f"$ {shlex.join(argv)}")
     start = time.perf_counter()
     # one thread per process: 2 DDP ranks plus loader workers share 2 cores
     subprocess.run(argv, check=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
-    print(f"--- {title}: {time.perf_counter() - start:.1f} s", flush=True)
+    say(f"--- {title}: {time.perf_counter() - start:.1f} s")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -77,10 +79,10 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     for title, module, command in steps:
         if not _available(module):
-            print(f"\n=== {title}: not yet available ({module} is not installed)")
+            say("", f"=== {title}: not yet available ({module} is not installed)")
             continue
         _run(title, command)
-    print(f"\ndemo finished in {time.perf_counter() - start:.0f} s; outputs in {out}/")
+    say("", f"demo finished in {time.perf_counter() - start:.0f} s; outputs in {out}/")
     return 0
 
 

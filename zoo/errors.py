@@ -60,16 +60,17 @@ def error_message(exc: BaseException) -> str:
 #: characters that steer a terminal instead of showing: C0/C1 controls (ANSI escapes, carriage return, newline),
 #: DEL, and the Unicode line separators and bidirectional overrides (which reorder what a line seems to say)
 _UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]")
-_UNPRINTABLE_BUT_LINES = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]")
 
 
-def _escape(match: re.Match) -> str:
-    code = ord(match.group())
-    return f"\\x{code:02x}" if code < 256 else f"\\u{code:04x}"
-
-
-def printable(text: Any, keep_newlines: bool = False) -> str:
+def printable(text: Any, keep_tabs: bool = False) -> str:
     """``str(text)`` safe for a console line: untrusted text (class names, file names, ids from list files) can
     hold ANSI escapes or newlines that would forge output; they are shown as ``\\x1b``-style escapes instead.
-    ``keep_newlines`` keeps ``\\n`` (for multi-line messages the tool wrote itself)."""
-    return (_UNPRINTABLE_BUT_LINES if keep_newlines else _UNPRINTABLE).sub(_escape, str(text))
+    ``keep_tabs`` keeps ``\\t`` (it separates fields; it cannot start a line or steer the terminal)."""
+    def escape(match: re.Match) -> str:
+        char = match.group()
+        if keep_tabs and char == "\t":
+            return char
+        code = ord(char)
+        return f"\\x{code:02x}" if code < 256 else f"\\u{code:04x}"
+
+    return _UNPRINTABLE.sub(escape, str(text))

@@ -12,6 +12,8 @@ import warnings
 from collections import Counter
 from typing import Iterable, Iterator
 
+from zoo.console import say
+
 
 class ReportedWarning(UserWarning):
     """A warning about one input (e.g. :class:`zoo.data.errors.VideoWarning`) that the tools report in their
@@ -32,7 +34,7 @@ class WarningReport:
     def add(self, path, text: str) -> None:
         self.counts[text.split(":", 1)[0].strip()] += 1
         if not self.quiet:
-            print(f"{self.prog}: warning: {path}: {text}", file=self.stream or sys.stderr, flush=True)
+            say(f"{self.prog}: warning: {path}: {text}", file=self.stream or sys.stderr)
 
     @property
     def total(self) -> int:
@@ -51,17 +53,17 @@ def reporting_warnings(prog: str, quiet: bool = False, stream=None) -> Iterator[
     """Inside the block every :class:`ReportedWarning` issued goes to a :class:`WarningReport` (one line each,
     counted; never Python's warning lines with source snippets), as do the texts handed to
     :func:`report_warnings` (warnings collected in DataLoader workers); the summary line is printed at the end
-    unless ``quiet``. Other warnings are shown as usual."""
+    unless ``quiet``. Other warnings are one line ``PROG: warning: MESSAGE`` each; every line goes through
+    :func:`zoo.console.say`."""
     report = WarningReport(prog, quiet, stream)
     with warnings.catch_warnings():
         warnings.simplefilter("always", ReportedWarning)
-        shown = warnings.showwarning
 
         def show(message, category, filename, lineno, file=None, line=None):
             if isinstance(message, ReportedWarning):
                 report.add(message.path, str(message))
-            else:
-                shown(message, category, filename, lineno, file, line)
+            else:    # one escaped line, not Python's two with a source snippet
+                say(f"{prog}: warning: {message}", file=stream or sys.stderr)
 
         warnings.showwarning = show
         _REPORTS.append(report)
@@ -70,7 +72,7 @@ def reporting_warnings(prog: str, quiet: bool = False, stream=None) -> Iterator[
         finally:
             _REPORTS.remove(report)
             if report.total and not quiet:
-                print(report.summary(), file=stream or sys.stderr, flush=True)
+                say(report.summary(), file=stream or sys.stderr)
 
 
 def report_warnings(path, texts: Iterable[str]) -> None:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from zoo.amp import check_backend
+from zoo.console import say
 
 if TYPE_CHECKING:
     import torch
@@ -25,7 +26,8 @@ class RunOptions:
     default, the model's own device for :func:`zoo.extract_features`, else the CPU). ``workers``: decoding
     processes (0: in-process). ``max_memory``: bytes one forward pass may use (the memory-budgeted runner);
     ``amp``: autocast dtype and ``backend``: ``torch`` or ``onnx``, for the code that builds the predictor.
-    ``progress``: show a progress bar; ``log``: where skipped videos and memory notes go.
+    ``progress``: show a progress bar; ``log``: where skipped videos and memory notes go (default
+    :func:`zoo.console.say`: one escaped line on stdout).
     """
 
     device: str | torch.device | None = None
@@ -34,7 +36,7 @@ class RunOptions:
     amp: str | None = None
     backend: str = "torch"
     progress: bool = True
-    log: Callable[[str], None] = print
+    log: Callable[[str], None] = say
 
     def __post_init__(self):
         if isinstance(self.workers, bool) or not isinstance(self.workers, int) or self.workers < 0:

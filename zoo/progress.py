@@ -1,9 +1,13 @@
 """Progress bars for long work (tqdm): live on a terminal, one line every few seconds otherwise (logs have no
-carriage returns). ``-q/--quiet`` of every tool passes ``enabled=False``: a silent bar with the same API.
+carriage returns). ``-q/--quiet`` of every tool passes ``enabled=False``: a silent bar with the same API. A bar's
+description (often a file name) has its control characters escaped, as every console line does
+(:mod:`zoo.console`).
 """
 from __future__ import annotations
 
 import sys
+
+from zoo.errors import printable
 
 #: seconds between two progress lines when stderr is not a terminal
 LOG_PROGRESS_INTERVAL = 10.0
@@ -18,7 +22,7 @@ class _LineWriter:
     def write(self, text: str) -> None:
         text = text.replace("\r", "").rstrip()
         if text:
-            self.stream.write(text + "\n")
+            self.stream.write(printable(text) + "\n")
 
     def flush(self) -> None:
         self.stream.flush()
@@ -39,6 +43,8 @@ def progress_bar(iterable=None, *, enabled: bool = True, interval: float | None 
     from tqdm import tqdm
 
     stream = kwargs.pop("file", None) or sys.stderr
+    if kwargs.get("desc") is not None:
+        kwargs["desc"] = printable(kwargs["desc"])
     if not enabled:
         return tqdm(iterable, disable=True, **kwargs)
     if is_terminal(stream):

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
 from zoo._io import atomic_write_text
+from zoo.console import say
 from zoo.limits import MAX_SEED
 
 if TYPE_CHECKING:   # numpy and PyAV are imported when videos are made (zoo-prepare --help stays fast)
@@ -193,7 +194,7 @@ def run(args: argparse.Namespace) -> int:
     """Generate from parsed :func:`add_arguments` options."""
     out = generate(args.out, classes=args.classes, videos_per_class=args.videos_per_class, seed=args.seed,
                    val_videos_per_class=args.val_videos_per_class, progress=not args.quiet)
-    print(f"wrote {out} ({args.classes} classes: {', '.join(class_names(args.classes))})")
+    say(f"wrote {out} ({args.classes} classes: {', '.join(class_names(args.classes))})")
     return 0
 
 

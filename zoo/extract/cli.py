@@ -7,10 +7,9 @@ import contextlib
 import sys
 from pathlib import Path
 
-from tqdm import tqdm
-
 import zoo
 from zoo import cli
+from zoo.console import say
 from zoo._io import sha256_of
 from zoo.amp import check_backend
 from zoo.evaluate.cli import memory_size
@@ -149,8 +148,7 @@ def _run(args) -> int:
     device = cli.resolve_device(args.device)
     env = init_distributed(device)        # torchrun / srun / one process; cuda -> cuda:LOCAL_RANK
     try:
-        log = ((lambda m: tqdm.write(cli.printable(m), file=sys.stderr)) if env.rank == 0   # skips, resume
-               else (lambda m: None))
+        log = (lambda m: say(m, file=sys.stderr)) if env.rank == 0 else (lambda m: None)   # skips, resume
         with cli.usage_errors():           # everything the user gave is checked before any work
             ckpt, entry = checkpoint_source(args.checkpoint, args.weights)
             meta = zoo.read_checkpoint_meta(ckpt)
@@ -185,8 +183,8 @@ def _run(args) -> int:
     total = result["total"]
     rate = total["windows"] / total["total_s"] if total["total_s"] else 0.0
     skipped = len(records) - ok
-    print(f"{ok} of {len(records)} videos have features in {args.output} ({total['windows']} windows extracted "
-          f"now, {rate:.1f} windows/s); {skipped} skipped" + (" (see index.csv)" if skipped else ""))
+    say(f"{ok} of {len(records)} videos have features in {args.output} ({total['windows']} windows extracted "
+        f"now, {rate:.1f} windows/s); {skipped} skipped" + (" (see index.csv)" if skipped else ""))
     if records and not ok:
         cli.print_error("zoo-extract", f"none of the {len(records)} video(s) could be read")
         return 1

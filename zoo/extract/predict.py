@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 import zoo
 from zoo import cli
+from zoo.console import say
 from zoo.guards import check_video_files, check_writable, refuse_same_file
 from zoo.hub.errors import HubError
 from zoo.options import RunOptions
@@ -147,7 +148,7 @@ def _run(args) -> int:
         nonlocal failures
         video = result.job.path
         if result.error is not None:
-            print(cli.printable(f"zoo-predict: {video}: skipped ({result.error})"), file=sys.stderr)
+            say(f"zoo-predict: {video}: skipped ({result.error})", file=sys.stderr)
             failures += 1
             return
         logits = torch.from_numpy(result.features["logits"].reshape(-1, num_classes))
@@ -161,13 +162,11 @@ def _run(args) -> int:
                          mean=setup.mean, std=setup.std)
             page = write_video_page(args.report, video, best, shown, recorder.middle_frames(spec.crops), timeline,
                                     classes)
-            print(f"zoo-predict: report in {page}", file=sys.stderr)
+            say(f"zoo-predict: report in {page}", file=sys.stderr)
         if args.json:
-            print(json.dumps({"video": video, "top": [{"class": c, "score": s} for c, s in best]}))
-        else:
-            print(cli.printable(video))     # names from the checkpoint and the command line: never raw
-            for rank, (name, score) in enumerate(best, 1):
-                print(f"  {rank}. {cli.printable(name)}  {score:.4f}")
+            say(json.dumps({"video": video, "top": [{"class": c, "score": s} for c, s in best]}))
+        else:     # names from the checkpoint and the command line: each inside its own line
+            say(video, *(f"  {rank}. {name}  {score:.4f}" for rank, (name, score) in enumerate(best, 1)))
 
     # the extraction engine of zoo-extract: every video's test views, one forward pass per batch of windows
     run = RunOptions.quiet(device=device, amp=args.amp)
@@ -179,7 +178,7 @@ def _run(args) -> int:
     extract_windows(predictor, lambda: tap.layout, jobs, spec, report, run=run.on(predictor.device))
     if args.features and features:
         out = save_features(args.features, [features.get(i) for i in range(len(args.videos))], list(args.videos))
-        print(f"features ({args.feature_level} level) -> {out}", file=sys.stderr)
+        say(f"features ({args.feature_level} level) -> {out}", file=sys.stderr)
     if failures == len(args.videos):
         cli.print_error("zoo-predict", f"none of the {failures} video(s) could be read")
     return 1 if failures else 0

@@ -6,6 +6,7 @@ import json
 import sys
 
 from zoo import cli
+from zoo.console import say
 from zoo.hub import cache
 from zoo.hub.errors import HubError
 
@@ -23,11 +24,11 @@ def _accuracy(entry: dict) -> str:
     return f"{m.get('top1')}/{m.get('top5')} {m.get('dataset')}"
 
 
-def format_table(rows: list[list[str]], header: list[str]) -> str:
-    """Left-aligned plain-text table."""
+def format_table(rows: list[list[str]], header: list[str]) -> list[str]:
+    """The lines of a left-aligned plain-text table."""
     widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows)]
     fmt = "  ".join(f"{{:<{w}}}" for w in widths)
-    return "\n".join(fmt.format(*map(str, row)).rstrip() for row in [header, ["-" * w for w in widths], *rows])
+    return [fmt.format(*map(str, row)).rstrip() for row in [header, ["-" * w for w in widths], *rows]]
 
 
 def cmd_list(args) -> int:
@@ -48,11 +49,11 @@ def cmd_list(args) -> int:
         entry = get_weights(name)
         rows.append([name, entry["arch"], entry["num_classes"], _input(entry), _accuracy(entry),
                      "yes" if cache.is_cached(name) else "-"])
-    print(format_table(rows, ["name", "arch", "classes", "input", "top1/top5", "cached"]))
+    say(*format_table(rows, ["name", "arch", "classes", "input", "top1/top5", "cached"]))
     if args.plot:
         from zoo.hub.overview import data_path, write_overview
 
-        print(f"plot in {write_overview(args.plot)}, its data in {data_path(args.plot)}")
+        say(f"plot in {write_overview(args.plot)}, its data in {data_path(args.plot)}")
     return 0
 
 
@@ -68,7 +69,7 @@ def cmd_info(args) -> int:
         stats = describe_entry(entry)
         info["computed"] = {"params": stats.get("params"), "weights": stats.get("weights"),
                             "macs": stats.get("macs"), "input": _input(entry)}
-    print(json.dumps(info, indent=2, default=str))
+    say(*json.dumps(info, indent=2, default=str).splitlines())    # JSON text holds no raw control character
     return 0
 
 
@@ -86,10 +87,10 @@ def cmd_download(args) -> int:
     failed = 0
     for name in names:
         try:
-            print(f"{name}: {fetch_checkpoint(name, progress=not args.quiet)}")
+            say(f"{name}: {fetch_checkpoint(name, progress=not args.quiet)}")
         except (HubError, KeyError, ValueError, OSError) as err:
             failed += 1
-            print(f"{name}: FAILED: {cli.error_message(err)}", file=sys.stderr)
+            say(f"{name}: FAILED: {cli.error_message(err)}", file=sys.stderr)
     return 1 if failed else 0
 
 
@@ -100,7 +101,7 @@ def cmd_export(args) -> int:
         _check_checkpoint(args.ckpt)
         out = export_checkpoint(args.ckpt, args.out_dir, weights_name=args.weights, metrics=args.metrics,
                                 dataset=args.dataset, repo_id=args.repo_id)
-    print(out)
+    say(out)
     return 0
 
 
@@ -122,7 +123,7 @@ def cmd_push(args) -> int:
             from zoo.hub.measured import read_run
 
             read_run(args.metrics, args.ckpt, args.dataset)
-    print(push_checkpoint(args.ckpt, args.repo_id, weights_name=args.weights, token=args.token,
+    say(push_checkpoint(args.ckpt, args.repo_id, weights_name=args.weights, token=args.token,
                           private=args.private, revision=args.revision, metrics=args.metrics, dataset=args.dataset))
     return 0
 

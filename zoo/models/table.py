@@ -6,6 +6,7 @@ at 8x112x112 (C3D: its fixed 16x112x112 input; CSN rows with pool1 at 32x224x224
 """
 from __future__ import annotations
 
+from zoo.console import say
 from zoo.models.describe import describe
 from zoo.models.meta import build_meta_model
 from zoo.models.registry import list_models
@@ -40,4 +41,4 @@ def markdown() -> str:
 
 
 if __name__ == "__main__":
-    print(markdown())
+    say(*markdown().splitlines())

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Sequence
 
 from zoo import cli
+from zoo.console import say
 from zoo.cli import non_negative_float, non_negative_int, positive_float, positive_int
 from zoo.train.config import TrainConfig
 from zoo.train.recipes import RECIPES, apply_recipe, given_options
@@ -262,7 +263,7 @@ def _run(args: argparse.Namespace) -> int:
         if args.checkpoint:
             _refuse_output_over_checkpoint(args)
     if args.recipe_lines and int(os.environ.get("RANK", "0")) == 0:
-        print("\n".join(args.recipe_lines), flush=True)
+        say(*args.recipe_lines)
     try:
         return run(TrainConfig.from_args(args))
     except HubError as exc:

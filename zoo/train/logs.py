@@ -43,9 +43,6 @@ class ProgressBar:
         self._bar.set_postfix(postfix, refresh=False)
         self._bar.update(1)
 
-    def write(self, message: str) -> None:
-        self._bar.write(message)
-
     def close(self) -> None:
         self._bar.close()
 

@@ -23,6 +23,7 @@ import torch.nn as nn
 from torch.utils.data import DataLoader
 
 from zoo._io import atomic_write_text
+from zoo.console import say
 from zoo.amp import amp_dtype
 from zoo.input_warnings import report_warnings
 from zoo.checkpoint import read_checkpoint_meta
@@ -124,8 +125,9 @@ def _jsonable(value):
 
 
 def _print_line(message: str) -> None:
-    """The trainer's default ``log``: a line on stdout, flushed (logs of cluster jobs stay in order)."""
-    print(message, flush=True)
+    """The trainer's default ``log``: a line on stdout (:func:`zoo.console.say`: what came from files is escaped),
+    flushed (logs of cluster jobs stay in order)."""
+    say(message)
 
 
 # ----------------------------------------------------------------------------------------------------- trainer
@@ -363,7 +365,8 @@ class Trainer:
             raise TrainConfigError(f"{self.data_path}: no {self.config.val_split!r} split to evaluate")
         metrics = self.validate()
         if self.env.is_main:
-            self.log(summary_table(metrics))
+            for line in summary_table(metrics):
+                self.log(line)
             atomic_write_text(self.out / TEST_METRICS, json.dumps(_jsonable(metrics), indent=1))
         return 0
 
@@ -498,7 +501,7 @@ class Trainer:
         for path, reason in batch.failures:
             if path not in self.failed_videos:
                 self.failed_videos[path] = reason
-                bar.write(f"zoo-train: warning: skipped unreadable video {path} ({reason}); "
+                self._log(f"zoo-train: warning: skipped unreadable video {path} ({reason}); "
                           f"{len(self.failed_videos)} so far, a replacement clip was drawn")
 
     def _divergence(self, loss: float, epoch: int, step: int, global_step: int) -> str:

@@ -13,13 +13,13 @@ Subcommands:
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import sys
 from pathlib import Path
 from typing import Sequence
 
 from zoo import cli
+from zoo.console import report_csv, say
+from zoo.errors import printable
 from zoo._io import atomic_write_text
 from zoo.guards import check_writable, refuse_same_file
 
@@ -35,7 +35,7 @@ def _trim(args) -> int:
     if args.kinetics_version:
         problems = check_class_count((s.label for s in segments), args.kinetics_version) + problems
     for message in problems:
-        print(f"warning: {message}", file=sys.stderr)
+        say(f"warning: {message}", file=sys.stderr)
     options = TrimOptions(fps=args.fps, short_side=args.short_side, codec=args.codec,
                           crf=None if args.codec == "mpeg4" else args.crf,
                           qscale=args.qscale if args.codec == "mpeg4" else None, keep_audio=args.keep_audio,
@@ -46,8 +46,8 @@ def _trim(args) -> int:
     summary = trim_segments(segments, args.raw_dir, args.out, options, workers=args.workers, report_path=report,
                             progress=not args.quiet)
     reasons = ", ".join(f"{k}: {v}" for k, v in sorted(summary.reasons.items()))
-    print(f"trimmed {summary.done} ({summary.truncated} shorter than requested), skipped {summary.skipped} "
-          f"already done, failed {summary.failed}" + (f" ({reasons})" if reasons else "") + f"; report: {report}")
+    say(f"trimmed {summary.done} ({summary.truncated} shorter than requested), skipped {summary.skipped} "
+        f"already done, failed {summary.failed}" + (f" ({reasons})" if reasons else "") + f"; report: {report}")
     if summary.failed and not (summary.done or summary.skipped):
         cli.print_error("zoo-prepare", f"every one of the {summary.failed} segment(s) failed; see {report}")
         return 1
@@ -59,8 +59,7 @@ def _lists(args) -> int:
 
     written = write_lists(args.root, args.out, start_frm=args.start_frm, video_id=args.video_id,
                           relative=args.relative)
-    for path in written.values():
-        print(path)
+    say(*written.values())
     return 0
 
 
@@ -69,7 +68,7 @@ def _link(args) -> int:
 
     classes = read_classes(args.classes) if args.classes else None
     made = list_to_folder(args.list_file, args.out, args.split, classes)
-    print(f"linked {made} video(s) under {Path(args.out) / args.split}")
+    say(f"linked {made} video(s) under {Path(args.out) / args.split}")
     return 0
 
 
@@ -79,8 +78,8 @@ def _from_lmdb(args) -> int:
 
     classes = read_classes(args.classes) if args.classes else None
     s = export_lmdb(args.db, args.out, split=args.split, classes=classes)
-    print(f"{s.records} record(s): {s.videos_written} video file(s) written, {s.links} path link(s), "
-          f"{s.duplicates} repeated record(s); list: {s.list_file}, classes: {s.classes_file}")
+    say(f"{s.records} record(s): {s.videos_written} video file(s) written, {s.links} path link(s), "
+        f"{s.duplicates} repeated record(s); list: {s.list_file}, classes: {s.classes_file}")
     return 0
 
 
@@ -110,19 +109,14 @@ def _index(args) -> int:
     refused = {path for path, _, _ in problems}
     warned = [w for w in find_warnings(index) if w[0] not in refused]
     accepted = len(index) - len(refused)
-    print(f"indexed {len(index)} video(s): {accepted} accepted ({len({w[0] for w in warned})} with warnings), "
-          f"{len(refused)} refused")
+    say(f"indexed {len(index)} video(s): {accepted} accepted ({len({w[0] for w in warned})} with warnings), "
+        f"{len(refused)} refused")
     if args.check:
         rows = [("refused", reason, path, detail) for path, reason, detail in problems]
         rows += [("warning", kind, path, detail) for path, kind, detail in warned]
-        for row in rows:
-            print("\t".join(cli.printable(field) for field in row))
+        say(*("\t".join(printable(field) for field in row) for row in rows), keep_tabs=True)
         if args.report:
-            buf = io.StringIO()
-            writer = csv.writer(buf)
-            writer.writerow(["status", "reason", "path", "detail"])
-            writer.writerows(rows)
-            atomic_write_text(args.report, buf.getvalue())
+            atomic_write_text(args.report, report_csv(["status", "reason", "path", "detail"], rows))
         return 1 if problems else 0
     return 0
 
@@ -141,11 +135,10 @@ def _official(args) -> int:
     splits = reader(args.splits)
     report = write_folds(splits, args.videos, args.out, relative=args.relative)
     if not args.quiet:
-        print(report.summary())
-    print(f"lists in {args.out} (use --data-path {args.out} --fold N); report: {Path(args.out) / REPORT_FILE}")
+        say(*report.summary())
+    say(f"lists in {args.out} (use --data-path {args.out} --fold N); report: {Path(args.out) / REPORT_FILE}")
     if report.missing:
-        print(f"warning: {len(report.missing)} listed video(s) missing; the lists leave them out",
-              file=sys.stderr)
+        say(f"warning: {len(report.missing)} listed video(s) missing; the lists leave them out", file=sys.stderr)
     return 0
 
 

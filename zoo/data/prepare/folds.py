@@ -39,8 +39,9 @@ class FoldsReport:
     folds: dict[int, dict[str, int]] = field(default_factory=dict)   # fold -> {"train": n, "test": n, "unused": n}
     files: list[str] = field(default_factory=list)
 
-    def summary(self) -> str:
-        """Human-readable lines for the console."""
+    def summary(self) -> list[str]:
+        """Human-readable lines for the console (names come from the split files: print with
+        :func:`zoo.console.say`)."""
         lines = [f"{self.dataset}: {self.num_classes} classes, {self.listed} videos listed, {self.found} found, "
                  f"{len(self.missing)} missing, {len(self.extra)} extra (not in any split, ignored)"]
         for fold, counts in sorted(self.folds.items()):
@@ -51,7 +52,7 @@ class FoldsReport:
             if names:
                 shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
                 lines.append(f"  {what}: {shown}")
-        return "\n".join(lines)
+        return lines
 
 
 def index_videos(videos_dir: Path) -> dict[PurePosixPath, Path]:

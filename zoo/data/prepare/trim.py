@@ -7,14 +7,13 @@ every row that fails is listed with its reason in a report CSV; failures never s
 from __future__ import annotations
 
 import contextlib
-import csv
-import io
 import os
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from zoo._io import atomic_write_text
+from zoo.console import report_csv
 from zoo.errors import WRITE_ERRNOS, describe_os_error, find_os_error
 from zoo.progress import progress_bar
 from zoo.data.datasets import VIDEO_EXTENSIONS
@@ -147,9 +146,5 @@ def _collect(results, summary: TrimSummary, bar) -> None:
 
 
 def write_report(path: str | os.PathLike, rows: list[dict]) -> None:
-    """Write the failure/truncation report (columns :data:`REPORT_COLUMNS`) atomically."""
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=REPORT_COLUMNS)
-    writer.writeheader()
-    writer.writerows(rows)
-    atomic_write_text(path, buf.getvalue())
+    """Write the failure/truncation report (columns :data:`REPORT_COLUMNS`, escaped as on the console) atomically."""
+    atomic_write_text(path, report_csv(REPORT_COLUMNS, ([row.get(k, "") for k in REPORT_COLUMNS] for row in rows)))
