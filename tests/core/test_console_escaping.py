@@ -21,6 +21,8 @@ from zoo.extract.predict import main as predict_main
 from zoo.hub.cli import main as hub_main
 from zoo.train.cli import main as train_main
 
+from test_boundary_validation import exit_status
+
 ROOT = Path(__file__).resolve().parents[2]
 #: what a hostile name carries: colours, a screen clear, a carriage return, a newline, a tab, a bell, an
 #: right-to-left override; each control is followed by a marker that must never start a line or a field
@@ -35,13 +37,6 @@ def assert_escaped(text: str, where: str) -> None:
     assert raw is None, f"{where}: raw {raw.group()!r} in {text[max(0, raw.start() - 80):raw.end() + 80]!r}"
     for marker in MARKERS:
         assert marker not in text, f"{where}: {marker!r} reached the output raw"
-
-
-def exit_status(main, argv) -> int:
-    try:
-        return main([str(a) for a in argv])
-    except SystemExit as exc:
-        return exc.code
 
 
 @pytest.fixture(scope="module")
