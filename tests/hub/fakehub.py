@@ -37,6 +37,7 @@ class FakeHub:
         self.endless: set[tuple[str, str]] = set()  # (repo_id, filename): GET sends the file, then zeros without end
         self.body_bytes: dict[str, int] = {}   # URL path -> body bytes the client took of its lying responses
         self._lock = threading.Lock()
+        self._answered = threading.Condition(self._lock)   # notified when a lying response has ended
         self._server = None
 
     # -- set-up ------------------------------------------------------------------------------
@@ -57,6 +58,12 @@ class FakeHub:
     def count(self, method: str | None = None, path_part: str = "") -> int:
         with self._lock:
             return sum(1 for m, p, _ in self.requests if (method is None or m == method) and path_part in p)
+
+    def body_sent(self, path: str, timeout: float = 60) -> int:
+        """Body bytes of the lying response to ``path``, once it has ended (the client took or refused them)."""
+        with self._answered:
+            self._answered.wait_for(lambda: path in self.body_bytes, timeout)
+            return self.body_bytes[path]
 
     def start(self) -> "FakeHub":
         hub = self
@@ -172,8 +179,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self.wfile.write(b"0\r\n\r\n")
         except OSError:   # the client hung up: what a capped download does
             pass
-        with self.state._lock:
+        with self.state._answered:
             self.state.body_bytes[path] = self.state.body_bytes.get(path, 0) + sent
+            self.state._answered.notify_all()
 
     def _api(self, repo: str, kind: str, rev: str) -> None:
         files = {name: data for (r, name), data in self.state.hf.items() if r == repo}
