@@ -9,13 +9,14 @@ from zoo.evaluate.records import RunOutput
 from zoo.evaluate.runner import evaluation_options
 from zoo.extract.api import window_spec_from
 from zoo.extract.options import WindowRequest
+from zoo.console import say
 from zoo.options import RunOptions, fold_keywords
 
 
 def test_run_options_defaults_and_checks():
     run = RunOptions()
     assert (run.device, run.workers, run.max_memory, run.amp, run.backend, run.progress, run.log) == \
-        (None, 0, None, None, "torch", True, print)
+        (None, 0, None, None, "torch", True, say)     # one escaped line on stdout
     quiet = RunOptions.quiet(workers=2)
     assert quiet.workers == 2 and not quiet.progress and quiet.log("dropped") is None
     assert RunOptions(device="cpu").on("cuda:1").device == "cuda:1"
