@@ -104,10 +104,10 @@ def runs(h, out: Path):
 
 
 def test_no_tool_writes_untrusted_text_raw(hostile, tmp_path, capsys, monkeypatch):
-    from zoo.hub import fetch
+    from zoo import weights
 
     monkeypatch.setenv("ZOO_HOME", str(tmp_path / "zoo_home"))
-    monkeypatch.setitem(fetch._registered, "r3d_18.hostile", {   # a source whose path is hostile text
+    monkeypatch.setitem(weights._registered, "r3d_18.hostile", {   # a source whose path is hostile text
         "arch": "r3d_18", "num_classes": 2, "clip_len": 4, "crop_size": 32,
         "sources": [{"format": "safetensors", "url": str(tmp_path / f"gone{HOSTILE}" / "w.safetensors")}]})
     statuses = {}
