@@ -159,6 +159,7 @@ def test_one_lookup_answers_hf_hub_registered_and_registry_names(exported, hf_ca
     config = json.loads((folder / "config.json").read_text())
     assert isinstance(repo, WeightsEntry) and repo["name"] == NAME and repo["arch"] == config["architecture"]
     assert checkpoint_source(None, NAME)[1] == repo
+    assert NAME not in zoo.list_weights()   # a repo is looked up by name, never listed
     registered = {"arch": "r3d_18", "num_classes": 3, "clip_len": 4, "crop_size": 32,
                   "metrics": [{"dataset": "k400", "top1": 1.0, "protocol": "vmz_c2_10clip_3crop256_conv"}]}
     register_weights("r3d_18.tiny_registered", registered)

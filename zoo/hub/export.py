@@ -22,7 +22,7 @@ from zoo.records import Preprocessing, WeightsEntry
 _CLASS_FIELDS = ("classes", "label_set")   # in config.json next to, not inside, "preprocessing"
 
 
-def _registry_entry(weights_name: str | None) -> WeightsEntry | None:
+def _weights_entry(weights_name: str | None) -> WeightsEntry | None:
     if not weights_name:
         return None
     try:
@@ -182,7 +182,7 @@ def export_checkpoint(ckpt: str | os.PathLike, out_dir: str | os.PathLike, *, we
     meta = check_checkpoint(ckpt)  # a zoo checkpoint whose tensors fit its metadata, or a clear error
     provenance = meta.get("provenance") or {}
     # checkpoints written before provenance had two fields kept the registry name under "source"
-    entry = _registry_entry(weights_name or provenance.get("weights") or provenance.get("source"))
+    entry = _weights_entry(weights_name or provenance.get("weights") or provenance.get("source"))
     weights_name = weights_name or (entry or {}).get("name")
     measured = None if metrics is None else read_run(metrics, ckpt, dataset, meta.get("label_set"))
     config = build_config(meta, entry, weights_name, measured)
