@@ -285,16 +285,17 @@ def match_blobs(blobs: Mapping[str, np.ndarray], expected: Mapping[str, tuple[in
     def listing(names: list[str]) -> str:
         return ", ".join(names[:25]) + (f", ... ({len(names) - 25} more)" if len(names) > 25 else "")
 
-    lines = [f"{source}: blobs do not fit {arch} ({len(blobs)} blobs given, {len(expected)} expected)"]
+    parts = []
     if missing:
-        lines.append(f"  missing ({len(missing)}): {listing(missing)}")
+        parts.append(f"missing ({len(missing)}): {listing(missing)}")
     if leftover:
-        lines.append(f"  left over ({len(leftover)}): {listing(leftover)}")
+        parts.append(f"left over ({len(leftover)}): {listing(leftover)}")
     if mismatched:
-        lines.append(f"  wrong shape ({len(mismatched)}): " + listing(
+        parts.append(f"wrong shape ({len(mismatched)}): " + listing(
             [f"{k} {tuple(np.shape(blobs[k]))} vs {tuple(expected[k])}" for k in mismatched]))
-    lines += [f"  hint: {h}" for h in _hints(leftover, missing, mismatched)]
-    raise BlobMappingError("\n".join(lines))
+    parts += [f"hint: {h}" for h in _hints(leftover, missing, mismatched)]
+    raise BlobMappingError(f"{source}: blobs do not fit {arch} ({len(blobs)} blobs given, {len(expected)} "
+                           "expected): " + "; ".join(parts))
 
 
 __all__ = ["ArchGuess", "BlobMappingError", "blob_name_map", "filter_blobs", "infer_arch",

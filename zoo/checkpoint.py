@@ -37,15 +37,15 @@ class WeightMismatchError(ValueError):
     def __init__(self, source: str, missing: list[str], unexpected: list[str],
                  mismatched: list[tuple[str, tuple, tuple]]):
         self.missing, self.unexpected, self.mismatched = missing, unexpected, mismatched
-        lines = [f"{source}: weights do not fit the model"]
+        parts = []
         if missing:
-            lines.append(f"  missing ({len(missing)}): " + ", ".join(missing))
+            parts.append(f"missing ({len(missing)}): " + ", ".join(missing))
         if unexpected:
-            lines.append(f"  unexpected ({len(unexpected)}): " + ", ".join(unexpected))
+            parts.append(f"unexpected ({len(unexpected)}): " + ", ".join(unexpected))
         if mismatched:
-            lines.append(f"  wrong shape ({len(mismatched)}): " + ", ".join(
+            parts.append(f"wrong shape ({len(mismatched)}): " + ", ".join(
                 f"{k} file {tuple(a)} vs model {tuple(b)}" for k, a, b in mismatched))
-        super().__init__("\n".join(lines))
+        super().__init__(f"{source}: weights do not fit the model: " + "; ".join(parts))
 
 
 def check_weights(expected: Mapping[str, Any], given: Mapping[str, Any], source: str = "weights",

@@ -86,4 +86,4 @@ def validate_registry(registry: dict | None = None) -> None:
     if not errors:  # the rule checks assume a schema-valid document
         errors = _name_errors(registry["weights"]) + _reference_errors(registry)
     if errors:
-        raise RegistryError(f"{REGISTRY_FILE}: {len(errors)} problem(s):\n  " + "\n  ".join(errors))
+        raise RegistryError(f"{REGISTRY_FILE}: {len(errors)} problem(s): " + "; ".join(errors))

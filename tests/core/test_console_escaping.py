@@ -168,3 +168,22 @@ def test_the_static_check_sees_a_print(tmp_path):
         assert len(console_writes(sample)) == 3
     finally:
         sample.unlink()
+
+
+def test_an_error_listing_several_problems_is_one_line(hostile, tmp_path, capsys):
+    """A blob-mapping error lists missing and left-over blobs with hints: one line, the hostile blob name escaped."""
+    import numpy as np
+
+    from zoo.convert.pickle_io import blobs_from_pickle, load_pickle, save_pickle
+    from zoo.convert.pipelines import safetensors_to_pickle
+
+    blobs = blobs_from_pickle(load_pickle(safetensors_to_pickle(hostile["ckpt"], tmp_path / "tiny.pkl")))
+    blobs.pop(sorted(blobs)[0])                   # one missing, one left over with a hostile name
+    blobs[f"conv1{HOSTILE}"] = np.ones(2, np.float32)
+    save_pickle(tmp_path / "w.pkl", {"blobs": blobs})
+    status = exit_status(convert_main, ["pickle-to-safetensors", tmp_path / "w.pkl", tmp_path / "w.safetensors",
+                                        "--model", "r2plus1d_10", "--option", "channel_multiplier=0.125", "-q"])
+    err = capsys.readouterr().err
+    assert status in (1, 2) and err.count("\n") == 1 and err.startswith("zoo-convert: error: "), err
+    assert "expected): missing (1): " in err and "; left over (1): conv1\\x1b[31mRED" in err and "; hint: " in err
+    assert_escaped(err, "zoo-convert error")

@@ -70,7 +70,7 @@ def download(urls: str | Iterable[str], dest: str | os.PathLike, *, progress: bo
             check(part)  # deletes the part and raises on mismatch
         os.replace(part, dest)
         return dest
-    raise DownloadError(f"could not download {dest.name}:\n  " + "\n  ".join(failures))
+    raise DownloadError(f"could not download {dest.name}: " + "; ".join(failures))
 
 
 def download_limit(source: dict, entry: dict | None = None) -> int:

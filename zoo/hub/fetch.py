@@ -69,8 +69,8 @@ def fetch_checkpoint(name: str, *, offline: bool | None = None, progress: bool =
             + f". Fetch them with network access: `{fetch_command(name)}`")
     if len(failures) == 1:
         raise failures[0]
-    raise DownloadError(f"could not fetch weights {name} from any of its {len(failures)} sources:\n  "
-                        + "\n  ".join(f"[{type(err).__name__}] {err}" for err in failures))
+    raise DownloadError(f"could not fetch weights {name} from any of its {len(failures)} sources: "
+                        + "; ".join(f"[{type(err).__name__}] {err}" for err in failures))
 
 
 def source_urls(source: dict) -> list[str]:
