@@ -174,9 +174,20 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
         return f"{text} (default: {shown})" if text else f"default: {shown}"
 
 
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse's parser, its usage errors written like every other error (:func:`print_error`): the arguments it
+    quotes (``unrecognized arguments: ...``, file names from a shell glob among them) are shown escaped.
+    Subcommand parsers are of this class too (argparse makes them of the parent's class)."""
+
+    def error(self, message: str):
+        self.print_usage(sys.stderr)
+        print_error(self.prog, message)
+        self.exit(EXIT_USAGE)
+
+
 def make_parser(prog: str, description: str | None = None, **kwargs) -> argparse.ArgumentParser:
-    """An ``ArgumentParser`` with the convention's help formatter."""
-    return argparse.ArgumentParser(prog=prog, description=description, formatter_class=HelpFormatter, **kwargs)
+    """An :class:`ArgumentParser` with the convention's help formatter."""
+    return ArgumentParser(prog=prog, description=description, formatter_class=HelpFormatter, **kwargs)
 
 
 def add_subcommand(subparsers, name: str, help: str, description: str | None = None,

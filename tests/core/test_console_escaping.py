@@ -187,3 +187,21 @@ def test_an_error_listing_several_problems_is_one_line(hostile, tmp_path, capsys
     assert status in (1, 2) and err.count("\n") == 1 and err.startswith("zoo-convert: error: "), err
     assert "expected): missing (1): " in err and "; left over (1): conv1\\x1b[31mRED" in err and "; hint: " in err
     assert_escaped(err, "zoo-convert error")
+
+
+UNKNOWN = f"--x{HOSTILE}"
+USAGE_ERRORS = {"zoo-test": (evaluate_main, [UNKNOWN]), "zoo-predict": (predict_main, ["v.mp4", "--checkpoint", "c",
+                                                                                      UNKNOWN]),
+                "zoo-extract": (extract_main, ["--checkpoint", "c", "--output", "o", UNKNOWN]),
+                "zoo-train": (train_main, [UNKNOWN]), "zoo-convert": (convert_main, ["inspect", "f", UNKNOWN]),
+                "zoo-hub": (hub_main, ["list", UNKNOWN]), "zoo-prepare": (prepare_main, ["lists", "root", UNKNOWN])}
+
+
+@pytest.mark.parametrize("tool", sorted(USAGE_ERRORS))
+def test_usage_errors_quote_arguments_escaped(tool, capsys):
+    """argparse quotes what it did not understand (a file name from a shell glob, say): escaped like any error."""
+    main, argv = USAGE_ERRORS[tool]
+    assert exit_status(main, argv) == 2
+    err = capsys.readouterr().err
+    assert_escaped(err, "usage error")
+    assert err.splitlines()[-1].startswith(f"{tool}") and "unrecognized arguments: --x\\x1b[31mRED" in err, err
