@@ -103,7 +103,7 @@ def runs(h, out: Path):
     ]
 
 
-def test_no_tool_writes_untrusted_text_raw(hostile, tmp_path, capsys, monkeypatch):
+def test_no_tool_writes_untrusted_text_raw(hostile, tmp_path, capfd, monkeypatch):
     from zoo import weights
 
     monkeypatch.setenv("ZOO_HOME", str(tmp_path / "zoo_home"))
@@ -113,7 +113,7 @@ def test_no_tool_writes_untrusted_text_raw(hostile, tmp_path, capsys, monkeypatc
     statuses = {}
     for name, main, argv in runs(hostile, tmp_path):
         statuses[name] = exit_status(main, argv)
-        captured = capsys.readouterr()
+        captured = capfd.readouterr()     # the file descriptors: what C libraries (libav, torch) write counts too
         assert_escaped(captured.out, f"{name} stdout")
         assert_escaped(captured.err, f"{name} stderr")
         assert "Traceback" not in captured.err, (name, captured.err[-2000:])
@@ -205,3 +205,26 @@ def test_usage_errors_quote_arguments_escaped(tool, capsys):
     err = capsys.readouterr().err
     assert_escaped(err, "usage error")
     assert err.splitlines()[-1].startswith(f"{tool}") and "unrecognized arguments: --x\\x1b[31mRED" in err, err
+
+
+def test_warnings_and_log_records_inside_a_tool_are_escaped_lines(capfd):
+    """Python warnings, input warnings and records of the zoo loggers met while a tool runs: one escaped line each."""
+    import argparse
+    import logging
+    import warnings
+
+    from zoo import cli
+    from zoo.data.errors import VideoWarning
+
+    def run(args):
+        warnings.warn(f"a library's warning about {HOSTILE}")
+        warnings.warn(VideoWarning(f"clip{HOSTILE}.mp4", "decode_errors", f"detail {HOSTILE}"))
+        logging.getLogger("zoo.factory").warning("replacing the head of %s", HOSTILE)
+        return 0
+
+    assert cli.run_parsed("zoo-x", run, argparse.Namespace(quiet=False)) == 0
+    out, err = capfd.readouterr()
+    assert_escaped(out + err, "warnings")
+    lines = err.splitlines()
+    assert len(lines) == 4 and all(line.startswith("zoo-x: warning: ") for line in lines[:3]), err
+    assert lines[3] == "zoo-x: 1 warning(s) about inputs (decode_errors 1)"
