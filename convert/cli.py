@@ -7,7 +7,7 @@ import pickle
 import sys
 from typing import Sequence
 
-from zoo import cli, limits
+from zoo import argtypes, cli, limits
 from zoo.console import say
 from zoo.guards import check_writable, refuse_same_file
 
@@ -21,8 +21,8 @@ def _add_io(p: argparse.ArgumentParser, what_in: str, what_out: str) -> None:
 
 
 def _add_meta_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--clip-len", type=cli.clip_len, help="clip length to record in the checkpoint metadata")
-    p.add_argument("--crop-size", type=cli.side, help="crop size to record in the checkpoint metadata")
+    p.add_argument("--clip-len", type=argtypes.clip_len, help="clip length to record in the checkpoint metadata")
+    p.add_argument("--crop-size", type=argtypes.side, help="crop size to record in the checkpoint metadata")
     p.add_argument("--label-set", help="label set to record, e.g. kinetics400")
 
 
@@ -67,7 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = cli.add_subcommand(sub, "safetensors-to-minidb", help="zoo checkpoint -> Caffe2 MiniDB")
     _add_io(p, "zoo checkpoint (.safetensors)", "Caffe2 MiniDB (.mdl)")
-    p.add_argument("--chunk-size", type=cli.int_range(1, limits.MAX_ELEMENTS, "elements"), default=1_000_000,
+    p.add_argument("--chunk-size", type=argtypes.int_range(1, limits.MAX_ELEMENTS, "elements"), default=1_000_000,
                    help="elements per record (Caffe2's default)")
 
     p = cli.add_subcommand(sub, "torchvision-to-safetensors", help="torchvision / VMZ / ig65m .pth -> zoo checkpoint")
@@ -80,9 +80,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = cli.add_subcommand(sub, "to-onnx", help="zoo checkpoint -> ONNX, verified with onnxruntime")
     _add_io(p, "zoo checkpoint (.safetensors)", "ONNX file (.onnx)")
-    p.add_argument("--clip-len", type=cli.clip_len, help="frames of the example input (default: the checkpoint's)")
-    p.add_argument("--crop-size", type=cli.side, help="crop of the example input (default: the checkpoint's)")
-    p.add_argument("--opset", type=cli.int_range(1, 100, "ONNX opsets"),
+    p.add_argument("--clip-len", type=argtypes.clip_len, help="frames of the example input (default: the checkpoint's)")
+    p.add_argument("--crop-size", type=argtypes.side, help="crop of the example input (default: the checkpoint's)")
+    p.add_argument("--opset", type=argtypes.int_range(1, 100, "ONNX opsets"),
                    help="ONNX opset version (default: the oldest the exporter writes, which runs everywhere)")
     p.add_argument("--dynamic", type=_dynamic_axes, default=[], help="comma list of batch,time,space")
     p.add_argument("--no-verify", action="store_true", help="skip the onnxruntime comparison")

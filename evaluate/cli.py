@@ -9,7 +9,7 @@ import tempfile
 from pathlib import Path
 
 import zoo
-from zoo import cli, limits
+from zoo import argtypes, cli, limits
 from zoo.console import say
 from zoo.evaluate.report import SCORE_FORMATS
 from zoo import guards
@@ -28,7 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--weights", help="released weights name (`zoo-hub list`) or hf-hub:ORG/REPO[@REVISION]; protocol defaults from its entry (an hf-hub repo's: its uploader's)")
     p.add_argument("--data-path", help="dataset root (ROOT/{split}/{class}/{video}), list file or CSV")
     p.add_argument("--split", default=None, help="split under --data-path: folder or {split}.csv (default: val; '' = class folders at the root)")
-    p.add_argument("--fold", type=cli.positive_int, metavar="N", help="evaluate DATA_PATH/test_foldN.csv (the per-fold lists of "
+    p.add_argument("--fold", type=argtypes.positive_int, metavar="N", help="evaluate DATA_PATH/test_foldN.csv (the per-fold lists of "
                                                          "zoo-prepare ucf101|hmdb51); replaces --split")
     g = p.add_argument_group("protocol (defaults: weights entry, then checkpoint metadata, then VMZ test_net)")
     add_protocol_arguments(g)
@@ -41,15 +41,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="one video at a time, views in chunks sized to --max-memory (VMZ test_net_large)")
     r.add_argument("--max-memory", type=memory_size,
                    help="memory budget for --large, e.g. 8GiB (default: 80%% of free GPU memory / 50%% of RAM)")
-    r.add_argument("--batch-videos", type=cli.batch_size, default=4, help="videos per forward pass without --large")
+    r.add_argument("--batch-videos", type=argtypes.batch_size, default=4, help="videos per forward pass without --large")
     cli.add_device(r)
-    r.add_argument("--workers", type=cli.workers, default=cli.default_workers(cap=8),
+    r.add_argument("--workers", type=argtypes.workers, default=cli.default_workers(cap=8),
                    help="DataLoader decoding processes (0: in-process; default: the CPUs this machine offers, "
                         f"at most 8: {cli.default_workers(cap=8)})")
     r.add_argument("--amp", choices=cli.AMP_CHOICES, help="autocast dtype (torch backend)")
     r.add_argument("--backend", choices=("torch", "onnx"), default="torch",
                    help="onnx: export the checkpoint and run it with onnxruntime")
-    r.add_argument("--limit", type=cli.positive_int, help="evaluate only the first N videos")
+    r.add_argument("--limit", type=argtypes.positive_int, help="evaluate only the first N videos")
     o = p.add_argument_group("output")
     o.add_argument("--output", help="folder for metrics.json, scores, records, the confusion-matrix PNG and report.html "
                                     "(one self-contained page to open in a browser)")

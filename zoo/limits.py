@@ -2,7 +2,7 @@
 
 No real video, dataset or model comes near them; each keeps a typo or a forged value (``--frame-rate 1e9``,
 metadata ``clip_len: 1000000``, a label of 2^31-1) from building a list of a billion frames, forking thousands
-of processes or allocating gigabytes before anything is checked. The command-line types of :mod:`zoo.cli` and
+of processes or allocating gigabytes before anything is checked. The command-line types of :mod:`zoo.argtypes` and
 the metadata checks of :mod:`zoo.records` use the same numbers. No imports: every parser may use this module.
 """
 from __future__ import annotations

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import zoo
-from zoo import cli
+from zoo import argtypes, cli
 from zoo.console import say
 from zoo._io import sha256_of
 from zoo.amp import check_backend
@@ -34,10 +34,10 @@ def build_parser():
     p.add_argument("--data-path", help="dataset: ROOT/{split}/{class}/{video}, VMZ list file (dense start_frm "
                                        "rows too), Kinetics CSV or VMZ video LMDB")
     p.add_argument("--split", help="split under --data-path (folder or {split}.csv)")
-    p.add_argument("--fold", type=cli.positive_int, metavar="N",
+    p.add_argument("--fold", type=argtypes.positive_int, metavar="N",
                    help="the videos of DATA_PATH/test_foldN.csv (per-fold lists of zoo-prepare ucf101|hmdb51); "
                         "for a fold's training videos give --split train_foldN")
-    p.add_argument("--limit", type=cli.positive_int, help="only the first N videos")
+    p.add_argument("--limit", type=argtypes.positive_int, help="only the first N videos")
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--checkpoint", help="zoo checkpoint (.safetensors)")
     src.add_argument("--weights", help="released weights name from weights.json, or hf-hub:ORG/REPO[@REVISION]")
@@ -47,15 +47,15 @@ def build_parser():
     f.add_argument("--pool-spatial", choices=POOL_SPATIAL, help="pool spatial maps over H and W: (N, C, T)")
     f.add_argument("--reduce", choices=REDUCTIONS, default="none", help="over the windows of a video")
     t = p.add_argument_group("windows (defaults: weights entry, then checkpoint metadata, then VMZ test_net)")
-    t.add_argument("--window", type=cli.clip_len, help="frames per window (the clip length)")
-    t.add_argument("--sampling-rate", type=cli.sampling_rate, help="frame step inside a window")
-    t.add_argument("--stride", type=cli.frame_count, help="frames between window starts (default: window x sampling rate)")
-    t.add_argument("--stride-sec", type=cli.positive_seconds,
+    t.add_argument("--window", type=argtypes.clip_len, help="frames per window (the clip length)")
+    t.add_argument("--sampling-rate", type=argtypes.sampling_rate, help="frame step inside a window")
+    t.add_argument("--stride", type=argtypes.frame_count, help="frames between window starts (default: window x sampling rate)")
+    t.add_argument("--stride-sec", type=argtypes.positive_seconds,
                    help="seconds between window starts (variable frame rate safe)")
-    t.add_argument("--frame-rate", type=cli.frame_rate, help="resample videos to this fps first")
+    t.add_argument("--frame-rate", type=argtypes.frame_rate, help="resample videos to this fps first")
     t.add_argument("--drop-last", action="store_true", help="drop the last partial window instead of padding it")
-    t.add_argument("--clips", type=cli.clip_count, help="instead of sliding windows: the evaluator's uniformly placed clips")
-    t.add_argument("--crops", type=cli.positive_int, choices=(1, 3), help="crops per clip with --clips")
+    t.add_argument("--clips", type=argtypes.clip_count, help="instead of sliding windows: the evaluator's uniformly placed clips")
+    t.add_argument("--crops", type=argtypes.positive_int, choices=(1, 3), help="crops per clip with --clips")
     t.add_argument("--convolutional", action=argparse.BooleanOptionalAction, default=None,
                    help="with --clips: logits from Caffe2's convolutional test head, as zoo-test (default: the "
                         "weights' protocol)")
@@ -63,7 +63,7 @@ def build_parser():
                    help="videos shorter than one window: pad (repeat the last frame) or skip")
     s = p.add_argument_group("frames")
     s.add_argument("--resize", type=resize_type, help="short side (256) or HEIGHTxWIDTH (128x171)")
-    s.add_argument("--crop-size", type=cli.side, help="centre crop in pixels")
+    s.add_argument("--crop-size", type=argtypes.side, help="centre crop in pixels")
     s.add_argument("--full-frame", action="store_true", help="no crop: the whole resized frame (fully convolutional)")
     add_pixel_rule_arguments(s)
     o = p.add_argument_group("output")
@@ -74,9 +74,9 @@ def build_parser():
                                                          "--resume also insists that there is one)")
     r = p.add_argument_group("running")
     cli.add_device(r)
-    r.add_argument("--workers", type=cli.workers, default=cli.default_workers(cap=8),
+    r.add_argument("--workers", type=argtypes.workers, default=cli.default_workers(cap=8),
                    help="decoding processes (0: in-process)")
-    r.add_argument("--batch-windows", type=cli.batch_size, default=32, help="windows per forward pass, across videos")
+    r.add_argument("--batch-windows", type=argtypes.batch_size, default=32, help="windows per forward pass, across videos")
     r.add_argument("--max-memory", type=memory_size, help="memory budget per forward, e.g. 8GiB: windows run in "
                                                          "chunks measured to fit (zoo-test --large)")
     r.add_argument("--amp", choices=cli.AMP_CHOICES, help="autocast dtype (torch backend)")

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import zoo
-from zoo import cli
+from zoo import argtypes, cli
 from zoo.console import say
 from zoo.guards import check_video_files, check_writable, refuse_same_file
 from zoo.hub.errors import HubError
@@ -33,7 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--checkpoint", help="zoo checkpoint (.safetensors)")
     src.add_argument("--weights", help="released weights name (`zoo-hub list`) or hf-hub:ORG/REPO[@REVISION]")
-    p.add_argument("--topk", type=cli.class_count, default=5, help="classes to print per video")
+    p.add_argument("--topk", type=argtypes.class_count, default=5, help="classes to print per video")
     p.add_argument("--features", metavar="OUT", help="write penultimate features to OUT (.npy or .safetensors)")
     p.add_argument("--feature-level", choices=("video", "clip"), default="video",
                    help="video: mean over views (N, D); clip: every view (N, V, D)")
@@ -46,10 +46,10 @@ def build_parser() -> argparse.ArgumentParser:
                                                     "protocol, the views as the model received them and, with "
                                                     "--stride/--stride-sec, a timeline of the top classes")
     w = p.add_argument_group("sliding windows (instead of the test views)").add_mutually_exclusive_group()
-    w.add_argument("--stride", type=cli.frame_count, metavar="N",
+    w.add_argument("--stride", type=argtypes.frame_count, metavar="N",
                    help="score windows of --clip-len frames every N frames over the whole video (one centre crop "
                         "each), the video's score aggregated over them")
-    w.add_argument("--stride-sec", type=cli.positive_seconds, metavar="S", help="the same, a window every S seconds")
+    w.add_argument("--stride-sec", type=argtypes.positive_seconds, metavar="S", help="the same, a window every S seconds")
     cli.add_quiet(p)
     return p
 

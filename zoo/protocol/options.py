@@ -1,10 +1,10 @@
 """The test-view options zoo-test, zoo-predict and zoo-extract share, built on the command-line convention's
-argument types (:mod:`zoo.cli`): the one library module that imports it."""
+argument types (:mod:`zoo.argtypes`)."""
 from __future__ import annotations
 
 import argparse
 
-from zoo import cli, limits
+from zoo import argtypes, limits
 from zoo.aggregation import AGGREGATIONS, unalias_aggregation
 from zoo.protocol.settings import parse_resize
 from zoo.records import COLOUR_RULES, CROP_RULES, RESIZE_FILTER_NAMES
@@ -13,13 +13,13 @@ from zoo.records import COLOUR_RULES, CROP_RULES, RESIZE_FILTER_NAMES
 def add_protocol_arguments(group) -> None:
     """The test-view options zoo-test and zoo-predict share: clips, crops, clip length, sampling and frame rate,
     resize, crop size, aggregation and the convolutional head (each defaults to the protocol when not given)."""
-    group.add_argument("--clips", type=cli.clip_count, help="clips per video, uniformly spaced")
-    group.add_argument("--crops", type=cli.positive_int, choices=(1, 3), help="1 centre crop or 3 crops along the long side")
-    group.add_argument("--clip-len", type=cli.clip_len, help="frames per clip")
-    group.add_argument("--sampling-rate", type=cli.sampling_rate, help="frame step inside a clip")
-    group.add_argument("--frame-rate", type=cli.frame_rate, help="resample videos to this fps first")
+    group.add_argument("--clips", type=argtypes.clip_count, help="clips per video, uniformly spaced")
+    group.add_argument("--crops", type=argtypes.positive_int, choices=(1, 3), help="1 centre crop or 3 crops along the long side")
+    group.add_argument("--clip-len", type=argtypes.clip_len, help="frames per clip")
+    group.add_argument("--sampling-rate", type=argtypes.sampling_rate, help="frame step inside a clip")
+    group.add_argument("--frame-rate", type=argtypes.frame_rate, help="resample videos to this fps first")
     group.add_argument("--resize", type=resize_type, help="short side (256) or exact HEIGHTxWIDTH (128x171)")
-    group.add_argument("--crop-size", type=cli.side, help="crop size in pixels (at most the resized size)")
+    group.add_argument("--crop-size", type=argtypes.side, help="crop size in pixels (at most the resized size)")
     group.add_argument("--aggregate", type=unalias_aggregation, choices=AGGREGATIONS,
                        help="view -> video score: mean, sum or max of the softmaxes, or mean of the logits (default: "
                             "the weights' protocol, else mean_softmax as VMZ; softmax_mean, sum, max, logit_mean "

@@ -26,9 +26,9 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from zoo import cli
+from zoo import argtypes, cli
 from zoo.console import say
-from zoo.cli import non_negative_float, non_negative_int, positive_float, positive_int
+from zoo.argtypes import non_negative_float, non_negative_int, positive_float, positive_int
 from zoo.train.config import TrainConfig
 from zoo.train.recipes import RECIPES, apply_recipe, given_options
 from zoo.train.schedule import LR_PER_PROCESS, SCHEDULERS, WARMUP_METHODS
@@ -43,7 +43,7 @@ def _fraction(text: str) -> float:
 
 
 def _lr_mult(text: str) -> tuple[str, float]:
-    key, value = cli.key_value(text)
+    key, value = argtypes.key_value(text)
     if not isinstance(value, (int, float)) or value < 0:
         raise argparse.ArgumentTypeError(f"--lr-mult {text!r}: expected PREFIX=FACTOR with FACTOR >= 0")
     return key, float(value)
@@ -70,26 +70,26 @@ def _add_dataset_options(g) -> None:
 
 def _add_clip_options(g) -> None:
     """What a training or validation clip is: length, rates, sizes, crops, flips, colours."""
-    g.add_argument("--clip-len", type=cli.clip_len, default=16, help="frames per clip")
-    g.add_argument("--sampling-rate", type=cli.sampling_rate, default=1, help="take every N-th frame (after --frame-rate)")
-    g.add_argument("--frame-rate", type=cli.frame_rate_or_zero, default=15.0,
+    g.add_argument("--clip-len", type=argtypes.clip_len, default=16, help="frames per clip")
+    g.add_argument("--sampling-rate", type=argtypes.sampling_rate, default=1, help="take every N-th frame (after --frame-rate)")
+    g.add_argument("--frame-rate", type=argtypes.frame_rate_or_zero, default=15.0,
                    help="resample every video to this rate; 0 = native")
-    g.add_argument("--clips-per-video", type=cli.clip_count, default=5,
+    g.add_argument("--clips-per-video", type=argtypes.clip_count, default=5,
                    help="random clips per video per epoch (new random starts every epoch)")
-    g.add_argument("--train-resize-size", type=cli.side, nargs=2, default=(128, 171), metavar=("H", "W"),
+    g.add_argument("--train-resize-size", type=argtypes.side, nargs=2, default=(128, 171), metavar=("H", "W"),
                    help="fixed training resize (torchvision/VMZ-PT); ignored with --train-scale-jitter")
-    g.add_argument("--train-scale-jitter", type=cli.side, nargs=2, default=None, metavar=("MIN", "MAX"),
+    g.add_argument("--train-scale-jitter", type=argtypes.side, nargs=2, default=None, metavar=("MIN", "MAX"),
                    help="random short side in [MIN, MAX] per clip (VMZ Caffe2: 128 160)")
-    g.add_argument("--train-crop-size", type=cli.side, default=112, help="training crop (pixels)")
+    g.add_argument("--train-crop-size", type=argtypes.side, default=112, help="training crop (pixels)")
     g.add_argument("--no-flip", dest="flip", action="store_false", help="disable random horizontal flips")
     g.add_argument("--colour-rule", "--color-rule", dest="colour_rule", choices=COLOUR_RULES, default=None,
                    help="YUV -> RGB of the training and validation frames: bt601 (what the released models saw) or "
                         "frame_tag (the frame's own tag, as ffmpeg); default: the starting model's, else bt601; "
                         "recorded in the checkpoints")
-    g.add_argument("--val-resize-size", type=cli.side, nargs="+", default=(128, 171), metavar="SIZE",
+    g.add_argument("--val-resize-size", type=argtypes.side, nargs="+", default=(128, 171), metavar="SIZE",
                    help="validation resize: H W, or one short side")
-    g.add_argument("--val-crop-size", type=cli.side, default=112, help="validation crop (pixels)")
-    g.add_argument("--val-clips-per-video", type=cli.clip_count, default=5, help="uniform clips per validation video")
+    g.add_argument("--val-crop-size", type=argtypes.side, default=112, help="validation crop (pixels)")
+    g.add_argument("--val-clips-per-video", type=argtypes.clip_count, default=5, help="uniform clips per validation video")
     g.add_argument("--val-crops", type=positive_int, choices=(1, 3), default=1, help="spatial crops per validation clip")
 
 def _add_model_options(g) -> None:
@@ -98,7 +98,7 @@ def _add_model_options(g) -> None:
     src = g.add_mutually_exclusive_group()
     src.add_argument("--weights", default=None, help="start from released weights (a `zoo-hub list` name) or a pushed model (hf-hub:ORG/REPO[@REVISION])")
     src.add_argument("--checkpoint", default=None, help="start from a zoo .safetensors checkpoint")
-    g.add_argument("--num-classes", type=cli.class_count, default=None,
+    g.add_argument("--num-classes", type=argtypes.class_count, default=None,
                    help="output classes (default: the dataset's); a different head size than the weights' "
                         "gets a new, freshly initialised head")
     cli.add_model_options(g)
@@ -113,9 +113,9 @@ def _add_model_options(g) -> None:
 
 def _add_optimisation_options(g) -> None:
     """The optimiser, the learning-rate schedule, mixed precision."""
-    g.add_argument("-b", "--batch-size", type=cli.batch_size, default=24, help="clips per process per step")
-    g.add_argument("--accum-steps", type=cli.batch_size, default=1, help="gradient accumulation (micro-batches per step)")
-    g.add_argument("--epochs", type=cli.epochs, default=45, help="training epochs")
+    g.add_argument("-b", "--batch-size", type=argtypes.batch_size, default=24, help="clips per process per step")
+    g.add_argument("--accum-steps", type=argtypes.batch_size, default=1, help="gradient accumulation (micro-batches per step)")
+    g.add_argument("--epochs", type=argtypes.epochs, default=45, help="training epochs")
     g.add_argument("--lr", type=positive_float, default=None,
                    help=f"learning rate (default {LR_PER_PROCESS} x processes: 0.64 on 64 GPUs)")
     g.add_argument("--momentum", type=non_negative_float, default=0.9, help="SGD momentum")
@@ -124,10 +124,10 @@ def _add_optimisation_options(g) -> None:
                    help="weight decay")
     g.add_argument("--label-smoothing", type=_fraction, default=0.0, help="label smoothing in [0, 1)")
     g.add_argument("--lr-scheduler", choices=SCHEDULERS, default="multistep", help="learning-rate schedule")
-    g.add_argument("--lr-milestones", type=cli.epoch, nargs="+", default=(20, 30, 40),
+    g.add_argument("--lr-milestones", type=argtypes.epoch, nargs="+", default=(20, 30, 40),
                    help="epochs (multistep)")
     g.add_argument("--lr-gamma", type=positive_float, default=0.1, help="decay factor at each milestone")
-    g.add_argument("--lr-warmup-epochs", type=cli.epoch, default=10, help="warm-up epochs")
+    g.add_argument("--lr-warmup-epochs", type=argtypes.epoch, default=10, help="warm-up epochs")
     g.add_argument("--lr-warmup-method", choices=WARMUP_METHODS, default="linear", help="warm-up shape")
     g.add_argument("--lr-warmup-decay", type=positive_float, default=0.001, help="warm-up start factor")
     g.add_argument("--amp", nargs="?", const="auto", default=None, choices=("auto", "bf16", "fp16"),
@@ -137,9 +137,9 @@ def _add_optimisation_options(g) -> None:
 def _add_run_options(g) -> None:
     """Device, threads, seed, output, resuming, validation and checkpoint cadence, progress, timeouts."""
     g.add_argument("--device", default="auto", help="auto, cpu, cuda (cuda:LOCAL_RANK under torchrun)")
-    g.add_argument("--threads", type=cli.positive_workers, default=None,
+    g.add_argument("--threads", type=argtypes.positive_workers, default=None,
                    help="intra-op CPU threads of each process (default: torch's; torchrun sets OMP_NUM_THREADS=1)")
-    g.add_argument("--seed", type=cli.seed, default=0, help="random seed")
+    g.add_argument("--seed", type=argtypes.seed, default=0, help="random seed")
     g.add_argument("--deterministic", "--use-deterministic-algorithms", dest="deterministic", action="store_true",
                    help="deterministic kernels (cudnn.benchmark off): a resumed run reproduces the same weights")
     g.add_argument("--output-dir", default=".", help="checkpoints and logs")
@@ -156,8 +156,8 @@ def _add_run_options(g) -> None:
     g.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True,
                    help="progress bar (a line every few seconds when the output is not a terminal)")
     g.add_argument("-q", "--quiet", dest="progress", action="store_false", help="no progress bar (= --no-progress)")
-    g.add_argument("--dist-timeout", type=cli.float_range(0, 7 * 24 * 3600.0, "a week", strict=True), default=1800.0, help="collective timeout (s)")
-    g.add_argument("--index-timeout", type=cli.float_range(0, 7 * 24 * 3600.0, "a week", strict=True),
+    g.add_argument("--dist-timeout", type=argtypes.float_range(0, 7 * 24 * 3600.0, "a week", strict=True), default=1800.0, help="collective timeout (s)")
+    g.add_argument("--index-timeout", type=argtypes.float_range(0, 7 * 24 * 3600.0, "a week", strict=True),
                    default=86400.0,
                    help="how long the other processes wait for rank 0 to index the dataset (--cache-dataset), in "
                         "seconds; that wait is not bound by --dist-timeout")
@@ -167,7 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
     data = p.add_argument_group("data")
     _add_dataset_options(data)
     _add_clip_options(data)
-    data.add_argument("-j", "--workers", type=cli.workers, default=None,
+    data.add_argument("-j", "--workers", type=argtypes.workers, default=None,
                       help="data-loading workers per process (default: min(10, CPUs per process))")
     _add_model_options(p.add_argument_group("model"))
     g = p.add_argument_group("recipe")

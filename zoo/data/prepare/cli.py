@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from zoo import cli
+from zoo import argtypes, cli
 from zoo.console import report_csv, say
 from zoo.errors import printable
 from zoo._io import atomic_write_text
@@ -150,22 +150,22 @@ def _add_trim(sub) -> None:
     p.add_argument("annotations", nargs="+", help="Kinetics CSV(s): label,youtube_id,time_start,time_end,split")
     p.add_argument("raw_dir", help="folder of downloaded videos named {youtube_id}.{ext} (searched recursively)")
     p.add_argument("out", help="output root")
-    p.add_argument("--fps", type=cli.frame_rate, default=30.0, help="output frame rate")
-    p.add_argument("--short-side", type=cli.side, default=320, help="output short side in pixels")
+    p.add_argument("--fps", type=argtypes.frame_rate, default=30.0, help="output frame rate")
+    p.add_argument("--short-side", type=argtypes.side, default=320, help="output short side in pixels")
     p.add_argument("--codec", choices=["h264", "mpeg4"], default="h264", help="output video codec")
     p.add_argument("--crf", type=_crf, default=18, help="H.264 quality 0-51, lower is better")
     p.add_argument("--qscale", type=_qscale, default=2, help="MPEG-4 quality 1-31, lower is better")
     p.add_argument("--keep-audio", action="store_true", help="keep the audio track (re-encoded to AAC)")
-    p.add_argument("--min-duration", type=cli.seconds, default=1.0,
+    p.add_argument("--min-duration", type=argtypes.seconds, default=1.0,
                    help="fail segments with less than this many seconds of video")
-    p.add_argument("--workers", type=cli.positive_workers, default=cli.default_workers(),
+    p.add_argument("--workers", type=argtypes.positive_workers, default=cli.default_workers(),
                    help="parallel processes (default: the CPUs this machine offers)")
-    p.add_argument("--threads", type=cli.threads, default=0, help="codec threads per process (0: automatic)")
+    p.add_argument("--threads", type=argtypes.threads, default=0, help="codec threads per process (0: automatic)")
     p.add_argument("--kinetics-version", choices=["400", "600", "700"],
                    help="check the label set against this Kinetics version's class count")
     p.add_argument("--split", help="use this split for every row (default: the CSV's split column)")
     p.add_argument("--report", help="CSV of failed/truncated rows (default OUT/trim_report.csv)")
-    p.add_argument("--limit", type=cli.positive_int, help="only the first N rows")
+    p.add_argument("--limit", type=argtypes.positive_int, help="only the first N rows")
     cli.add_quiet(p)
     p.set_defaults(func=_trim)
 
@@ -203,14 +203,14 @@ def _add_index(sub) -> None:
     p = cli.add_subcommand(sub, "index", help="build the metadata cache used by --cache-dataset")
     p.add_argument("data", help="dataset folder, list file or Kinetics CSV")
     p.add_argument("--split", help="only this split (default: every video under DATA)")
-    p.add_argument("--workers", type=cli.positive_workers, default=cli.default_workers(),
+    p.add_argument("--workers", type=argtypes.positive_workers, default=cli.default_workers(),
                    help="parallel processes (default: the CPUs this machine offers)")
     p.add_argument("--cache-dir", help="cache folder (default: the user cache dir)")
     p.add_argument("--check", action="store_true",
                    help="list refused videos (undecodable, truncated, too short; exit 1 if any) and the warnings "
                         "of accepted ones (frame count, repeated frames, rotation, decode errors)")
     p.add_argument("--decode", action="store_true", help="also decode every frame (slow, finds corrupt data)")
-    p.add_argument("--min-frames", type=cli.frame_count, default=16, help="videos with fewer frames are too short")
+    p.add_argument("--min-frames", type=argtypes.frame_count, default=16, help="videos with fewer frames are too short")
     p.add_argument("--report", help="with --check: write status,reason,path,detail rows to this CSV")
     cli.add_quiet(p)
     p.set_defaults(func=_index)
@@ -249,14 +249,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _crf(text: str) -> int:
-    value = cli.non_negative_int(text)
+    value = argtypes.non_negative_int(text)
     if value > 51:
         raise argparse.ArgumentTypeError(f"must be 0-51, got {text}")
     return value
 
 
 def _qscale(text: str) -> int:
-    value = cli.positive_int(text)
+    value = argtypes.positive_int(text)
     if value > 31:
         raise argparse.ArgumentTypeError(f"must be 1-31, got {text}")
     return value
