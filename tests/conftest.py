@@ -1,4 +1,5 @@
-"""Fixtures shared by the test folders: tiny real checkpoints (R(2+1)D-10 at 1/8 width) made on demand."""
+"""Fixtures shared by the test folders: tiny real checkpoints (R(2+1)D-10 at 1/8 width) made on demand, and the
+options libx264 recorded in a video it wrote."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -23,3 +24,16 @@ def make_tiny_checkpoint(tmp_path_factory) -> Callable[..., Path]:
         return path
 
     return make
+
+
+@pytest.fixture(scope="session")
+def x264_options() -> Callable[[Path], dict[str, str]]:
+    """``read(path)``: the options libx264 wrote into the stream of ``path`` (its SEI text ``x264 - core ...
+    options: key=value ...``), e.g. ``{"mbtree": "0", "crf": "18.0", ...}``."""
+    def read(path: Path) -> dict[str, str]:
+        data = Path(path).read_bytes()
+        start = data.index(b"x264 - core")
+        text = data[start:data.index(b"\0", start)].decode("ascii")
+        return dict(item.split("=", 1) for item in text.split(" options: ", 1)[1].split() if "=" in item)
+
+    return read

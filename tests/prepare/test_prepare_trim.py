@@ -175,3 +175,13 @@ def test_kinetics_version_warning(raw, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "2 classes but Kinetics-700 has 700" in err
     assert "split 'train' lacks 1 class(es): ['run']" in err
+
+
+def test_trims_keep_libx264s_own_rate_control(raw, tmp_path, x264_options):
+    """``--crf`` means what ffmpeg's ``-crf`` does: the macroblock tree stays on for trims (the synthetic data turns
+    it off to be bit-repeatable, at about twice the size)."""
+    root, _ = raw
+    transcode_segment(root / "land25.mp4", tmp_path / "a.mp4", 0, 2, fps=25, short_side=SHORT)
+    options = x264_options(tmp_path / "a.mp4")
+    assert options["mbtree"] == "1" and options["crf"] == "18.0", options
+    assert x264_options(root / "land25.mp4")["mbtree"] == "0"   # the source: written by encode_video, repeatable
