@@ -28,8 +28,9 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--weights", help="released weights name (`zoo-hub list`) or hf-hub:ORG/REPO[@REVISION]; protocol defaults from its entry (an hf-hub repo's: its uploader's)")
     p.add_argument("--data-path", help="dataset root (ROOT/{split}/{class}/{video}), list file or CSV")
     p.add_argument("--split", default=None, help="split under --data-path: folder or {split}.csv (default: val; '' = class folders at the root)")
-    p.add_argument("--fold", type=argtypes.positive_int, metavar="N", help="evaluate DATA_PATH/test_foldN.csv (the per-fold lists of "
-                                                         "zoo-prepare ucf101|hmdb51); replaces --split")
+    p.add_argument("--fold", type=argtypes.positive_int, metavar="N",
+                   help="evaluate DATA_PATH/test_foldN.csv (the per-fold lists of zoo-prepare ucf101|hmdb51); "
+                        "replaces --split")
     g = p.add_argument_group("protocol (defaults: weights entry, then checkpoint metadata, then VMZ test_net)")
     add_protocol_arguments(g)
     g.add_argument("--short-videos", choices=SHORT_VIDEO_RULES,
@@ -41,7 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="one video at a time, views in chunks sized to --max-memory (VMZ test_net_large)")
     r.add_argument("--max-memory", type=memory_size,
                    help="memory budget for --large, e.g. 8GiB (default: 80%% of free GPU memory / 50%% of RAM)")
-    r.add_argument("--batch-videos", type=argtypes.batch_size, default=4, help="videos per forward pass without --large")
+    r.add_argument("--batch-videos", type=argtypes.batch_size, default=4,
+                   help="videos per forward pass without --large")
     cli.add_device(r)
     r.add_argument("--workers", type=argtypes.workers, default=cli.default_workers(cap=8),
                    help="DataLoader decoding processes (0: in-process; default: the CPUs this machine offers, "

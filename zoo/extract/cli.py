@@ -49,12 +49,14 @@ def build_parser():
     t = p.add_argument_group("windows (defaults: weights entry, then checkpoint metadata, then VMZ test_net)")
     t.add_argument("--window", type=argtypes.clip_len, help="frames per window (the clip length)")
     t.add_argument("--sampling-rate", type=argtypes.sampling_rate, help="frame step inside a window")
-    t.add_argument("--stride", type=argtypes.frame_count, help="frames between window starts (default: window x sampling rate)")
+    t.add_argument("--stride", type=argtypes.frame_count,
+                   help="frames between window starts (default: window x sampling rate)")
     t.add_argument("--stride-sec", type=argtypes.positive_seconds,
                    help="seconds between window starts (variable frame rate safe)")
     t.add_argument("--frame-rate", type=argtypes.frame_rate, help="resample videos to this fps first")
     t.add_argument("--drop-last", action="store_true", help="drop the last partial window instead of padding it")
-    t.add_argument("--clips", type=argtypes.clip_count, help="instead of sliding windows: the evaluator's uniformly placed clips")
+    t.add_argument("--clips", type=argtypes.clip_count,
+                   help="instead of sliding windows: the evaluator's uniformly placed clips")
     t.add_argument("--crops", type=argtypes.positive_int, choices=(1, 3), help="crops per clip with --clips")
     t.add_argument("--convolutional", action=argparse.BooleanOptionalAction, default=None,
                    help="with --clips: logits from Caffe2's convolutional test head, as zoo-test (default: the "
@@ -76,7 +78,8 @@ def build_parser():
     cli.add_device(r)
     r.add_argument("--workers", type=argtypes.workers, default=cli.default_workers(cap=8),
                    help="decoding processes (0: in-process)")
-    r.add_argument("--batch-windows", type=argtypes.batch_size, default=32, help="windows per forward pass, across videos")
+    r.add_argument("--batch-windows", type=argtypes.batch_size, default=32,
+                   help="windows per forward pass, across videos")
     r.add_argument("--max-memory", type=memory_size, help="memory budget per forward, e.g. 8GiB: windows run in "
                                                          "chunks measured to fit (zoo-test --large)")
     r.add_argument("--amp", choices=cli.AMP_CHOICES, help="autocast dtype (torch backend)")

@@ -49,7 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--stride", type=argtypes.frame_count, metavar="N",
                    help="score windows of --clip-len frames every N frames over the whole video (one centre crop "
                         "each), the video's score aggregated over them")
-    w.add_argument("--stride-sec", type=argtypes.positive_seconds, metavar="S", help="the same, a window every S seconds")
+    w.add_argument("--stride-sec", type=argtypes.positive_seconds, metavar="S",
+                   help="the same, a window every S seconds")
     cli.add_quiet(p)
     return p
 

@@ -14,7 +14,8 @@ def add_protocol_arguments(group) -> None:
     """The test-view options zoo-test and zoo-predict share: clips, crops, clip length, sampling and frame rate,
     resize, crop size, aggregation and the convolutional head (each defaults to the protocol when not given)."""
     group.add_argument("--clips", type=argtypes.clip_count, help="clips per video, uniformly spaced")
-    group.add_argument("--crops", type=argtypes.positive_int, choices=(1, 3), help="1 centre crop or 3 crops along the long side")
+    group.add_argument("--crops", type=argtypes.positive_int, choices=(1, 3),
+                       help="1 centre crop or 3 crops along the long side")
     group.add_argument("--clip-len", type=argtypes.clip_len, help="frames per clip")
     group.add_argument("--sampling-rate", type=argtypes.sampling_rate, help="frame step inside a clip")
     group.add_argument("--frame-rate", type=argtypes.frame_rate, help="resample videos to this fps first")

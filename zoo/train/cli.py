@@ -71,7 +71,8 @@ def _add_dataset_options(g) -> None:
 def _add_clip_options(g) -> None:
     """What a training or validation clip is: length, rates, sizes, crops, flips, colours."""
     g.add_argument("--clip-len", type=argtypes.clip_len, default=16, help="frames per clip")
-    g.add_argument("--sampling-rate", type=argtypes.sampling_rate, default=1, help="take every N-th frame (after --frame-rate)")
+    g.add_argument("--sampling-rate", type=argtypes.sampling_rate, default=1,
+                   help="take every N-th frame (after --frame-rate)")
     g.add_argument("--frame-rate", type=argtypes.frame_rate_or_zero, default=15.0,
                    help="resample every video to this rate; 0 = native")
     g.add_argument("--clips-per-video", type=argtypes.clip_count, default=5,
@@ -89,7 +90,8 @@ def _add_clip_options(g) -> None:
     g.add_argument("--val-resize-size", type=argtypes.side, nargs="+", default=(128, 171), metavar="SIZE",
                    help="validation resize: H W, or one short side")
     g.add_argument("--val-crop-size", type=argtypes.side, default=112, help="validation crop (pixels)")
-    g.add_argument("--val-clips-per-video", type=argtypes.clip_count, default=5, help="uniform clips per validation video")
+    g.add_argument("--val-clips-per-video", type=argtypes.clip_count, default=5,
+                   help="uniform clips per validation video")
     g.add_argument("--val-crops", type=positive_int, choices=(1, 3), default=1, help="spatial crops per validation clip")
 
 def _add_model_options(g) -> None:
@@ -114,7 +116,8 @@ def _add_model_options(g) -> None:
 def _add_optimisation_options(g) -> None:
     """The optimiser, the learning-rate schedule, mixed precision."""
     g.add_argument("-b", "--batch-size", type=argtypes.batch_size, default=24, help="clips per process per step")
-    g.add_argument("--accum-steps", type=argtypes.batch_size, default=1, help="gradient accumulation (micro-batches per step)")
+    g.add_argument("--accum-steps", type=argtypes.batch_size, default=1,
+                   help="gradient accumulation (micro-batches per step)")
     g.add_argument("--epochs", type=argtypes.epochs, default=45, help="training epochs")
     g.add_argument("--lr", type=positive_float, default=None,
                    help=f"learning rate (default {LR_PER_PROCESS} x processes: 0.64 on 64 GPUs)")
@@ -156,7 +159,8 @@ def _add_run_options(g) -> None:
     g.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True,
                    help="progress bar (a line every few seconds when the output is not a terminal)")
     g.add_argument("-q", "--quiet", dest="progress", action="store_false", help="no progress bar (= --no-progress)")
-    g.add_argument("--dist-timeout", type=argtypes.float_range(0, 7 * 24 * 3600.0, "a week", strict=True), default=1800.0, help="collective timeout (s)")
+    g.add_argument("--dist-timeout", type=argtypes.float_range(0, 7 * 24 * 3600.0, "a week", strict=True),
+                   default=1800.0, help="collective timeout (s)")
     g.add_argument("--index-timeout", type=argtypes.float_range(0, 7 * 24 * 3600.0, "a week", strict=True),
                    default=86400.0,
                    help="how long the other processes wait for rank 0 to index the dataset (--cache-dataset), in "
