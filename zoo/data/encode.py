@@ -29,14 +29,16 @@ class VideoWriter:
 
     Frames are ``(H, W, 3)`` uint8 RGB arrays. ``pts`` (in units of ``time_base``) may be given per frame
     to write variable-frame-rate video. The file appears under ``path`` only when the writer closes
-    without error. ``repeatable`` (the default) makes an H.264 encode give the same pictures in every process
-    (:data:`X264_REPEATABLE`); ``False`` keeps libx264's default rate control, whose ``crf`` means what ffmpeg's
-    ``-crf`` does.
+    without error.
     """
+
+    #: an H.264 encode gives the same pictures in every process (:data:`X264_REPEATABLE`); a subclass that sets
+    #: ``False`` keeps libx264's default rate control, whose ``crf`` means what ffmpeg's ``-crf`` does
+    repeatable = True
 
     def __init__(self, path: str | os.PathLike, fps: float, width: int, height: int, codec: str = "h264",
                  crf: int | None = 18, qscale: int | None = None, gop: int | None = None,
-                 time_base: Fraction | None = None, threads: int = 0, repeatable: bool = True):
+                 time_base: Fraction | None = None, threads: int = 0):
         self.path = Path(path)
         self.fps = Fraction(fps).limit_denominator(1001)
         self.width, self.height = int(width), int(height)
@@ -44,7 +46,6 @@ class VideoWriter:
         self.crf, self.qscale, self.gop = crf, qscale, gop
         self.time_base = time_base
         self.threads = threads
-        self.repeatable = repeatable
         self._atomic = None
         self._container = None
         self._stream = None

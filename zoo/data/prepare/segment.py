@@ -99,6 +99,10 @@ def output_size(width: int, height: int, short_side: int) -> tuple[int, int]:
 class _SegmentWriter(VideoWriter):
     """VideoWriter that takes decoded ``av.VideoFrame``s directly (no RGB round trip) and optional audio."""
 
+    # libx264's own rate control, as ffmpeg's -crf: without its macroblock tree a trim is about twice as large
+    # (the price of a bit-repeatable encode, which the synthetic data pays and a dataset need not)
+    repeatable = False
+
     def __init__(self, *args, audio_rate: int | None = None, audio_layout: str = "stereo", **kwargs):
         super().__init__(*args, **kwargs)
         self.audio_rate, self.audio_layout = audio_rate, audio_layout
@@ -233,11 +237,9 @@ class _Output:
         layout = "stereo"
         if astream is not None and astream.codec_context.layout is not None:
             layout = "mono" if astream.codec_context.layout.nb_channels == 1 else "stereo"
-        # libx264's own rate control, as ffmpeg's -crf: without its macroblock tree a trim is about twice as large
-        # (the price of a bit-repeatable encode, which the synthetic data pays and a dataset need not)
         return _SegmentWriter(self.dst, self.fps, *self.size, codec=options.codec, crf=options.crf,
-                              qscale=options.qscale, threads=options.threads, repeatable=False,
-                              audio_rate=audio_rate, audio_layout=layout)
+                              qscale=options.qscale, threads=options.threads, audio_rate=audio_rate,
+                              audio_layout=layout)
 
 
 def _copy_frames(container, vstream, astream, span: _Span, orientation: tuple[int, bool], output: _Output) -> int:
